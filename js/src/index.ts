@@ -1,0 +1,12 @@
+// anywidget entry point for actscope's Explorer (src/actscope/widget.py).
+import type { RenderProps } from "@anywidget/types";
+import { ExplorerView } from "./app";
+import type { Traits } from "./model";
+import "./widget.css";
+
+function render({ model, el }: RenderProps<Traits>): () => void {
+  const view = new ExplorerView(model, el);
+  return () => view.dispose();
+}
+
+export default { render };

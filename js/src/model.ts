@@ -1,0 +1,66 @@
+// The typed mirror of the synced traits of `Explorer` in src/actscope/widget.py.
+// Change one side, change the other: names and shapes must agree.
+
+/** `LayerInfo.to_dict()` (src/actscope/layers.py). */
+export interface LayerInfo {
+  name: string;
+  type: string;
+  shape: number[] | null;
+  unit_axis: number | null;
+  n_units: number;
+  n_positions: number;
+  kind: "spatial" | "sequence" | "vector" | "other" | "none";
+  output: string;
+  outputs: Record<string, number[]>;
+  batch_axis: number | null;
+  dtype: string;
+  calls: number;
+  depth: number;
+  parent: string;
+  is_leaf: boolean;
+}
+
+/** `inputs_info` items (src/actscope/payloads.py `inputs_info`). */
+export interface InputInfo {
+  kind: "image" | "text" | "tensor" | "dict";
+  label: string;
+  text?: string;
+  shape?: number[];
+}
+
+export interface ModelInfo {
+  name: string;
+  device: string;
+  dtype: string;
+  n_params: number;
+  training: boolean;
+}
+
+export interface Status {
+  state: "ready" | "busy" | "error";
+  message: string;
+  where?: string;
+}
+
+/** Every synced trait. Bytes traits arrive as DataView (or null when empty). */
+export interface Traits {
+  layer: string;
+  input_index: number;
+  unit: number | null;
+  model_info: ModelInfo;
+  layers_info: LayerInfo[];
+  inputs_info: InputInfo[];
+  thumbs: DataView | null;
+  view: DataView | null;
+  status: Status;
+}
+
+/** Custom messages, front end → Python (`Explorer._on_msg`). */
+export type Request =
+  | { type: "hello" }
+  | { type: "fetch"; id: number; layer: string; input: number };
+
+/** Custom messages, Python → front end. A `block` carries one wire blob as its buffer. */
+export type Reply =
+  | { type: "hello" }
+  | { type: "block"; id: number; layer: string; input: number; error?: string };

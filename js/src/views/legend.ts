@@ -1,0 +1,44 @@
+// The colour scale of the current view, with NaN/Inf counts and the trimming note.
+import { ColorMap, NAN_RGB, NEG_INF_RGB, POS_INF_RGB } from "../colormap";
+import { clear, fmt, h } from "../dom";
+import type { ViewMeta } from "./data";
+
+export class Legend {
+  readonly el = h("div", { class: "acts-legend" });
+
+  render(cmap: ColorMap, meta: ViewMeta): void {
+    clear(this.el);
+    const bar = h("canvas", { class: "acts-legend-bar", width: 128, height: 1 });
+    const ctx = bar.getContext("2d");
+    if (ctx) {
+      const img = ctx.createImageData(128, 1);
+      const px = new Uint32Array(img.data.buffer);
+      for (let i = 0; i < 128; i++) px[i] = cmap.lut[Math.round((i * 255) / 127)] as number;
+      ctx.putImageData(img, 0, 0);
+    }
+    this.el.append(
+      h("span", { class: "acts-legend-lo", text: fmt(cmap.scale.lo) }),
+      bar,
+      h("span", { class: "acts-legend-hi", text: fmt(cmap.scale.hi) }),
+    );
+    const specials: [string, number, number[]][] = [
+      ["NaN", meta.nan, NAN_RGB],
+      ["+Inf", meta.posinf, POS_INF_RGB],
+      ["-Inf", meta.neginf, NEG_INF_RGB],
+    ];
+    for (const [name, count, rgb] of specials) {
+      if (!count) continue;
+      this.el.append(
+        h(
+          "span",
+          { class: "acts-legend-special", "data-special": name },
+          h("i", { class: "acts-swatch", style: `background: rgb(${rgb.join(",")})` }),
+          `${name} ×${count.toLocaleString()}`,
+        ),
+      );
+    }
+    this.el.append(
+      h("span", { class: "acts-legend-range", text: `range ${fmt(meta.min)} … ${fmt(meta.max)}` }),
+    );
+  }
+}

@@ -1,0 +1,323 @@
+"""Inputs: what a user passes, how each one is fed to the model, and how it is shown.
+
+Accepted forms (``Explorer``, ``mine`` and ``saliency`` all take them):
+
+- an image batch tensor ``(N, C, H, W)`` with C in {1, 3, 4}, or any batch tensor ``(N, ...)``;
+- a list of tensors, each one example *without* a batch axis;
+- a list of strings, with a Hugging Face ``tokenizer``;
+- a list of dicts of tensors (or ``BatchEncoding``s), each one example with a batch axis of 1
+  (as a tokenizer returns with ``return_tensors="pt"``) or without a batch axis.
+
+``forward(model, batch)`` says how a batch is fed; by default a dict is unpacked as keyword
+arguments (``model(**batch)``), a tuple as positional arguments and a tensor passed as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import InputError
+
+Batch: TypeAlias = Any
+ForwardFn: TypeAlias = Callable[[nn.Module, Batch], Any]
+InputKind = Literal["image", "text", "tensor", "dict"]
+
+IMAGE_CHANNELS = (1, 3, 4)
+
+
+def call_model(model: nn.Module, batch: Batch) -> Any:
+    """The default ``forward``: ``model(**batch)``, ``model(*batch)`` or ``model(batch)``."""
+    if isinstance(batch, Mapping):
+        return model(**batch)
+    if isinstance(batch, tuple):
+        return model(*batch)
+    return model(batch)
+
+
+def model_device(model: nn.Module) -> torch.device | None:
+    """The device of the model's first parameter or buffer; ``None`` for a stateless model."""
+    for tensor in _params_and_buffers(model):
+        return tensor.device
+    return None
+
+
+def model_float_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the model's first floating-point parameter (float16 for a half model)."""
+    for tensor in _params_and_buffers(model):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def _params_and_buffers(model: nn.Module) -> Any:
+    yield from model.parameters()
+    yield from model.buffers()
+
+
+def resolve_device(model: nn.Module, device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: the model's own device; a stateless model runs on CUDA when present.
+
+    actscope never moves a user's model: an explicit device that differs from the one the
+    model is on is an error that says how to move it.
+    """
+    own = model_device(model)
+    if device == "auto":
+        if own is not None:
+            return own
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    wanted = torch.device(device)
+    if own is not None and own.type != wanted.type:
+        raise InputError(
+            f"The model is on {own} but device={str(device)!r} was asked for. actscope does "
+            f"not move your model: call model.to({str(device)!r}) first, or pass "
+            "device='auto'."
+        )
+    return own if own is not None else wanted
+
+
+def move(batch: Batch, device: torch.device, float_dtype: torch.dtype | None = None) -> Batch:
+    """The same structure on ``device``; floating tensors cast to ``float_dtype`` if given."""
+    if isinstance(batch, torch.Tensor):
+        if float_dtype is not None and batch.is_floating_point() and batch.dtype != float_dtype:
+            return batch.to(device=device, dtype=float_dtype, non_blocking=True)
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: move(v, device, float_dtype) for k, v in batch.items()}
+    if isinstance(batch, tuple | list):
+        return type(batch)(move(v, device, float_dtype) for v in batch)
+    return batch
+
+
+def describe_batch(batch: Batch) -> str:
+    """``"tensor (1, 3, 32, 32) float32"`` or ``"input_ids (1, 12) int64, ..."``."""
+    if isinstance(batch, torch.Tensor):
+        return f"tensor {tuple(batch.shape)} {str(batch.dtype).removeprefix('torch.')}"
+    if isinstance(batch, Mapping):
+        return ", ".join(f"{k} {describe_batch(v)}" for k, v in batch.items())
+    if isinstance(batch, tuple | list):
+        return "(" + ", ".join(describe_batch(v) for v in batch) + ")"
+    return type(batch).__name__
+
+
+@dataclass
+class InputSet:
+    """A user's inputs, normalised: one model-ready batch of one per example."""
+
+    kind: InputKind
+    examples: list[Batch]
+    labels: list[str] = field(default_factory=list)
+    texts: list[str] | None = None
+    tokenizer: Any = None
+    image_mean: Sequence[float] | None = None
+    image_std: Sequence[float] | None = None
+    max_length: int = 512
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @classmethod
+    def from_user(
+        cls,
+        inputs: Any,
+        *,
+        tokenizer: Any = None,
+        labels: Sequence[Any] | None = None,
+        max_length: int = 512,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+    ) -> InputSet:
+        """Normalise what the user passed; bad forms raise :class:`InputError`."""
+        if isinstance(inputs, InputSet):
+            return inputs
+        kind, examples, texts = _normalise(inputs, tokenizer, max_length)
+        if not examples:
+            raise InputError(
+                "The input list is empty: pass at least one input (an image batch, a list of "
+                "tensors, strings with a tokenizer, or dicts of tensors)."
+            )
+        if labels is not None and len(labels) != len(examples):
+            raise InputError(
+                f"Got {len(labels)} labels for {len(examples)} inputs: pass one label per "
+                "input, or none."
+            )
+        names = (
+            [str(label) for label in labels]
+            if labels is not None
+            else [f"#{i}" for i in range(len(examples))]
+        )
+        if kind == "text":
+            max_length = text_limit(tokenizer, max_length)
+        return cls(kind, examples, names, texts, tokenizer, image_mean, image_std, max_length)
+
+    # Feeding -----------------------------------------------------------------------------
+    def example(self, i: int) -> Batch:
+        """Input ``i`` as a batch of one, on the CPU, as the user gave it."""
+        if not 0 <= i < len(self.examples):
+            raise InputError(f"Input index {i} is out of range: there are {len(self)} inputs.")
+        return self.examples[i]
+
+    def batch(self, indices: Sequence[int]) -> Batch:
+        """Several inputs as one batch (text is padded; other shapes must agree)."""
+        if self.kind == "text" and self.texts is not None:
+            return dict(
+                self.tokenizer(
+                    [self.texts[i] for i in indices],
+                    return_tensors="pt",
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                )
+            )
+        return collate([self.example(i) for i in indices], first_index=indices[0])
+
+    # Showing -----------------------------------------------------------------------------
+    def tokens(self, i: int) -> list[str] | None:
+        """The token strings of a text input (``None`` for other inputs)."""
+        example = self.example(i)
+        if self.tokenizer is None or not isinstance(example, Mapping):
+            return None
+        ids = example.get("input_ids")
+        if not isinstance(ids, torch.Tensor):
+            return None
+        return [str(t) for t in self.tokenizer.convert_ids_to_tokens(ids.reshape(-1).tolist())]
+
+    def image(self, i: int) -> np.ndarray | None:
+        """Input ``i`` as an RGB uint8 array ``(H, W, 3)``, or ``None`` if it is not an image."""
+        if self.kind != "image":
+            return None
+        return to_rgb(self.example(i)[0], self.image_mean, self.image_std)
+
+    def describe(self, i: int) -> dict[str, Any]:
+        """What the widget shows of input ``i``: kind, label, text or shape."""
+        info: dict[str, Any] = {"kind": self.kind, "label": self.labels[i]}
+        if self.texts is not None:
+            info["text"] = self.texts[i]
+        example = self.example(i)
+        if isinstance(example, torch.Tensor):
+            info["shape"] = list(example.shape[1:])
+        return info
+
+
+def collate(examples: Sequence[Batch], first_index: int = 0) -> Batch:
+    """Concatenate batches of one along the batch axis; mixed shapes raise with both shapes."""
+    first = examples[0]
+    if isinstance(first, torch.Tensor):
+        shapes = {tuple(e.shape[1:]) for e in examples}
+        if len(shapes) > 1:
+            odd = next(i for i, e in enumerate(examples) if tuple(e.shape[1:]) != first.shape[1:])
+            raise InputError(
+                f"Inputs {first_index} and {first_index + odd} have shapes "
+                f"{tuple(first.shape[1:])} and {tuple(examples[odd].shape[1:])}: a batch needs "
+                "one shape. Resize or pad them, or use batch_size=1."
+            )
+        return torch.cat(list(examples))
+    if isinstance(first, Mapping):
+        return {k: collate([e[k] for e in examples], first_index) for k in first}
+    if isinstance(first, tuple | list):
+        return type(first)(
+            collate([e[j] for e in examples], first_index) for j in range(len(first))
+        )
+    raise InputError(f"Cannot batch inputs of type {type(first).__name__}.")
+
+
+def to_rgb(
+    image: torch.Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> np.ndarray:
+    """An image tensor ``(C, H, W)`` as RGB uint8 ``(H, W, 3)``.
+
+    With ``mean``/``std`` the normalisation is undone and values in [0, 1] map to 0..255;
+    without, each image is scaled from its own min to its max.
+    """
+    x = image.detach().float().cpu()
+    if x.ndim == 2:
+        x = x[None]
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, dtype=x.dtype).view(-1, 1, 1)
+        s = torch.tensor(std, dtype=x.dtype).view(-1, 1, 1)
+        x = (x * s + m).clamp(0, 1)
+    else:
+        finite = x[torch.isfinite(x)]
+        lo, hi = (finite.min(), finite.max()) if finite.numel() else (0.0, 1.0)
+        x = ((x - lo) / (hi - lo)).clamp(0, 1) if hi > lo else torch.zeros_like(x)
+        x = torch.nan_to_num(x, nan=0.0)
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    elif x.shape[0] == 4:
+        x = x[:3]
+    out: np.ndarray = (x.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    return out
+
+
+# -- normalising the user's inputs --------------------------------------------------------------
+
+
+def _normalise(inputs: Any, tokenizer: Any, max_length: int) -> tuple[InputKind, list[Any], Any]:
+    if isinstance(inputs, torch.Tensor):
+        if inputs.ndim == 0:
+            raise InputError(
+                "Got a scalar tensor: pass a batch (N, ...) with the batch axis first."
+            )
+        examples = [inputs[i : i + 1] for i in range(inputs.shape[0])]
+        return _tensor_kind(inputs.shape[1:]), examples, None
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if isinstance(inputs, Mapping):
+        raise InputError(
+            "Got one dict of tensors: pass a list of them, one per input "
+            "(e.g. [tokenizer(text, return_tensors='pt') for text in texts])."
+        )
+    if not isinstance(inputs, Sequence):
+        raise InputError(
+            f"Cannot use inputs of type {type(inputs).__name__}: pass a batch tensor, a list "
+            "of tensors, a list of strings with a tokenizer, or a list of dicts of tensors."
+        )
+    items = list(inputs)
+    if not items:
+        return "tensor", [], None
+    if all(isinstance(x, str) for x in items):
+        if tokenizer is None:
+            raise InputError(
+                "The inputs are strings but no tokenizer was given: pass tokenizer=... "
+                "(for example transformers.AutoTokenizer.from_pretrained(path))."
+            )
+        limit = text_limit(tokenizer, max_length)
+        examples = [
+            dict(tokenizer(text, return_tensors="pt", truncation=True, max_length=limit))
+            for text in items
+        ]
+        return "text", examples, items
+    if all(isinstance(x, torch.Tensor) for x in items):
+        kinds = {_tensor_kind(x.shape) for x in items}
+        return ("image" if kinds == {"image"} else "tensor"), [x[None] for x in items], None
+    if all(isinstance(x, Mapping) for x in items):
+        return "dict", [_batched_dict(x, i) for i, x in enumerate(items)], None
+    types = sorted({type(x).__name__ for x in items})
+    raise InputError(
+        f"The input list mixes or holds unsupported types ({', '.join(types)}): pass tensors, "
+        "strings (with a tokenizer) or dicts of tensors, all of one kind."
+    )
+
+
+def text_limit(tokenizer: Any, max_length: int) -> int:
+    """Tokens kept per text: ``max_length``, capped at what the tokenizer's model accepts."""
+    return min(max_length, int(getattr(tokenizer, "model_max_length", max_length)))
+
+
+def _tensor_kind(shape: Sequence[int]) -> InputKind:
+    return "image" if len(shape) == 3 and shape[0] in IMAGE_CHANNELS else "tensor"
+
+
+def _batched_dict(example: Mapping[str, Any], index: int) -> dict[str, Any]:
+    tensors = {k: v for k, v in example.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise InputError(f"Input {index} is a dict with no tensors in it.")
+    batched = all(v.ndim >= 2 and v.shape[0] == 1 for v in tensors.values())
+    return {k: (v if batched or not isinstance(v, torch.Tensor) else v[None]) for k, v in example.items()}

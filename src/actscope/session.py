@@ -1,0 +1,139 @@
+"""A model, its inputs and the activations seen so far: the state behind one explorer.
+
+``Session`` is plain Python and torch (no traitlets): the widget asks it for tensors and
+payloads, and users can ask it the same things (``ex.session.activation(layer, i)``).
+One forward pass per input captures every layer at once; the results stay on the model's
+device in a small LRU cache, so moving between layers costs no forward pass.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._structure import OutputSelector
+from .capture import Activations, capture, resolve_modules, split_call
+from .errors import LayerNotFoundError, LayerOutputError
+from .inputs import ForwardFn, InputSet, model_float_dtype, move, resolve_device
+from .layers import LayerInfo, canonical, list_layers, per_example
+from .runner import run_forward
+
+
+class Session:
+    """Everything the explorer knows about one model and one set of inputs."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: InputSet,
+        *,
+        forward: ForwardFn | None = None,
+        device: str | torch.device = "auto",
+        layers: Sequence[str] | None = None,
+        outputs: Mapping[str, OutputSelector] | None = None,
+        unit_axes: Mapping[str, int] | None = None,
+        cache_size: int = 4,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+        self.model = model
+        self.inputs = inputs
+        self.forward = forward
+        self.device = resolve_device(model, device)
+        self.float_dtype = model_float_dtype(model)
+        self.outputs = dict(outputs or {})
+        self.unit_axes = dict(unit_axes or {})
+        if layers is not None:
+            resolve_modules(model, layers)  # unknown names raise with suggestions
+        self._wanted = list(layers) if layers is not None else None
+        self._cache: OrderedDict[int, Activations] = OrderedDict()
+        self._cache_size = cache_size
+        self.layers: list[LayerInfo] = self._discover()
+        self._by_name = {info.name: info for info in self.layers}
+
+    # Layers ------------------------------------------------------------------------------
+    def _discover(self) -> list[LayerInfo]:
+        infos = list_layers(
+            self.model,
+            self.inputs.example(0),
+            forward=self.forward,
+            device=self.device,
+            outputs=self.outputs,
+            unit_axes=self.unit_axes,
+        )
+        if self._wanted is None:
+            return infos
+        wanted = {split_call(n)[0] for n in self._wanted}
+        return [i for i in infos if split_call(i.name)[0] in wanted]
+
+    def info(self, layer: str) -> LayerInfo:
+        """The :class:`LayerInfo` of a layer shown in this session."""
+        try:
+            return self._by_name[layer]
+        except KeyError:
+            raise LayerNotFoundError(layer, self._by_name) from None
+
+    def default_layer(self) -> str:
+        """The layer shown first: the first leaf with a drawable output."""
+        for info in self.layers:
+            if info.is_leaf and info.kind in ("spatial", "sequence"):
+                return info.name
+        for info in self.layers:
+            if info.kind != "none":
+                return info.name
+        raise LayerOutputError("No layer of this model returned a tensor for the first input.")
+
+    # Activations -------------------------------------------------------------------------
+    def activations(self, index: int) -> Activations:
+        """Every shown layer's output for input ``index`` (one forward pass, then cached)."""
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        batch = move(self.inputs.example(index), self.device, self.float_dtype)
+        names = self._wanted  # None: every submodule
+        what = f"input {index} ({self.inputs.labels[index]})"
+        with torch.no_grad(), capture(self.model, names, outputs=self.outputs) as acts:
+            run_forward(self.model, batch, self.forward, what=what)
+        if acts.overwritten:
+            # A later module changed some outputs in place: capture those again, copied.
+            again = sorted(acts.overwritten)
+            with torch.no_grad(), capture(self.model, again, outputs=self.outputs, clone=True) as fixed:
+                run_forward(self.model, batch, self.forward, what=what)
+            acts.update(fixed)
+        self._cache[index] = acts
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return acts
+
+    def activation(self, layer: str, index: int) -> torch.Tensor:
+        """One example's output of ``layer`` in its view layout (see ``layers.canonical``)."""
+        info = self.info(layer)
+        if info.kind == "none":
+            raise LayerOutputError(
+                f"Layer {layer!r} ({info.type}) returned no tensor"
+                + (" (it did not run)" if info.calls == 0 else "")
+                + "; pick another layer."
+            )
+        tensor = self.activations(index)[layer]
+        return canonical(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
+
+    def forget(self) -> None:
+        """Drop cached activations (after the model's weights change)."""
+        self._cache.clear()
+
+
+def describe_model(model: nn.Module, device: torch.device) -> dict[str, Any]:
+    """What the widget's header says about the model."""
+    n_params = sum(p.numel() for p in model.parameters())
+    dtype = model_float_dtype(model)
+    return {
+        "name": model.__class__.__name__,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch.") if dtype else "",
+        "n_params": n_params,
+        "training": bool(model.training),
+    }

@@ -1,0 +1,272 @@
+"""The ``Explorer`` widget: synced traits and a few commands, no algorithm.
+
+It turns trait changes into :class:`~actscope.session.Session` calls and the results into
+wire blobs. The front end (``js/src/model.ts`` mirrors these traits) renders from traits
+alone, which is what keeps saved notebooks and exported pages working without a kernel.
+Custom messages only *prefetch* data while a kernel is live.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anywidget
+import torch
+import traitlets
+from torch import nn
+
+from . import payloads
+from ._structure import OutputSelector
+from .errors import ActscopeError, InputError
+from .inputs import ForwardFn, InputSet
+from .session import Session, describe_model
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+
+
+class Explorer(anywidget.AnyWidget):  # type: ignore[misc]
+    """Click through the layers, inputs and units of any PyTorch model.
+
+    Args:
+        model: any ``torch.nn.Module``. It runs where it is (``device="auto"``) under
+            ``torch.no_grad()`` and is never modified: hooks are removed after each pass.
+        inputs: an image batch ``(N, C, H, W)``, a batch tensor, a list of tensors (one
+            example each, no batch axis), a list of strings (with ``tokenizer``) or a list
+            of dicts of tensors.
+        tokenizer: a Hugging Face tokenizer, for text inputs.
+        labels: one label per input, shown in the input strip.
+        layers: the layers to offer (dotted names); by default every submodule.
+        dataset, index: data to mine top-activating examples from, or a ready
+            :class:`ActivationIndex` (see ``actscope.mine``).
+        device: ``"auto"`` (where the model is) or an explicit device matching the model.
+        forward: ``forward(model, batch)`` when a batch is not fed as ``model(batch)`` or
+            ``model(**batch)``.
+        outputs: per layer, which tensor of a tuple/dict output to show.
+        unit_axes: per layer, which axis of one example's output indexes units.
+        layer: the layer selected first.
+        image_mean, image_std: the normalisation of image inputs, to show them as seen.
+
+    Traits (synced with the front end; set them from Python to drive the view):
+        layer (str): the selected layer's name.
+        input_index (int): the selected input.
+        unit (int | None): the selected unit (channel, neuron) of the layer, if any.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    # Selection: two-way. -----------------------------------------------------------------
+    layer = traitlets.Unicode("").tag(sync=True)
+    """Type: str. Default: the first leaf layer with a spatial or sequence output."""
+    input_index = traitlets.Int(0).tag(sync=True)
+    """Type: int. Default: 0."""
+    unit = traitlets.Int(None, allow_none=True).tag(sync=True)
+    """Type: int | None. Default: None (no unit selected). Reset when the layer changes."""
+
+    # Written by Python. --------------------------------------------------------------------
+    model_info = traitlets.Dict().tag(sync=True)
+    """Type: dict (name, device, dtype, n_params, training)."""
+    layers_info = traitlets.List().tag(sync=True)
+    """Type: list of ``LayerInfo.to_dict()``, in tree order."""
+    inputs_info = traitlets.List().tag(sync=True)
+    """Type: list of dict (kind, label, text or shape)."""
+    thumbs = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob of RGB thumbnails (image inputs only). Written once."""
+    view = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob for the current (layer, input): activation and ranking, tagged."""
+    status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
+    """Type: dict (state: ready | busy | error, message, where)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        tokenizer: Any = None,
+        labels: Sequence[Any] | None = None,
+        layers: Sequence[str] | None = None,
+        dataset: Any = None,
+        index: Any = None,
+        device: str | torch.device = "auto",
+        *,
+        forward: ForwardFn | None = None,
+        outputs: Mapping[str, OutputSelector] | None = None,
+        unit_axes: Mapping[str, int] | None = None,
+        layer: str | None = None,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        max_length: int = 512,
+        top_k: int = payloads.DEFAULT_TOP_K,
+        max_view_values: int = payloads.DEFAULT_MAX_VALUES,
+    ) -> None:
+        if not (_STATIC / "widget.js").is_file():
+            raise RuntimeError(
+                f"The actscope front-end bundle is missing ({_STATIC / 'widget.js'}). "
+                "Build it with `make build` (or reinstall with `pip install -e .`)."
+            )
+        input_set = InputSet.from_user(
+            inputs,
+            tokenizer=tokenizer,
+            labels=labels,
+            max_length=max_length,
+            image_mean=image_mean,
+            image_std=image_std,
+        )
+        self.session = Session(
+            model,
+            input_set,
+            forward=forward,
+            device=device,
+            layers=layers,
+            outputs=outputs,
+            unit_axes=unit_axes,
+        )
+        self.dataset = dataset
+        self.index = index
+        self._top_k = top_k
+        self._max_values = max_view_values
+        self._from_front = False
+        first = layer if layer is not None else self.session.default_layer()
+        self.session.info(first)  # an unknown layer raises here, with suggestions
+        super().__init__(
+            model_info=describe_model(model, self.session.device),
+            layers_info=[info.to_dict() for info in self.session.layers],
+            inputs_info=payloads.inputs_info(input_set),
+            thumbs=payloads.thumbnails(input_set),
+            layer=first,  # its observer computes the first view (and raises on failure)
+        )
+        self.on_msg(self._on_msg)
+
+    # Validation: bad values raise in Python and show in the widget. --------------------------
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal: Any) -> str:
+        name = str(proposal["value"])
+        if hasattr(self, "session"):
+            self._guard(lambda: self.session.info(name))
+        return name
+
+    @traitlets.validate("input_index")
+    def _check_input(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if hasattr(self, "session") and not 0 <= value < len(self.session.inputs):
+            self._guard(
+                lambda: _raise(
+                    InputError(
+                        f"input_index {value} is out of range: there are "
+                        f"{len(self.session.inputs)} inputs (0 to {len(self.session.inputs) - 1})."
+                    )
+                )
+            )
+        return value
+
+    @traitlets.validate("unit")
+    def _check_unit(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is None or not hasattr(self, "session") or not self.layer:
+            return value  # type: ignore[no-any-return]
+        info = self.session.info(self.layer)
+        if not 0 <= int(value) < max(info.n_units, 1):
+            self._guard(
+                lambda: _raise(
+                    InputError(
+                        f"unit {value} is out of range for layer {self.layer!r}, which has "
+                        f"{info.n_units} units (0 to {info.n_units - 1})."
+                    )
+                )
+            )
+        return int(value)
+
+    # Reacting to the selection. --------------------------------------------------------------
+    @traitlets.observe("layer")
+    def _on_layer(self, change: Any) -> None:
+        if change["old"] != change["new"]:
+            self.unit = None
+        self._refresh(raise_errors=not self._from_front)
+
+    @traitlets.observe("input_index")
+    def _on_input(self, _change: Any) -> None:
+        self._refresh(raise_errors=not self._from_front)
+
+    def set_state(self, sync_data: Any) -> None:
+        """Apply a change from the front end (errors then show in the widget only)."""
+        self._from_front = True
+        try:
+            super().set_state(sync_data)
+        finally:
+            self._from_front = False
+
+    def _refresh(self, *, raise_errors: bool) -> None:
+        """Recompute ``view`` for the current selection."""
+        layer, index = self.layer, self.input_index
+        try:
+            self.view = self._view_blob(layer, index)
+        except Exception as exc:
+            self.view = payloads.error_view(layer, index, _message(exc))
+            self.status = {"state": "error", "message": _message(exc), "where": "view"}
+            if raise_errors:
+                raise
+            return
+        if self.status.get("state") != "ready":
+            self.status = {"state": "ready", "message": self._ready_message()}
+
+    def _view_blob(self, layer: str, index: int) -> bytes:
+        act = self.session.activation(layer, index)
+        return payloads.layer_view(
+            self.session.info(layer),
+            act,
+            input_index=index,
+            inputs=self.session.inputs,
+            top_k=self._top_k,
+            max_values=self._max_values,
+        )
+
+    def _ready_message(self) -> str:
+        if self.session.model.training:
+            return (
+                "The model is in training mode: dropout and batch norm act as in training. "
+                "Call model.eval() for repeatable activations."
+            )
+        return ""
+
+    def _guard(self, check: Any) -> None:
+        """Run a check; on failure show the error in the widget, then raise it."""
+        try:
+            check()
+        except ActscopeError as exc:
+            self.status = {"state": "error", "message": _message(exc), "where": "input"}
+            raise
+
+    # Custom messages: prefetching while a kernel is live. -------------------------------------
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "hello":
+            self.send({"type": "hello"})
+        elif kind == "fetch":
+            self._answer_fetch(content)
+
+    def _answer_fetch(self, content: dict[str, Any]) -> None:
+        reply = {
+            "type": "block",
+            "id": content.get("id"),
+            "layer": content.get("layer"),
+            "input": content.get("input"),
+        }
+        try:
+            blob = self._view_blob(str(content["layer"]), int(content["input"]))
+        except Exception as exc:  # noqa: BLE001 - the error travels back to the front end
+            self.send({**reply, "error": _message(exc)})
+            return
+        self.send(reply, [blob])
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ActscopeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc

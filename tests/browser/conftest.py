@@ -1,0 +1,123 @@
+"""Fixtures for browser tests: a JupyterLab server, Chromium, and notebooks with widgets.
+
+Any browser console error or uncaught exception fails the test. When a test fails, its
+page's screenshot and console log land in ``tests/.artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from .harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, Notebook, new_name
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts"
+
+# Console errors that are not ours and not the widget's. Each entry says why.
+IGNORED_CONSOLE = [
+    # Chromium logs every refused request; the harness blocks the network on purpose.
+    re.compile(r"net::ERR_(FAILED|BLOCKED_BY_CLIENT|INTERNET_DISCONNECTED|NAME_NOT_RESOLVED)"),
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    server = JupyterServer(tmp_path_factory.mktemp("jupyter"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class ConsoleLog:
+    """Everything the page printed, and the errors among it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+
+    def on_console(self, msg: ConsoleMessage) -> None:
+        line = f"[{msg.type}] {msg.text}"
+        self.lines.append(line)
+        if msg.type == "error" and not any(p.search(msg.text) for p in IGNORED_CONSOLE):
+            self.errors.append(line)
+
+    def on_error(self, exc: Any) -> None:
+        line = f"[pageerror] {exc}"
+        self.lines.append(line)
+        self.errors.append(line)
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    log = ConsoleLog()
+    pg.on("console", log.on_console)
+    pg.on("pageerror", log.on_error)
+    pg.console_log = log  # type: ignore[attr-defined]
+    yield pg
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed or log.errors:
+        ARTIFACTS.mkdir(exist_ok=True)
+        stem = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-120:]
+        try:
+            pg.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - a page that crashed cannot be photographed
+            pass
+        (ARTIFACTS / f"{stem}.console.log").write_text("\n".join(log.lines))
+    context.close()
+    assert not log.errors, "browser console errors:\n" + "\n".join(log.errors)
+
+
+@pytest.fixture
+def notebook(jupyter: JupyterServer, page: Page) -> Iterator[Callable[..., Notebook]]:
+    """``notebook(cells, app="lab")`` writes a notebook, opens it and runs every cell."""
+    opened: list[Notebook] = []
+
+    def open_notebook(cells: list[str], app: str = "lab", run: bool = True) -> Notebook:
+        name = new_name("test")
+        jupyter.write_notebook(name, cells)
+        nb = Notebook(jupyter, page, name, app=app)
+        opened.append(nb)
+        if run:
+            nb.run_all()
+        return nb
+
+    yield open_notebook
+    for nb in opened:
+        nb.close()
+        jupyter.delete_sessions(nb.name)
+
+
+def screenshot(page: Page, name: str, locator: Any = None) -> Path:
+    """Save a screenshot under tests/.artifacts/ to look at (the widget, or the page)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    (locator or page).screenshot(path=str(path))
+    return path
