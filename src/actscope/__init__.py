@@ -23,8 +23,8 @@ from .widget import Explorer
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActscopeError",
     "Activations",
+    "ActscopeError",
     "Explorer",
     "ForwardError",
     "IndexFileError",

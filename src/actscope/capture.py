@@ -133,7 +133,7 @@ class Activations(Mapping[str, torch.Tensor]):
         base, _ = split_call(name)
         return self._outputs.get(name, self._outputs.get(base))
 
-    def update(self, other: Activations) -> None:  # type: ignore[override]
+    def update(self, other: Activations) -> None:
         """Take ``other``'s records for the layers it captured (e.g. again, with clone=True)."""
         for name, calls in other._records.items():
             self._records[name] = calls
@@ -213,4 +213,3 @@ def capture(
         for handle in handles:
             handle.remove()
         acts._finalise()
-

@@ -14,7 +14,7 @@ arguments (``model(**batch)``), a tuple as positional arguments and a tensor pas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -55,7 +55,7 @@ def model_float_dtype(model: nn.Module) -> torch.dtype | None:
     return None
 
 
-def _params_and_buffers(model: nn.Module) -> Any:
+def _params_and_buffers(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.parameters()
     yield from model.buffers()
 
@@ -260,6 +260,7 @@ def to_rgb(
 
 
 def _normalise(inputs: Any, tokenizer: Any, max_length: int) -> tuple[InputKind, list[Any], Any]:
+    examples: list[Any]
     if isinstance(inputs, torch.Tensor):
         if inputs.ndim == 0:
             raise InputError(
@@ -296,7 +297,8 @@ def _normalise(inputs: Any, tokenizer: Any, max_length: int) -> tuple[InputKind,
         return "text", examples, items
     if all(isinstance(x, torch.Tensor) for x in items):
         kinds = {_tensor_kind(x.shape) for x in items}
-        return ("image" if kinds == {"image"} else "tensor"), [x[None] for x in items], None
+        examples = [x[None] for x in items]
+        return ("image" if kinds == {"image"} else "tensor"), examples, None
     if all(isinstance(x, Mapping) for x in items):
         return "dict", [_batched_dict(x, i) for i, x in enumerate(items)], None
     types = sorted({type(x).__name__ for x in items})
@@ -320,4 +322,7 @@ def _batched_dict(example: Mapping[str, Any], index: int) -> dict[str, Any]:
     if not tensors:
         raise InputError(f"Input {index} is a dict with no tensors in it.")
     batched = all(v.ndim >= 2 and v.shape[0] == 1 for v in tensors.values())
-    return {k: (v if batched or not isinstance(v, torch.Tensor) else v[None]) for k, v in example.items()}
+    return {
+        k: (v if batched or not isinstance(v, torch.Tensor) else v[None])
+        for k, v in example.items()
+    }

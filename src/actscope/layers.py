@@ -171,7 +171,7 @@ def list_layers(
         try:
             with torch.no_grad(), capture(model, None, outputs=outputs) as doubled_acts:
                 run_forward(model, doubled, forward, what="the doubled example")
-        except Exception:  # noqa: BLE001 - the probe is optional; fall back to axis 0
+        except Exception:
             doubled_acts = None
     return describe_layers(model, acts, doubled_acts, unit_axes or {})
 
@@ -199,7 +199,7 @@ def describe_layers(
             "calls": n_calls,
         }
         if n_calls == 0:
-            infos.append(LayerInfo(name=name, shape=None, unit_axis=None, **base))  # type: ignore[arg-type]
+            infos.append(LayerInfo(name=name, shape=None, unit_axis=None, **base))
             continue
         for call in range(n_calls):
             cname = call_name(name, call)
@@ -258,7 +258,9 @@ def _batch_axis(tensor: torch.Tensor, doubled: Activations | None, cname: str) -
             other = None
         if other is not None and other.ndim == tensor.ndim:
             grown = [
-                i for i, (a, b) in enumerate(zip(tensor.shape, other.shape, strict=True)) if b == 2 * a
+                i
+                for i, (a, b) in enumerate(zip(tensor.shape, other.shape, strict=True))
+                if b == 2 * a
             ]
             if grown:
                 return grown[0]

@@ -76,7 +76,9 @@ def error_view(layer: str, input_index: int, message: str) -> bytes:
     return wire.encode({}, {"layer": layer, "input": input_index, "error": message})
 
 
-def trim(act: torch.Tensor, kind: str, max_values: int) -> tuple[torch.Tensor, dict[str, Any] | None]:
+def trim(
+    act: torch.Tensor, kind: str, max_values: int
+) -> tuple[torch.Tensor, dict[str, Any] | None]:
     """At most ``max_values`` values of ``act``, cut along positions or units, with a note."""
     total = act.numel()
     if total <= max_values or act.ndim == 0:
@@ -135,4 +137,3 @@ def inputs_info(inputs: InputSet, snippet: int = 160) -> list[dict[str, Any]]:
             info["text"] = str(info["text"])[:snippet]
         infos.append(info)
     return infos
-

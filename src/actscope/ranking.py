@@ -88,9 +88,7 @@ def _descending(key: torch.Tensor, k: int) -> torch.Tensor:
     return torch.sort(-key, stable=True).indices[: min(k, key.numel())]
 
 
-def contrast(
-    group_a: torch.Tensor, group_b: torch.Tensor, unit_axis: int, k: int = 20
-) -> Ranking:
+def contrast(group_a: torch.Tensor, group_b: torch.Tensor, unit_axis: int, k: int = 20) -> Ranking:
     """Units whose mean activation is most higher in group A than in group B.
 
     Both groups are batches ``(N, ...)`` of one layer's activation with units on

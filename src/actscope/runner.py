@@ -76,7 +76,7 @@ def _failing_module(
                 handles.append(module.register_forward_hook(post))
         with torch.no_grad():
             fn(model, batch)
-    except Exception:  # noqa: BLE001 - we expect the same failure again
+    except Exception:
         pass
     finally:
         for handle in handles:
@@ -88,9 +88,7 @@ def _failing_module(
 def expectation(module: nn.Module) -> str | None:
     """What a common module expects as input, in words."""
     weight = getattr(module, "weight", None)
-    wdtype = (
-        str(weight.dtype).removeprefix("torch.") if isinstance(weight, torch.Tensor) else None
-    )
+    wdtype = str(weight.dtype).removeprefix("torch.") if isinstance(weight, torch.Tensor) else None
     dtype = f" {wdtype}" if wdtype else ""
     if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
         spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[module.weight.ndim - 2]

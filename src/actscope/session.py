@@ -101,7 +101,10 @@ class Session:
         if acts.overwritten:
             # A later module changed some outputs in place: capture those again, copied.
             again = sorted(acts.overwritten)
-            with torch.no_grad(), capture(self.model, again, outputs=self.outputs, clone=True) as fixed:
+            with (
+                torch.no_grad(),
+                capture(self.model, again, outputs=self.outputs, clone=True) as fixed,
+            ):
                 run_forward(self.model, batch, self.forward, what=what)
             acts.update(fixed)
         self._cache[index] = acts

@@ -26,7 +26,7 @@ from .session import Session, describe_model
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 
-class Explorer(anywidget.AnyWidget):  # type: ignore[misc]
+class Explorer(anywidget.AnyWidget):
     """Click through the layers, inputs and units of any PyTorch model.
 
     Args:
@@ -68,9 +68,9 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc]
     # Written by Python. --------------------------------------------------------------------
     model_info = traitlets.Dict().tag(sync=True)
     """Type: dict (name, device, dtype, n_params, training)."""
-    layers_info = traitlets.List().tag(sync=True)
+    layers_info: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     """Type: list of ``LayerInfo.to_dict()``, in tree order."""
-    inputs_info = traitlets.List().tag(sync=True)
+    inputs_info: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     """Type: list of dict (kind, label, text or shape)."""
     thumbs = traitlets.Bytes(b"").tag(sync=True)
     """Type: wire blob of RGB thumbnails (image inputs only). Written once."""
@@ -79,7 +79,7 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc]
     status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
     """Type: dict (state: ready | busy | error, message, where)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the positional order is the documented public API
         self,
         model: nn.Module,
         inputs: Any,
@@ -237,6 +237,23 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc]
             self.status = {"state": "error", "message": _message(exc), "where": "input"}
             raise
 
+    # Sharing. ---------------------------------------------------------------------------------
+    def to_html(self, path: str | pathlib.Path, *, title: str | None = None) -> pathlib.Path:
+        """Write a standalone page: the explorer with its bundle and state inlined.
+
+        The page needs no network and no kernel; opened from disk it shows the views the
+        widget holds (``snapshot`` adds more).
+        """
+        from . import export
+
+        info = self.model_info
+        name = title or f"actscope: {info.get('name', 'model')}"
+        n = len(self.session.inputs)
+        note = f"{info.get('name', '')} · {n} inputs · saved from a live session"
+        return export.write_page(
+            export.page(export.widget_state(self), title=name, note=note), path
+        )
+
     # Custom messages: prefetching while a kernel is live. -------------------------------------
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
@@ -256,7 +273,7 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc]
         }
         try:
             blob = self._view_blob(str(content["layer"]), int(content["input"]))
-        except Exception as exc:  # noqa: BLE001 - the error travels back to the front end
+        except Exception as exc:
             self.send({**reply, "error": _message(exc)})
             return
         self.send(reply, [blob])

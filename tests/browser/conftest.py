@@ -6,6 +6,7 @@ page's screenshot and console log land in ``tests/.artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,10 +87,8 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     if failed or log.errors:
         ARTIFACTS.mkdir(exist_ok=True)
         stem = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-120:]
-        try:
+        with contextlib.suppress(Exception):
             pg.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
-        except Exception:  # noqa: BLE001 - a page that crashed cannot be photographed
-            pass
         (ARTIFACTS / f"{stem}.console.log").write_text("\n".join(log.lines))
     context.close()
     assert not log.errors, "browser console errors:\n" + "\n".join(log.errors)

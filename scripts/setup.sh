@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sets up everything actscope's demo and tests need, idempotently:
+#   the front-end bundle (npm ci + esbuild), .venv with actscope installed editable and its
+#   dependencies pinned by scripts/constraints.txt, and - with --browser - Debian's chromium.
+# Usage: scripts/setup.sh [--browser]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+want_browser=0
+[[ "${1:-}" == "--browser" ]] && want_browser=1
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# 1. The front end: npm packages from the lock file, then the bundle into src/actscope/static.
+if [[ ! -d js/node_modules ]] || [[ js/package-lock.json -nt js/node_modules/.package-lock.json ]]; then
+  step "installing npm packages (npm ci)"
+  (cd js && npm ci --no-audit --no-fund --loglevel=error)
+fi
+step "building the widget bundle"
+(cd js && npm run --silent build)
+
+# 2. Python: reinstalled only when the pins or pyproject.toml change.
+stamp="$VENV/.actscope-stamp"
+digest=$(cat scripts/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+if [[ ! -x "$VENV/bin/python" ]]; then
+  step "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]]; then
+  step "installing Python packages (pinned; torch installs from the local wheel cache)"
+  pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c scripts/constraints.txt)
+  "${pip[@]}" hatchling hatch-jupyter-builder
+  # Editable, without build isolation: the build hook finds the bundle built above.
+  "${pip[@]}" --no-build-isolation -e ".[dev]"
+  echo "$digest" > "$stamp"
+fi
+
+# 3. Chromium for the browser tests (Debian's package; Playwright cannot download one here).
+if [[ $want_browser == 1 && ! -x /usr/bin/chromium ]]; then
+  step "installing chromium (apt-get)"
+  if [[ $(id -u) == 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+step "ready"

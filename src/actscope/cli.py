@@ -1,0 +1,50 @@
+"""``actscope demo``: the explorer on a built-in model, as a standalone page.
+
+actscope demo --html actscope-demo.html            # digits CNN
+actscope demo --text --html actscope-text.html     # MiniLM on a few sentences
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="actscope", description="Explore neural-network activations."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="the explorer on a built-in demo model")
+    demo.add_argument("--html", metavar="PATH", required=True, help="write a standalone page here")
+    demo.add_argument(
+        "--text", action="store_true", help="MiniLM on text instead of the digits CNN"
+    )
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    explorer = demo_explorer(text=args.text)
+    path = explorer.to_html(args.html)
+    size = path.stat().st_size
+    seconds = time.perf_counter() - start
+    print(f"wrote {path} ({size / 1e6:.2f} MB) in {seconds:.1f} s; open it in a browser")
+
+
+def demo_explorer(*, text: bool = False):  # type: ignore[no-untyped-def]
+    """The explorer the demo shows."""
+    from .widget import Explorer
+
+    if text:
+        from .demo.text import SENTENCES, load_minilm
+
+        model, tokenizer = load_minilm()
+        return Explorer(model, SENTENCES, tokenizer=tokenizer, layer="encoder.layer.3.intermediate")
+    from .demo.digits import digits_demo
+
+    model, images, labels = digits_demo(16)
+    return Explorer(model, images, labels=labels)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
