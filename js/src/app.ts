@@ -2,7 +2,7 @@
 // Everything drawn comes from traits (or, for speed, data prefetched over custom messages
 // while a kernel is live), so a saved notebook or exported page renders with no kernel.
 import type { AnyModel } from "@anywidget/types";
-import { ColorMap, isDark, scaleFor } from "./colormap";
+import { ColorMap, isDark, robustPeak, scaleFor } from "./colormap";
 import { clear, h, shapeText } from "./dom";
 import type { LayerInfo, Reply, Request, Traits } from "./model";
 import { ViewStore } from "./store";
@@ -31,7 +31,11 @@ export class ExplorerView {
   private tree: LayerTree;
   private strip: InputStrip;
   private ranking: RankingPanel;
-  private legend = new Legend();
+  private legend = new Legend((clip) => {
+    this.clip = clip;
+    this.redraw();
+  });
+  private clip = true;
   private statusEl = h("span", { class: "acts-status", role: "status" });
   private banner = h("div", { class: "acts-banner", role: "alert" });
   private modelEl = h("span", { class: "acts-model" });
@@ -92,14 +96,20 @@ export class ExplorerView {
   private layout(): void {
     for (const mode of ["index", "max", "mean"] as const) {
       const b = h("button", { class: "acts-btn", type: "button", "data-sort": mode, text: mode });
-      b.title = mode === "index" ? "Units in index order" : `Units sorted by ${mode} activation on this input`;
+      b.title =
+        mode === "index" ? "Units in index order" : `Units sorted by ${mode} activation on this input`;
       b.addEventListener("click", () => {
         this.sort = mode;
         this.redraw();
       });
       this.sortBox.append(b);
     }
-    const dismiss = h("button", { class: "acts-btn acts-dismiss", type: "button", title: "Dismiss", text: "×" });
+    const dismiss = h("button", {
+      class: "acts-btn acts-dismiss",
+      type: "button",
+      title: "Dismiss",
+      text: "×",
+    });
     dismiss.addEventListener("click", () => this.banner.classList.remove("acts-shown"));
     this.banner.append(h("span", { class: "acts-banner-text" }), dismiss);
     const header = h(
@@ -118,12 +128,22 @@ export class ExplorerView {
       "div",
       { class: "acts-main" },
       this.strip.el,
-      h("div", { class: "acts-main-head" }, this.layerTitle, h("span", { class: "acts-label", text: "sort" }), this.sortBox),
+      h(
+        "div",
+        { class: "acts-main-head" },
+        this.layerTitle,
+        h("span", { class: "acts-label", text: "sort" }),
+        this.sortBox,
+      ),
       this.legend.el,
       this.note,
       this.viewBox,
     );
-    this.root.append(header, this.banner, h("div", { class: "acts-body" }, this.tree.el, main, this.ranking.el));
+    this.root.append(
+      header,
+      this.banner,
+      h("div", { class: "acts-body" }, this.tree.el, main, this.ranking.el),
+    );
     this.root.addEventListener("keydown", (e) => this.onKey(e));
   }
 
@@ -172,7 +192,8 @@ export class ExplorerView {
       this.modelEl.textContent = `${m.name} · ${m.device}${m.dtype ? ` · ${m.dtype}` : ""} · ${m.n_params.toLocaleString()} params`;
     }
     this.statusEl.dataset.state = s.state;
-    this.statusEl.textContent = s.state === "error" ? "error" : s.state === "busy" ? s.message || "working…" : "";
+    this.statusEl.textContent =
+      s.state === "error" ? "error" : s.state === "busy" ? s.message || "working…" : "";
     this.statusEl.title = s.message;
     const text = this.banner.querySelector(".acts-banner-text");
     if (text) text.textContent = s.message;
@@ -329,8 +350,8 @@ export class ExplorerView {
       return;
     }
     const dark = isDark(this.root);
-    const cmap = new ColorMap(scaleFor(m.min, m.max, dark));
-    this.legend.render(cmap, m);
+    const cmap = new ColorMap(scaleFor(m.min, m.max, dark, this.clip ? robustPeak(data.act) : undefined));
+    this.legend.render(cmap, m, this.clip);
     const notes: string[] = [];
     if (m.kind === "other") {
       notes.push(
@@ -338,7 +359,10 @@ export class ExplorerView {
       );
     }
     if (m.trimmed) notes.push(m.trimmed.note);
-    if (info && info.calls > 1) notes.push(`This module runs ${info.calls} times per forward pass; each call is its own entry (name#k).`);
+    if (info && info.calls > 1)
+      notes.push(
+        `This module runs ${info.calls} times per forward pass; each call is its own entry (name#k).`,
+      );
     this.note.textContent = notes.join(" ");
     const kind = m.kind === "spatial" ? "spatial" : m.kind === "vector" ? "vector" : "sequence";
     const view = this.views[kind];
@@ -412,9 +436,7 @@ export class ExplorerView {
     const layer = this.model.get("layer");
     const names = [...this.layers.values()].filter((l) => l.kind !== "none").map((l) => l.name);
     const at = Math.max(0, names.indexOf(layer));
-    const byDistance = names
-      .map((name, i) => [name, Math.abs(i - at)] as const)
-      .sort((a, b) => a[1] - b[1]);
+    const byDistance = names.map((name, i) => [name, Math.abs(i - at)] as const).sort((a, b) => a[1] - b[1]);
     for (const [name] of byDistance) {
       const k = key(input, name);
       if (this.failed.has(k) || this.store.has(input, name)) continue;
@@ -443,5 +465,11 @@ function transposed(d: LayerData): LayerData {
   const [U, P] = [d.shape[0] ?? 0, d.act.length / Math.max(d.shape[0] ?? 1, 1)];
   const out = new Float32Array(d.act.length);
   for (let u = 0; u < U; u++) for (let p = 0; p < P; p++) out[p * U + u] = d.act[u * P + p] as number;
-  return { ...d, act: out, shape: [P, U], meta: { ...d.meta, kind: "sequence", tokens: undefined }, stats: undefined };
+  return {
+    ...d,
+    act: out,
+    shape: [P, U],
+    meta: { ...d.meta, kind: "sequence", tokens: undefined },
+    stats: undefined,
+  };
 }

@@ -15,22 +15,44 @@ export const POS_INF_RGB: RGB = [0, 229, 255];
 export const NEG_INF_RGB: RGB = [124, 252, 0];
 
 const DIVERGING_LIGHT: RGB[] = [
-  [49, 54, 149], [69, 117, 180], [116, 173, 209], [224, 243, 248],
+  [49, 54, 149],
+  [69, 117, 180],
+  [116, 173, 209],
+  [224, 243, 248],
   [255, 255, 255],
-  [254, 224, 144], [244, 109, 67], [215, 48, 39], [165, 0, 38],
+  [254, 224, 144],
+  [244, 109, 67],
+  [215, 48, 39],
+  [165, 0, 38],
 ]; // prettier-ignore
 const DIVERGING_DARK: RGB[] = [
-  [120, 170, 255], [70, 120, 220], [40, 70, 150], [25, 35, 70],
+  [120, 170, 255],
+  [70, 120, 220],
+  [40, 70, 150],
+  [25, 35, 70],
   [20, 20, 20],
-  [80, 30, 20], [170, 60, 30], [240, 120, 40], [255, 210, 90],
+  [80, 30, 20],
+  [170, 60, 30],
+  [240, 120, 40],
+  [255, 210, 90],
 ]; // prettier-ignore
 const SEQUENTIAL_LIGHT: RGB[] = [
-  [255, 255, 255], [254, 232, 200], [253, 187, 132], [252, 141, 89], [227, 74, 51],
-  [179, 0, 0], [110, 0, 0],
+  [255, 255, 255],
+  [254, 232, 200],
+  [253, 187, 132],
+  [252, 141, 89],
+  [227, 74, 51],
+  [179, 0, 0],
+  [110, 0, 0],
 ]; // prettier-ignore
 const SEQUENTIAL_DARK: RGB[] = [
-  [20, 20, 20], [60, 15, 90], [120, 28, 109], [187, 55, 84], [237, 105, 37],
-  [251, 180, 26], [252, 255, 164],
+  [20, 20, 20],
+  [60, 15, 90],
+  [120, 28, 109],
+  [187, 55, 84],
+  [237, 105, 37],
+  [251, 180, 26],
+  [252, 255, 164],
 ]; // prettier-ignore
 
 function interpolate(stops: RGB[], t: number): RGB {
@@ -47,7 +69,8 @@ function pack([r, g, b]: RGB, alpha = 255): number {
   return ((alpha << 24) | (Math.round(b) << 16) | (Math.round(g) << 8) | Math.round(r)) >>> 0;
 }
 
-const LUT_SIZE = 256;
+// Odd, so that zero on a symmetric scale lands exactly on the middle colour.
+const LUT_SIZE = 257;
 
 export class ColorMap {
   readonly lut: Uint32Array;
@@ -106,21 +129,48 @@ export class ColorMap {
       if (v - v !== 0) {
         out[i] = this.color(v); // NaN or ±Inf
       } else {
-        let j = k ? Math.round((v - lo) * k) : mid;
-        j = j < 0 ? 0 : j > LUT_SIZE - 1 ? LUT_SIZE - 1 : j;
+        const j = Math.min(LUT_SIZE - 1, Math.max(0, k ? Math.round((v - lo) * k) : mid));
         out[i] = this.lut[j] as number;
       }
     }
   }
 }
 
-/** The scale for data with this finite range: symmetric when it crosses zero. */
-export function scaleFor(min: number, max: number, dark: boolean): Scale {
-  if (min < 0) {
-    const m = Math.max(-min, max);
+/** Below this share of the other side, a sign is treated as noise (GELU's small dip). */
+const MINOR_SIDE = 0.1;
+
+/**
+ * The scale for data with this finite range: symmetric when values of both signs matter,
+ * sequential from zero otherwise. `clip` (a robust peak) caps the range so one outlier does
+ * not wash out everything else; values beyond it saturate.
+ */
+export function scaleFor(min: number, max: number, dark: boolean, clip?: number): Scale {
+  const pos = Math.max(max, 0);
+  const neg = Math.max(-min, 0);
+  const cap = (m: number): number => (clip !== undefined && clip > 0 ? Math.min(m, clip) : m);
+  if (neg > MINOR_SIDE * pos && pos > MINOR_SIDE * neg) {
+    const m = cap(Math.max(neg, pos));
     return { lo: -m, hi: m, signed: true, dark };
   }
-  return { lo: 0, hi: max > 0 ? max : 1, signed: false, dark };
+  if (neg > pos) {
+    const m = cap(neg);
+    return { lo: -m, hi: m, signed: true, dark };
+  }
+  return { lo: 0, hi: cap(pos) || 1, signed: false, dark };
+}
+
+/** The `q` quantile of |finite values|, estimated from an even sample of at most 4,096. */
+export function robustPeak(values: ArrayLike<number>, q = 0.999): number {
+  const n = values.length;
+  const step = Math.max(1, Math.floor(n / 4096));
+  const sample: number[] = [];
+  for (let i = 0; i < n; i += step) {
+    const v = values[i] as number;
+    if (v - v === 0) sample.push(Math.abs(v));
+  }
+  if (!sample.length) return 0;
+  sample.sort((a, b) => a - b);
+  return sample[Math.min(sample.length - 1, Math.floor(q * (sample.length - 1)))] as number;
 }
 
 /** Whether an element sits on a dark background (JupyterLab / VS Code themes). */

@@ -56,9 +56,7 @@ export interface Traits {
 }
 
 /** Custom messages, front end → Python (`Explorer._on_msg`). */
-export type Request =
-  | { type: "hello" }
-  | { type: "fetch"; id: number; layer: string; input: number };
+export type Request = { type: "hello" } | { type: "fetch"; id: number; layer: string; input: number };
 
 /** Custom messages, Python → front end. A `block` carries one wire blob as its buffer. */
 export type Reply =

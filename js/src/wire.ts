@@ -1,6 +1,7 @@
 // Decoder for the wire blobs made by src/actscope/wire.py (the one encoder).
 //
 //   "ACT1" | u32 LE header length | header JSON | pad to 8 | arrays (each 8-aligned)
+// Array offsets count from the start of the data section (after the padding).
 //
 // A value decodes as stored * scale + zero. u8 codes 253/254/255 are -Inf/+Inf/NaN.
 // "ACZ1" + deflate data is a compressed blob (undone with DecompressionStream).
@@ -70,23 +71,26 @@ export function decode<M = Record<string, unknown>>(view: DataView): Decoded<M> 
     meta: M;
     arrays: Record<string, ArraySpec>;
   };
+  const dataStart = Math.ceil((8 + headerLength) / 8) * 8;
   const arrays = new Map<string, Float32Array | Uint8Array | Int32Array>();
   const shapes = new Map<string, number[]>();
   for (const [name, spec] of Object.entries(header.arrays)) {
-    arrays.set(name, decodeArray(view, spec));
+    arrays.set(name, decodeArray(view, spec, dataStart));
     shapes.set(name, spec.shape);
   }
   return { meta: header.meta, arrays, shapes, bytes: view.byteLength };
 }
 
-function decodeArray(view: DataView, spec: ArraySpec): Float32Array | Uint8Array | Int32Array {
+function decodeArray(
+  view: DataView,
+  spec: ArraySpec,
+  dataStart: number,
+): Float32Array | Uint8Array | Int32Array {
   const n = product(spec.shape);
-  const start = view.byteOffset + spec.offset;
+  const start = view.byteOffset + dataStart + spec.offset;
   // Copy into an aligned buffer when the DataView's own offset breaks alignment.
   const aligned = (width: number): ArrayBufferLike =>
-    start % width === 0
-      ? view.buffer
-      : view.buffer.slice(start, start + n * width);
+    start % width === 0 ? view.buffer : view.buffer.slice(start, start + n * width);
   const at = (width: number): number => (start % width === 0 ? start : 0);
   switch (spec.dtype) {
     case "f16": {

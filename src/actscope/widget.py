@@ -79,7 +79,7 @@ class Explorer(anywidget.AnyWidget):
     status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
     """Type: dict (state: ready | busy | error, message, where)."""
 
-    def __init__(  # noqa: PLR0917 - the positional order is the documented public API
+    def __init__(
         self,
         model: nn.Module,
         inputs: Any,

@@ -5,9 +5,9 @@ A *blob* is::
     b"ACT1" | uint32 LE header length | header JSON (UTF-8) | zero padding to 8 | arrays...
 
 The header is ``{"meta": {...}, "arrays": {name: {"dtype", "shape", "offset", "nbytes",
-"scale", "zero"}}}``; offsets count from the start of the blob and are multiples of 8, so
-the browser views each array in place (``js/src/wire.ts`` is the decoder). A value decodes
-as ``stored * scale + zero``.
+"scale", "zero"}}}``; offsets count from the start of the data section (the first multiple
+of 8 after the header) and are multiples of 8, so the browser views each array in place
+(``js/src/wire.ts`` is the decoder). A value decodes as ``stored * scale + zero``.
 
 Array encodings:
 
@@ -58,22 +58,15 @@ def encode(
         spec, data = encode_array(value, precision)
         specs[name] = spec
         chunks.append(data)
-    header = {"meta": dict(meta or {}), "arrays": specs}
-    # Offsets depend on the header's length, which depends on the offsets: fix the header
-    # length by padding the JSON, then fill in offsets.
-    for _ in range(2):
-        head = _header_bytes(header)
-        offset = _align(8 + len(head))
-        for spec, data in zip(specs.values(), chunks, strict=True):
-            spec["offset"] = offset
-            spec["nbytes"] = len(data)
-            offset = _align(offset + len(data))
-    head = _header_bytes(header)
-    start = _align(8 + len(head))
-    out = bytearray(MAGIC + struct.pack("<I", len(head)) + head)
-    out += b"\0" * (start - len(out))
+    offset = 0
     for spec, data in zip(specs.values(), chunks, strict=True):
-        assert len(out) == spec["offset"]
+        spec["offset"] = offset  # from the start of the data section
+        spec["nbytes"] = len(data)
+        offset = _align(offset + len(data))
+    head = _header_bytes({"meta": dict(meta or {}), "arrays": specs})
+    out = bytearray(MAGIC + struct.pack("<I", len(head)) + head)
+    out += b"\0" * (_align(len(out)) - len(out))
+    for data in chunks:
         out += data
         out += b"\0" * (_align(len(out)) - len(out))
     blob = bytes(out)
@@ -168,10 +161,14 @@ def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise ValueError("not an actscope blob (bad magic)")
     (length,) = struct.unpack("<I", blob[4:8])
     header = json.loads(blob[8 : 8 + length])
+    start = _align(8 + length)
     arrays: dict[str, np.ndarray] = {}
     for name, spec in header["arrays"].items():
         raw = np.frombuffer(
-            blob, dtype=DTYPES[spec["dtype"]], count=math.prod(spec["shape"]), offset=spec["offset"]
+            blob,
+            dtype=DTYPES[spec["dtype"]],
+            count=math.prod(spec["shape"]),
+            offset=start + spec["offset"],
         ).reshape(spec["shape"])
         arrays[name] = _decode_values(raw, spec)
     return header["meta"], arrays

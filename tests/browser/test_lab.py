@@ -24,10 +24,42 @@ def test_digits_explorer_renders_and_syncs(notebook, page):
     page.locator(".acts-row[data-name='features.conv3']").click()
     page.wait_for_selector(".acts-root[data-drawn='0|features.conv3']", timeout=10_000)
     assert page.locator(".acts-tile").count() == 64
-    assert nb.kernel.eval("ex.layer") == "features.conv3"
+    nb.kernel.wait_for("ex.layer", lambda v: v == "features.conv3")
 
     # A change in Python redraws the view.
     nb.kernel.run("ex.layer = 'classifier.fc2'")
     page.wait_for_selector(".acts-root[data-drawn='0|classifier.fc2']", timeout=10_000)
     assert page.locator(".acts-bar-row").count() == 10
     screenshot(page, "lab-digits-logits", root)
+
+
+MINILM = [
+    "import actscope\nfrom actscope.demo.text import load_minilm, SENTENCES\n"
+    "model, tokenizer = load_minilm()\n"
+    "ex = actscope.Explorer(model, SENTENCES, tokenizer=tokenizer, "
+    "layer='encoder.layer.3.intermediate')\nex",
+]
+
+
+def test_minilm_explorer_renders_a_token_neuron_heatmap(notebook, page):
+    nb = notebook(MINILM)
+    page.wait_for_selector(
+        ".acts-root[data-drawn='0|encoder.layer.3.intermediate']", timeout=60_000
+    )
+    labels = page.locator(".acts-seq-label").all_text_contents()
+    assert labels[:3] == ["[CLS]", "the", "cat"]
+    # Pick the top neuron from the ranking: the tokens are coloured by it.
+    page.locator(".acts-rank-row").first.click()
+    unit = nb.kernel.wait_for("ex.unit", lambda u: isinstance(u, int))
+    page.wait_for_selector(f".acts-token-text[data-unit='{unit}']", timeout=10_000)
+    assert page.locator(".acts-token").count() == len(labels)
+    screenshot(page, "lab-minilm", page.locator(".acts-root"))
+
+
+def test_notebook7_renders_the_explorer(notebook, page):
+    nb = notebook(DIGITS, app="notebook")
+    page.wait_for_selector(".acts-root[data-drawn='0|features.conv1']", timeout=30_000)
+    page.locator(".acts-input[data-index='3']").click()
+    page.wait_for_selector(".acts-root[data-drawn='3|features.conv1']", timeout=10_000)
+    nb.kernel.wait_for("ex.input_index", lambda v: v == 3)
+    screenshot(page, "notebook7-digits", page.locator(".acts-root"))

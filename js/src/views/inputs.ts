@@ -53,7 +53,7 @@ export class InputStrip {
   private item(i: number, info: InputInfo): HTMLElement {
     const on = i === this.current;
     const el = h("div", {
-      class: `acts-input${on ? " acts-selected" : ""}`,
+      class: `acts-input${info.text !== undefined ? " acts-input-text" : ""}${on ? " acts-selected" : ""}`,
       "data-index": i,
       role: "button",
       "aria-pressed": String(on),

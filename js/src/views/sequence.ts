@@ -65,7 +65,10 @@ export class SequenceView implements KindView {
     const D = data.shape[1] ?? 0;
     const [t, j] = cellAt(e, canvas, this.cw, ROW);
     const unit = this.order[j];
-    if (unit === undefined || t < 0 || t >= (data.shape[0] ?? 0)) return ctx.tooltip.hide();
+    if (unit === undefined || t < 0 || t >= (data.shape[0] ?? 0)) {
+      ctx.tooltip.hide();
+      return;
+    }
     const tok = data.meta.tokens?.[t];
     ctx.tooltip.show(e, [
       data.meta.layer,
@@ -99,7 +102,10 @@ export class SequenceView implements KindView {
     this.mark.style.left = `${j * this.cw}px`;
     this.mark.style.width = `${Math.max(this.cw, 2)}px`;
     const left = j * this.cw;
-    if (left < this.scroll.scrollLeft || left > this.scroll.scrollLeft + this.scroll.clientWidth - LABEL_WIDTH) {
+    if (
+      left < this.scroll.scrollLeft ||
+      left > this.scroll.scrollLeft + this.scroll.clientWidth - LABEL_WIDTH
+    ) {
       this.scroll.scrollLeft = Math.max(0, left - this.scroll.clientWidth / 2);
     }
     this.detail.append(this.tokensFor(data, unit));
@@ -124,7 +130,12 @@ export class SequenceView implements KindView {
       dark: this.ctx?.dark ?? false,
     });
     const box = h("div", { class: "acts-token-text", "data-unit": unit });
-    box.append(h("div", { class: "acts-detail-title", text: `Neuron ${unit} on this input (colour scale: its own peak, ${fmt(peak)})` }));
+    box.append(
+      h("div", {
+        class: "acts-detail-title",
+        text: `Neuron ${unit} on this input (colour scale: its own peak, ${fmt(peak)})`,
+      }),
+    );
     const line = h("div", { class: "acts-token-line" });
     for (let t = 0; t < T; t++) {
       const v = data.act[t * D + unit] as number;

@@ -113,7 +113,12 @@ export class SpatialView implements KindView {
         const img = pixelCanvas(data.image.w, data.image.h, (px) => {
           const rgb = data.image?.data as Uint8Array;
           for (let p = 0; p < px.length; p++) {
-            px[p] = (0xff000000 | ((rgb[p * 3 + 2] as number) << 16) | ((rgb[p * 3 + 1] as number) << 8) | (rgb[p * 3] as number)) >>> 0;
+            px[p] =
+              (0xff000000 |
+                ((rgb[p * 3 + 2] as number) << 16) |
+                ((rgb[p * 3 + 1] as number) << 8) |
+                (rgb[p * 3] as number)) >>>
+              0;
           }
         });
         g.imageSmoothingEnabled = false;
@@ -128,7 +133,12 @@ export class SpatialView implements KindView {
     big.addEventListener("mousemove", (e) => {
       const [y, x] = cellAt(e, big, scale, scale);
       if (y >= 0 && y < H && x >= 0 && x < W) {
-        ctx.tooltip.show(e, [data.meta.layer, `channel ${unit}`, `y ${y}, x ${x}`, `value ${fmt(values[y * W + x] as number)}`]);
+        ctx.tooltip.show(e, [
+          data.meta.layer,
+          `channel ${unit}`,
+          `y ${y}, x ${x}`,
+          `value ${fmt(values[y * W + x] as number)}`,
+        ]);
       }
     });
     big.addEventListener("mouseleave", () => ctx.tooltip.hide());

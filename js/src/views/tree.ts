@@ -142,4 +142,3 @@ export class LayerTree {
     return row;
   }
 }
-

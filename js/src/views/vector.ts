@@ -74,7 +74,10 @@ export class VectorView implements KindView {
     };
     canvas.addEventListener("mousemove", (e) => {
       const u = unitAt(e);
-      if (u === undefined) return ctx.tooltip.hide();
+      if (u === undefined) {
+        ctx.tooltip.hide();
+        return;
+      }
       ctx.tooltip.show(e, [data.meta.layer, `unit ${u}`, `value ${fmt(data.act[u] as number)}`]);
     });
     canvas.addEventListener("mouseleave", () => ctx.tooltip.hide());

@@ -1,0 +1,206 @@
+"""The Explorer widget from Python: views, selection traits, errors in the widget and in Python."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import actscope
+from actscope import wire
+from actscope.errors import ForwardError, InputError, LayerNotFoundError, LayerOutputError
+
+from .model_state import assert_unchanged, record
+
+
+@pytest.fixture
+def explorer(digits):
+    model, images, labels = digits
+    return actscope.Explorer(model, images, labels=labels)
+
+
+def view(ex):
+    return wire.decode(ex.view)
+
+
+def test_first_view_is_the_first_conv_of_input_0(explorer, digits):
+    model, images, _ = digits
+    meta, arrays = view(explorer)
+    assert (meta["layer"], meta["input"], meta["kind"]) == ("features.conv1", 0, "spatial")
+    expected = model.features.conv1(images[:1])[0].detach()
+    assert torch.allclose(torch.from_numpy(arrays["act"]), expected, atol=2e-3)
+    assert arrays["image"].shape == (8, 8, 3)
+    top = expected.flatten(1).max(1).values.argsort(descending=True)[:5]
+    assert arrays["top_max_units"][:5].tolist() == top.tolist()
+
+
+def test_selection_changes_recompute_the_view(explorer):
+    explorer.layer = "classifier.fc2"
+    explorer.input_index = 5
+    meta, arrays = view(explorer)
+    assert (meta["layer"], meta["input"], meta["kind"]) == ("classifier.fc2", 5, "vector")
+    assert arrays["act"].shape == (10,)
+
+
+def test_layer_change_resets_the_unit(explorer):
+    explorer.unit = 3
+    explorer.layer = "features.conv2"
+    assert explorer.unit is None
+
+
+def test_bad_values_raise_and_show_in_the_widget(explorer):
+    with pytest.raises(LayerNotFoundError, match=r"features\.conv2"):
+        explorer.layer = "features.conv22"
+    assert explorer.layer == "features.conv1"
+    assert explorer.status["state"] == "error"
+    assert "Did you mean" in explorer.status["message"]
+    with pytest.raises(InputError, match="out of range"):
+        explorer.input_index = 99
+    assert explorer.input_index == 0
+    with pytest.raises(InputError, match="16 units"):
+        explorer.unit = 16
+    explorer.unit = 15
+    explorer.layer = "features.conv2"
+    assert explorer.status["state"] == "ready", "a good change clears the error"
+
+
+def test_changes_from_the_front_end_never_raise(explorer, digits):
+    _model, _, _ = digits
+    explorer.set_state({"layer": "classifier.fc1"})
+    assert explorer.layer == "classifier.fc1"
+    assert view(explorer)[0]["layer"] == "classifier.fc1"
+
+
+def test_prefetch_messages_are_answered_with_tagged_blobs(explorer):
+    sent = []
+    explorer.send = lambda content, buffers=None: sent.append((content, buffers))
+    explorer._on_msg(explorer, {"type": "hello"}, [])
+    explorer._on_msg(
+        explorer, {"type": "fetch", "id": 7, "layer": "features.conv3", "input": 2}, []
+    )
+    explorer._on_msg(explorer, {"type": "fetch", "id": 8, "layer": "nope", "input": 0}, [])
+    assert sent[0][0] == {"type": "hello"}
+    content, buffers = sent[1]
+    assert content["id"] == 7
+    assert len(buffers) == 1
+    meta, arrays = wire.decode(buffers[0])
+    assert (meta["layer"], meta["input"]) == ("features.conv3", 2)
+    assert arrays["act"].shape == (64, 4, 4)
+    assert "No layer named 'nope'" in sent[2][0]["error"]
+
+
+def test_the_model_is_left_as_found(digits):
+    model, images, _ = digits
+    model.classifier.fc1.weight.grad = torch.zeros_like(model.classifier.fc1.weight)
+    before = record(model)
+    ex = actscope.Explorer(model, images)
+    for layer in ("features.conv2", "classifier.fc2", "features.pool2"):
+        ex.layer = layer
+        ex.input_index = (ex.input_index + 3) % 16
+    assert_unchanged(model, before)
+    model.classifier.fc1.weight.grad = None
+
+
+class Explodes(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x > 100).any():
+            raise RuntimeError("activation out of range")
+        return self.lin(x)
+
+
+def test_a_forward_that_raises(digits):
+    model = Explodes()
+    good_then_bad = torch.zeros(2, 4)
+    good_then_bad[1] = 1000
+    ex = actscope.Explorer(model, good_then_bad)
+    before = record(model)
+    with pytest.raises(ForwardError, match=r"input 1 .*activation out of range"):
+        ex.input_index = 1
+    assert ex.status["state"] == "error"
+    meta, _ = view(ex)
+    assert meta["input"] == 1
+    assert "activation out of range" in meta["error"]
+    assert_unchanged(model, before)
+    with pytest.raises(ForwardError):
+        actscope.Explorer(model, good_then_bad[1:])
+
+
+def test_a_layer_without_a_tensor_shows_a_note():
+    class Side(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.log = nn.Identity()
+            self.none = NoOut()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.none(x)
+            return self.lin(x)
+
+    class NoOut(nn.Module):
+        def forward(self, x: torch.Tensor) -> None:
+            return None
+
+    ex = actscope.Explorer(Side(), torch.randn(2, 3))
+    assert ex.layer == "lin"
+    with pytest.raises(LayerOutputError, match="returned no tensor"):
+        ex.layer = "none"
+    assert "returned no tensor" in view(ex)[0]["error"]
+
+
+def test_nan_and_inf_are_counted_not_fatal():
+    class Weird(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 6)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(x)
+
+    model = Weird()
+    with torch.no_grad():
+        model.lin.weight[0] = float("nan")
+        model.lin.bias[1] = float("inf")
+    ex = actscope.Explorer(model, torch.randn(3, 4))
+    meta, arrays = view(ex)
+    assert (meta["nan"], meta["posinf"]) == (1, 1)
+    assert int(arrays["top_max_units"][0]) == 1, "+Inf ranks first; NaN never does"
+
+
+def test_huge_views_are_trimmed_with_a_note(minilm, sentences):
+    model, tokenizer = minilm
+    ex = actscope.Explorer(
+        model, sentences[:2], tokenizer=tokenizer, layer="encoder.layer.0.intermediate",
+        max_view_values=5 * 1536,
+    )  # fmt: skip
+    meta, arrays = view(ex)
+    assert arrays["act"].shape == (5, 1536)
+    assert meta["shape"][0] > 5
+    assert "Showing the first 5 of" in meta["trimmed"]["note"]
+    assert len(arrays["top_max_units"]) == 50, "rankings still cover every position"
+
+
+def test_text_views_carry_their_tokens(minilm, sentences):
+    model, tokenizer = minilm
+    ex = actscope.Explorer(model, sentences, tokenizer=tokenizer)
+    ex.layer = "encoder.layer.3.intermediate"
+    meta, arrays = view(ex)
+    assert meta["tokens"][:3] == ["[CLS]", "the", "cat"]
+    assert arrays["act"].shape == (len(meta["tokens"]), 1536)
+
+
+def test_to_html_writes_a_page_and_reports_unwritable_paths(explorer, tmp_path):
+    path = explorer.to_html(tmp_path / "x.html")
+    text = path.read_text()
+    assert "mountStandalone" in text
+    assert "features.conv1" in text
+    assert "<script src" not in text
+    assert "cdn" not in text.lower()
+    with pytest.raises(actscope.ActscopeError, match="Cannot write"):
+        explorer.to_html(tmp_path / "missing" / "x.html")
+    with pytest.raises(actscope.ActscopeError, match="is a folder"):
+        explorer.to_html(tmp_path)

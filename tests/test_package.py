@@ -1,0 +1,58 @@
+"""The package: public names, the built bundle, and a wheel that carries it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import actscope
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "src" / "actscope" / "static"
+
+
+def test_public_api_names():
+    for name in ("list_layers", "capture", "Explorer", "LayerInfo", "rank_units", "ActscopeError"):
+        assert hasattr(actscope, name), name
+    assert re.fullmatch(r"\d+\.\d+\.\d+", actscope.__version__)
+
+
+def test_bundle_is_built_small_and_self_contained():
+    js = (STATIC / "widget.js").read_text()
+    assert "export" in js
+    assert "render" in js
+    assert "mountStandalone" in js
+    # Budget: each displayed explorer carries the bundle in its widget state.
+    assert len(js.encode()) < 120_000, f"bundle grew to {len(js.encode()):,} bytes"
+    # Nothing that parses HTML from data, fetches from a CDN, or needs what VS Code and
+    # Colab webviews lack.
+    for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+        assert forbidden not in js, forbidden
+    for forbidden in ("https://", "http://", "randomUUID", "localStorage", "require("):
+        assert forbidden not in js, forbidden
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_bundle(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("actscope-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        assert zf.read("actscope/static/widget.js") == (STATIC / "widget.js").read_bytes()
+    for needed in (
+        "actscope/static/widget.css",
+        "actscope/templates/standalone.html",
+        "actscope/demo/digits_cnn.safetensors",
+        "actscope/widget.py",
+    ):
+        assert needed in names, needed
+    assert not any(n.startswith(("js/", "tests/")) or n.endswith(".ts") for n in names)
