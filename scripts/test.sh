@@ -7,7 +7,7 @@ V=.venv/bin
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 step "ruff check";           $V/ruff check src tests benchmarks example_notebooks
-step "ruff format --check";  $V/ruff format --check src tests benchmarks
+step "ruff format --check";  $V/ruff format --check src tests benchmarks example_notebooks
 step "mypy (src/)";          $V/mypy
 step "tsc --noEmit";         (cd js && npx tsc --noEmit)
 step "biome (js/)";          (cd js && npx biome check src tests build.mjs)

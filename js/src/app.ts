@@ -59,6 +59,7 @@ export class ExplorerView {
   private failed = new Set<string>();
   private pendingSend: ReturnType<typeof setTimeout> | null = null;
   private listeners: [string, (...args: unknown[]) => void][] = [];
+  private themeWatch: MutationObserver | null = null;
   private timers: ReturnType<typeof setTimeout>[] = [];
 
   constructor(
@@ -83,11 +84,30 @@ export class ExplorerView {
     this.onViewTrait();
     this.showCurrent();
     this.hello();
+    this.watchTheme();
+  }
+
+  /** Redraw when JupyterLab or VS Code switch between light and dark themes. */
+  private watchTheme(): void {
+    if (typeof MutationObserver === "undefined") return;
+    let dark = isDark(this.root);
+    this.themeWatch = new MutationObserver(() => {
+      const now = isDark(this.root);
+      if (now !== dark) {
+        dark = now;
+        this.redraw();
+      }
+    });
+    this.themeWatch.observe(document.body, {
+      attributes: true,
+      attributeFilter: ["class", "data-jp-theme-light", "data-jp-theme-name", "data-vscode-theme-kind"],
+    });
   }
 
   dispose(): void {
     for (const [event, fn] of this.listeners) this.model.off(event as "msg:custom", fn);
     for (const t of this.timers) clearTimeout(t);
+    this.themeWatch?.disconnect();
     if (this.pendingSend) clearTimeout(this.pendingSend);
     this.root.remove();
   }
@@ -168,6 +188,7 @@ export class ExplorerView {
       queueMicrotask(() => this.showCurrent());
     });
     this.on("change:unit", () => this.onUnit());
+    this.on("change:prefetch", () => this.prefetch());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
   }
 
@@ -350,6 +371,7 @@ export class ExplorerView {
       return;
     }
     const dark = isDark(this.root);
+    this.root.dataset.theme = dark ? "dark" : "light";
     const cmap = new ColorMap(scaleFor(m.min, m.max, dark, this.clip ? robustPeak(data.act) : undefined));
     this.legend.render(cmap, m, this.clip);
     const notes: string[] = [];
@@ -431,7 +453,7 @@ export class ExplorerView {
 
   /** Fetch the current input's other layers, nearest first, one at a time. */
   private prefetch(): void {
-    if (!this.live || this.inflight !== null || !this.drawn) return;
+    if (!this.live || this.inflight !== null || !this.drawn || this.model.get("prefetch") === false) return;
     const input = this.model.get("input_index");
     const layer = this.model.get("layer");
     const names = [...this.layers.values()].filter((l) => l.kind !== "none").map((l) => l.name);
@@ -446,8 +468,10 @@ export class ExplorerView {
       const id = this.nextId++;
       this.inflight = id;
       if (!this.send({ type: "fetch", id, layer: name, input })) this.inflight = null;
+      this.root.dataset.prefetching = this.inflight === null ? "0" : "1";
       return;
     }
+    this.root.dataset.prefetching = "0";
   }
 }
 

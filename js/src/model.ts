@@ -53,6 +53,7 @@ export interface Traits {
   thumbs: DataView | null;
   view: DataView | null;
   status: Status;
+  prefetch: boolean;
 }
 
 /** Custom messages, front end → Python (`Explorer._on_msg`). */

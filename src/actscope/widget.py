@@ -47,6 +47,11 @@ class Explorer(anywidget.AnyWidget):
         unit_axes: per layer, which axis of one example's output indexes units.
         layer: the layer selected first.
         image_mean, image_std: the normalisation of image inputs, to show them as seen.
+        max_length: tokens kept per text input.
+        top_k: units listed in the ranking panel.
+        max_view_values: values sent for one view at most; bigger views are trimmed
+            (with a note) and rankings still cover every unit.
+        prefetch: fetch the current input's other layers in the background.
 
     Traits (synced with the front end; set them from Python to drive the view):
         layer (str): the selected layer's name.
@@ -78,6 +83,9 @@ class Explorer(anywidget.AnyWidget):
     """Type: wire blob for the current (layer, input): activation and ranking, tagged."""
     status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
     """Type: dict (state: ready | busy | error, message, where)."""
+    prefetch = traitlets.Bool(True).tag(sync=True)
+    """Type: bool. Default: True. While a kernel is live, fetch the current input's other
+    layers in the background so that moving between layers needs no round trip."""
 
     def __init__(
         self,
@@ -99,6 +107,7 @@ class Explorer(anywidget.AnyWidget):
         max_length: int = 512,
         top_k: int = payloads.DEFAULT_TOP_K,
         max_view_values: int = payloads.DEFAULT_MAX_VALUES,
+        prefetch: bool = True,
     ) -> None:
         if not (_STATIC / "widget.js").is_file():
             raise RuntimeError(
@@ -135,6 +144,7 @@ class Explorer(anywidget.AnyWidget):
             inputs_info=payloads.inputs_info(input_set),
             thumbs=payloads.thumbnails(input_set),
             layer=first,  # its observer computes the first view (and raises on failure)
+            prefetch=prefetch,
         )
         self.on_msg(self._on_msg)
 

@@ -237,6 +237,14 @@ class Notebook:
             }""",
             timeout=timeout,
         )
+        errors = self.page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.content.widgets
+                .flatMap((c) => c.model.outputs ? c.model.outputs.toJSON() : [])
+                .filter((o) => o.output_type === "error")
+                .map((o) => `${o.ename}: ${o.evalue}`)"""
+        )
+        if errors:
+            raise AssertionError(f"a cell of {self.name} raised {errors[0]}")
 
     def close(self) -> None:
         self.kernel.close()

@@ -1,0 +1,364 @@
+"""How fast the explorer is, measured side by side with baselines in one run.
+
+    .venv/bin/python benchmarks/explorer.py              # everything (about 2 minutes)
+    .venv/bin/python benchmarks/explorer.py --no-browser # capture overhead and bytes only
+    .venv/bin/python benchmarks/explorer.py --no-plotly  # skip the slow plotly baseline
+
+Prints, for MiniLM-L6 at 128 tokens (on CUDA as well when a GPU is there):
+- capture overhead: one forward pass with every module hooked, over the bare forward pass;
+- bytes per activation value on the wire, against JSON lists and plotly's figure JSON;
+- in a real JupyterLab and Chromium: median time from a click to the view drawn, for a
+  layer (128 tokens × 1,536 neurons), for an input (forward pass included) and for a layer
+  of 50,000 units; against a bare anywidget canvas that shows the same float16 data, and a
+  plotly FigureWidget heatmap updated from Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import actscope  # noqa: E402
+from actscope import wire  # noqa: E402
+from actscope.demo.text import MLP_LAYERS, corpus, load_minilm  # noqa: E402
+
+TOKENS = 128
+MLP3 = MLP_LAYERS[3]
+
+
+def long_texts(n: int) -> list[str]:
+    """``n`` texts of real documentation, each long enough for 128 tokens."""
+    paragraphs = corpus()
+    return [" ".join(paragraphs[i * 6 : (i + 1) * 6]) for i in range(n)]
+
+
+def median_ms(fn, repeats: int = 30, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def engine_rows(model, tokenizer, device: torch.device) -> list[tuple[str, str, str, str, str]]:
+    model = model.to(device)
+    text = long_texts(1)[0]
+    batch = {
+        k: v.to(device)
+        for k, v in tokenizer(text, return_tensors="pt", truncation=True, max_length=TOKENS).items()
+    }
+    n_modules = sum(1 for n, _ in model.named_modules() if n)
+
+    def bare() -> None:
+        with torch.no_grad():
+            model(**batch)
+        sync(device)
+
+    def hooked() -> None:
+        with torch.no_grad(), actscope.capture(model, None):
+            model(**batch)
+        sync(device)
+
+    # Interleave the two so that drift (thermal, other load) hits both alike.
+    bare_ms, hooked_ms = [], []
+    for _ in range(5):
+        bare_ms.append(median_ms(bare, repeats=10))
+        hooked_ms.append(median_ms(hooked, repeats=10))
+    b, h = statistics.median(bare_ms), statistics.median(hooked_ms)
+
+    ex = actscope.Explorer(model, [text], tokenizer=tokenizer, max_length=TOKENS, layer=MLP3)
+    meta, arrays = wire.decode(ex.view)
+    values = arrays["act"].size
+    blob = len(ex.view)
+    as_json = len(json.dumps(arrays["act"].round(4).tolist()).encode())
+    rows = [
+        (
+            f"capture overhead, {n_modules} modules hooked ({device.type})",
+            f"{h:.1f} ms",
+            f"bare forward {b:.1f} ms",
+            f"{h / b:.2f}×",
+            "≤ 1.2×",
+        ),
+        (
+            f"bytes per value on the wire ({meta['shape'][0]}×{meta['shape'][1]})",
+            f"{blob / values:.2f}",
+            f"JSON list {as_json / values:.1f}",
+            f"{blob / as_json:.2f}×",
+            "≤ 2",
+        ),
+    ]
+    try:
+        import plotly.graph_objects as go
+
+        fig = go.Figure(go.Heatmap(z=arrays["act"]))
+        plotly_bytes = len(fig.to_json().encode())
+        rows.append(
+            (
+                "  … against plotly figure JSON",
+                f"{blob / values:.2f}",
+                f"plotly {plotly_bytes / values:.1f}",
+                f"{blob / plotly_bytes:.2f}×",
+                "",
+            )
+        )
+    except ImportError:
+        pass
+    model.to("cpu")
+    return rows
+
+
+# -- in the browser --------------------------------------------------------------------------
+
+SETUP = f"""
+import sys, pathlib, torch, anywidget, traitlets, actscope
+from actscope.demo.text import load_minilm, corpus
+sys.path.insert(0, {str(ROOT / "benchmarks")!r})
+model, tokenizer = load_minilm()
+paragraphs = corpus()
+texts = [" ".join(paragraphs[i * 6:(i + 1) * 6]) for i in range(8)]
+"""
+EXPLORERS = f"""
+options = dict(tokenizer=tokenizer, max_length={TOKENS}, layer={MLP_LAYERS[0]!r})
+ex = actscope.Explorer(model, texts, **options)
+ex_cold = actscope.Explorer(model, texts, prefetch=False, **options)
+nn = torch.nn
+wide = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 50_000)).eval()
+ex_wide = actscope.Explorer(wide, torch.randn(4, 64), layer="2", prefetch=False)
+from IPython.display import display
+display(ex, ex_cold, ex_wide)
+"""
+BASELINE = f"""
+class Baseline(anywidget.AnyWidget):
+    _esm = pathlib.Path({str(ROOT / "benchmarks" / "baseline_canvas.js")!r})
+    request = traitlets.Int(0).tag(sync=True)
+    data = traitlets.Bytes(b"").tag(sync=True)
+    shape = traitlets.List([{TOKENS}, 1536]).tag(sync=True)
+arrays = [torch.randn({TOKENS}, 1536).half().numpy().tobytes() for _ in range(2)]
+baseline = Baseline()
+baseline.observe(lambda change: setattr(baseline, "data", arrays[change["new"] % 2]), "request")
+baseline
+"""
+PLOTLY = f"""
+import plotly.graph_objects as go
+zs = [torch.randn({TOKENS}, 1536).numpy() for _ in range(2)]
+fig = go.FigureWidget(go.Heatmap(z=zs[0]))
+fig
+"""
+
+CLICK_TO_DRAWN = """async ([rootIndex, selector, key]) => {
+    const root = document.querySelectorAll('.acts-root')[rootIndex];
+    return await new Promise((resolve, reject) => {
+        let t0 = 0;
+        const timer = setTimeout(() => reject(new Error('not drawn: ' + key)), 20000);
+        const done = (e) => {
+            if (e.target !== root || `${e.detail.input}|${e.detail.layer}` !== key) return;
+            document.removeEventListener('actscope:drawn', done);
+            clearTimeout(timer);
+            resolve(e.detail.t - t0);
+        };
+        document.addEventListener('actscope:drawn', done);
+        const el = root.querySelector(selector);
+        t0 = performance.now();
+        el.click();
+    });
+}"""
+
+BASELINE_CLICK = """async () => {
+    const button = document.querySelector('.baseline-request');
+    return await new Promise((resolve) => {
+        let t0 = 0;
+        const done = (e) => {
+            document.removeEventListener('baseline:drawn', done);
+            resolve(e.detail.t - t0);
+        };
+        document.addEventListener('baseline:drawn', done);
+        t0 = performance.now();
+        button.click();
+    });
+}"""
+
+
+def browser_rows(with_plotly: bool) -> list[tuple[str, str, str, str, str]]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, Notebook
+
+    base = Path(tempfile.mkdtemp(prefix="actscope-bench-"))
+    server = JupyterServer(base)
+    cells = [SETUP, EXPLORERS, BASELINE] + ([PLOTLY] if with_plotly else [])
+    server.write_notebook("bench.ipynb", cells)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            nb = Notebook(server, page, "bench.ipynb")
+            nb.run_all(timeout=300_000)
+            page.wait_for_selector(".acts-root[data-drawn]", timeout=60_000)
+            rows = measure(page, nb, with_plotly)
+            nb.close()
+            browser.close()
+    finally:
+        server.stop()
+    return rows
+
+
+def click(page, root: int, selector: str, key: str) -> float:
+    return float(page.evaluate(CLICK_TO_DRAWN, [root, selector, key]))
+
+
+def row(layer: str) -> str:
+    return f".acts-row[data-name='{layer}']"
+
+
+def input_item(i: int) -> str:
+    return f".acts-input[data-index='{i}']"
+
+
+def measure(page, nb, with_plotly: bool) -> list[tuple[str, str, str, str, str]]:
+    roots = page.locator(".acts-root")
+    roots.nth(2).wait_for()
+    # Warm: the default explorer, after prefetching the current input's layers.
+    page.wait_for_function(
+        "() => document.querySelectorAll('.acts-root')[0].dataset.prefetching === '0'",
+        timeout=120_000,
+    )
+    warm = []
+    for i in range(30):
+        layer = MLP_LAYERS[(i + 1) % 6]
+        warm.append(click(page, 0, row(layer), f"0|{layer}"))
+    # Cold: no prefetching, every layer a first visit (a round trip to the kernel).
+    cold, inputs_cold = [], []
+    current = MLP_LAYERS[0]
+    for i in range(1, 5):
+        inputs_cold.append(click(page, 1, input_item(i), f"{i}|{current}"))
+        for layer in MLP_LAYERS:
+            if layer != current:
+                cold.append(click(page, 1, row(layer), f"{i}|{layer}"))
+                current = layer
+    # Inputs on the default explorer (forward pass included, prefetching running).
+    inputs_warm = [click(page, 0, input_item(i), f"{i}|{MLP_LAYERS[0]}") for i in range(1, 8)]
+    # A layer of 50,000 units: first visit (round trip) and revisit.
+    wide_cold, wide_warm = [], []
+    click(page, 2, row("1"), "0|1")
+    for i in range(4):
+        if i:
+            click(page, 2, row("1"), f"{i - 1}|1")
+            click(page, 2, input_item(i), f"{i}|1")
+        wide_cold.append(click(page, 2, row("2"), f"{i}|2"))
+        click(page, 2, row("1"), f"{i}|1")
+        wide_warm.append(click(page, 2, row("2"), f"{i}|2"))
+    bare = [float(page.evaluate(BASELINE_CLICK)) for _ in range(30)]
+    med = statistics.median
+    rows = [
+        (
+            f"layer click → drawn, {TOKENS}×1536 (prefetched)",
+            f"{med(warm):.1f} ms",
+            f"bare canvas {med(bare):.1f} ms",
+            f"{med(warm) / med(bare):.2f}×",
+            "≤ 25 ms",
+        ),
+        (
+            f"layer click → drawn, {TOKENS}×1536 (round trip)",
+            f"{med(cold):.1f} ms",
+            f"bare canvas {med(bare):.1f} ms",
+            f"{med(cold) / med(bare):.2f}×",
+            "",
+        ),
+        (
+            "input click → drawn, forward included",
+            f"{med(inputs_warm):.1f} ms",
+            f"no prefetch {med(inputs_cold):.1f} ms",
+            "",
+            "≤ 80 ms",
+        ),
+        (
+            "open a 50,000-unit layer (round trip)",
+            f"{med(wide_cold):.1f} ms",
+            f"revisit {med(wide_warm):.1f} ms",
+            "",
+            "≤ 200 ms",
+        ),
+    ]
+    if with_plotly:
+        rows.append(plotly_row(page, nb, med(warm)))
+    return rows
+
+
+def plotly_row(page, nb, ours: float) -> tuple[str, str, str, str, str]:
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    page.evaluate(
+        """() => {
+            window.__afterplot = 0;
+            const plot = document.querySelector('.js-plotly-plot');
+            plot.on('plotly_afterplot', () => window.__afterplot++);
+        }"""
+    )
+    times = []
+    for i in range(10):
+        before = page.evaluate("() => window.__afterplot")
+        start = time.perf_counter()
+        nb.kernel.run(f"fig.data[0].z = zs[{(i + 1) % 2}]")
+        page.wait_for_function(f"() => window.__afterplot > {before}", timeout=30_000, polling=1)
+        times.append((time.perf_counter() - start) * 1e3)
+    p = statistics.median(times)
+    return (
+        "plotly FigureWidget: Python update → afterplot",
+        f"actscope {ours:.1f} ms",
+        f"plotly {p:.0f} ms",
+        f"{ours / p:.2f}×",
+        "",
+    )
+
+
+def print_table(title: str, rows: list[tuple[str, str, str, str, str]]) -> None:
+    header = ("measure", "actscope", "baseline", "ratio", "goal")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    print(f"\n{title}")
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-browser", action="store_true", help="skip JupyterLab measurements")
+    parser.add_argument("--no-plotly", action="store_true", help="skip the plotly baseline")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model, tokenizer = load_minilm()
+    threads = torch.get_num_threads()
+    rows = engine_rows(model, tokenizer, torch.device("cpu"))
+    if torch.cuda.is_available():
+        rows += engine_rows(model, tokenizer, torch.device("cuda"))
+    if not args.no_browser:
+        rows += browser_rows(with_plotly=not args.no_plotly)
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    print_table(
+        f"actscope explorer benchmark: MiniLM-L6, {TOKENS} tokens; CPU {threads} threads; {gpu}",
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
