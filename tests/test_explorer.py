@@ -204,3 +204,50 @@ def test_to_html_writes_a_page_and_reports_unwritable_paths(explorer, tmp_path):
         explorer.to_html(tmp_path / "missing" / "x.html")
     with pytest.raises(actscope.ActscopeError, match="is a folder"):
         explorer.to_html(tmp_path)
+
+
+def test_an_lstm_with_integer_inputs(tiny_lstm):
+    sequences = [torch.randint(0, 50, (n,)) for n in (5, 9, 3)]
+    ex = actscope.Explorer(tiny_lstm, sequences, layer="lstm")
+    meta, arrays = view(ex)
+    assert (meta["kind"], arrays["act"].shape) == ("sequence", (5, 12))
+    ex.input_index = 1
+    assert view(ex)[1]["act"].shape == (9, 12), "inputs of different lengths are fine one at a time"
+
+
+def test_a_bfloat16_model_gets_inputs_in_its_dtype(digits):
+    import copy
+
+    model, images, _ = digits
+    low = copy.deepcopy(model).to(torch.bfloat16)
+    ex = actscope.Explorer(low, images[:4], layer="features.conv2")
+    assert ex.model_info["dtype"] == "bfloat16"
+    _, arrays = view(ex)
+    expected = model.features.conv2(torch.relu(model.features.conv1(images[:1])))[0]
+    assert torch.allclose(torch.from_numpy(arrays["act"]), expected.detach(), atol=0.1)
+
+
+def test_forward_says_how_a_batch_is_fed():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    batches = [{"features": torch.randn(1, 3), "ignored": torch.zeros(1)} for _ in range(2)]
+    ex = actscope.Explorer(model, batches, forward=lambda m, b: m(b["features"]), layer="0")
+    _, arrays = view(ex)
+    expected = model[0](batches[0]["features"])[0].detach()
+    assert torch.allclose(torch.from_numpy(arrays["act"]), expected, atol=1e-3)
+
+
+def test_wrong_input_shape_names_the_module_and_both_shapes(digits):
+    model, _, _ = digits
+    before = record(model)
+    with pytest.raises(ForwardError, match=r"expects \(N, 1, H, W\)") as info:
+        actscope.Explorer(model, torch.zeros(2, 3, 8, 8))
+    assert "(1, 3, 8, 8)" in str(info.value)
+    assert_unchanged(model, before)
+
+
+def test_empty_inputs_and_missing_tokenizer(digits):
+    model, _, _ = digits
+    with pytest.raises(InputError, match="empty"):
+        actscope.Explorer(model, [])
+    with pytest.raises(InputError, match="no tokenizer"):
+        actscope.Explorer(model, ["some text"])

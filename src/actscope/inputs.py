@@ -321,7 +321,8 @@ def _batched_dict(example: Mapping[str, Any], index: int) -> dict[str, Any]:
     tensors = {k: v for k, v in example.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise InputError(f"Input {index} is a dict with no tensors in it.")
-    batched = all(v.ndim >= 2 and v.shape[0] == 1 for v in tensors.values())
+    # Batched (as a tokenizer returns them) when every tensor leads with an axis of 1.
+    batched = all(v.ndim >= 1 and v.shape[0] == 1 for v in tensors.values())
     return {
         k: (v if batched or not isinstance(v, torch.Tensor) else v[None])
         for k, v in example.items()

@@ -45,6 +45,8 @@ export class LayerTree {
     this.selected = selected;
     this.unfoldTo(selected);
     this.draw();
+    // Rows have no layout until the widget is attached: reveal on the next frame.
+    requestAnimationFrame(() => this.reveal(selected));
   }
 
   select(name: string): void {
@@ -55,7 +57,18 @@ export class LayerTree {
       row.classList.toggle("acts-selected", on);
       row.setAttribute("aria-selected", String(on));
     }
-    this.rows.get(name)?.scrollIntoView?.({ block: "nearest" });
+    this.reveal(name);
+  }
+
+  /** Scroll the list (never the page around the widget) so that `name`'s row shows. */
+  private reveal(name: string): void {
+    const row = this.rows.get(name);
+    if (!row) return;
+    const top = row.offsetTop - this.list.offsetTop;
+    const list = this.list;
+    if (top < list.scrollTop || top + row.offsetHeight > list.scrollTop + list.clientHeight) {
+      list.scrollTop = Math.max(0, top - list.clientHeight / 3);
+    }
   }
 
   /** The visible layer `step` rows away from the selection (keyboard up/down). */
