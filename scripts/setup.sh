@@ -44,4 +44,17 @@ if [[ $want_browser == 1 && ! -x /usr/bin/chromium ]]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# 4. What an exported notebook page loads from CDNs, for the offline export tests to serve
+#    locally: the npm tarballs only (npm pack), no dependency trees.
+assets=tests/.assets
+if [[ $want_browser == 1 && ! -f $assets/.complete ]]; then
+  step "fetching require.js, the widgets HTML manager and anywidget (npm pack)"
+  rm -rf "$assets" && mkdir -p "$assets"
+  (cd "$assets" && npm pack --silent requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15 anywidget@0.11.0 >/dev/null)
+  for tgz in "$assets"/*.tgz; do
+    name=$(basename "$tgz" .tgz)
+    mkdir -p "$assets/$name" && tar -xzf "$tgz" -C "$assets/$name" --strip-components=1
+  done
+  touch "$assets/.complete"
+fi
 step "ready"

@@ -6,7 +6,7 @@ import { ColorMap, isDark, robustPeak, scaleFor } from "./colormap";
 import { clear, h, shapeText } from "./dom";
 import type { LayerInfo, Reply, Request, Traits } from "./model";
 import { ViewStore } from "./store";
-import { key, type LayerData, type SortMode } from "./views/data";
+import { fromDecoded, key, type LayerData, type SortMode, type ViewMeta } from "./views/data";
 import { InputStrip } from "./views/inputs";
 import type { KindView } from "./views/kind";
 import { Legend } from "./views/legend";
@@ -16,7 +16,7 @@ import { SpatialView } from "./views/spatial";
 import { Tooltip } from "./views/tooltip";
 import { LayerTree } from "./views/tree";
 import { VectorView } from "./views/vector";
-import { asDataView } from "./wire";
+import { asDataView, decode, decodeAsync } from "./wire";
 
 const HELLO_TIMEOUT_MS = 2000;
 const PREFETCH_MAX_VALUES = 2_000_000;
@@ -85,6 +85,27 @@ export class ExplorerView {
     this.showCurrent();
     this.hello();
     this.watchTheme();
+    void this.loadSnapshot();
+  }
+
+  /** Pin every view of the snapshot trait into the store (inflated natively). */
+  private async loadSnapshot(): Promise<void> {
+    const blob = asDataView(this.model.get("snapshot_data"));
+    if (!blob) return;
+    try {
+      const container = await decodeAsync<{ keys: string[] }>(blob);
+      container.meta.keys.forEach((k, n) => {
+        const bytes = container.arrays.get(`e${n}`);
+        if (!k.startsWith("view|") || !(bytes instanceof Uint8Array)) return;
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        this.store.pin(fromDecoded(decode<ViewMeta>(view)));
+      });
+      this.root.dataset.snapshot = String(this.store.pinnedCount);
+    } catch (err) {
+      this.showNote(`The saved snapshot could not be read: ${String(err)}`);
+      return;
+    }
+    if (!this.drawn) this.showCurrent();
   }
 
   /** Redraw when JupyterLab or VS Code switch between light and dark themes. */
@@ -189,6 +210,7 @@ export class ExplorerView {
     });
     this.on("change:unit", () => this.onUnit());
     this.on("change:prefetch", () => this.prefetch());
+    this.on("change:snapshot_data", () => void this.loadSnapshot());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
   }
 

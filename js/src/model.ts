@@ -53,6 +53,8 @@ export interface Traits {
   thumbs: DataView | null;
   view: DataView | null;
   status: Status;
+  /** Compressed wire blob of precomputed entries (src/actscope/snapshot.py). */
+  snapshot_data: DataView | null;
   prefetch: boolean;
 }
 

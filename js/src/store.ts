@@ -5,6 +5,8 @@ import { decode } from "./wire";
 
 export class ViewStore {
   private map = new Map<string, LayerData>();
+  /** Views from a snapshot: never evicted (there may be no kernel to ask again). */
+  private pinned = new Map<string, LayerData>();
   private total = 0;
 
   constructor(private budget = 96 * 2 ** 20) {}
@@ -12,6 +14,7 @@ export class ViewStore {
   get(input: number, layer: string): LayerData | undefined {
     const k = key(input, layer);
     const data = this.map.get(k);
+    if (!data) return this.pinned.get(k);
     if (data) {
       // refresh its LRU position
       this.map.delete(k);
@@ -21,7 +24,17 @@ export class ViewStore {
   }
 
   has(input: number, layer: string): boolean {
-    return this.map.has(key(input, layer));
+    const k = key(input, layer);
+    return this.map.has(k) || this.pinned.has(k);
+  }
+
+  /** Keep a snapshot's view for good. */
+  pin(data: LayerData): void {
+    this.pinned.set(key(data.meta.input, data.meta.layer), data);
+  }
+
+  get pinnedCount(): number {
+    return this.pinned.size;
   }
 
   /** Decode a blob and keep it; returns the decoded view. */

@@ -32,8 +32,12 @@ def layer_view(
     inputs: InputSet,
     top_k: int = DEFAULT_TOP_K,
     max_values: int = DEFAULT_MAX_VALUES,
+    precision: wire.Precision = "f16",
 ) -> bytes:
-    """The blob for one layer of one input: the activation (trimmed if huge) and its ranking."""
+    """The blob for one layer of one input: the activation (trimmed if huge) and its ranking.
+
+    ``precision`` applies to the activation; rankings always travel as float16.
+    """
     axis = unit_axis_of(info.kind)
     stats = unit_stats(act, axis)
     by_max = top_units(stats, top_k, "max")
@@ -68,7 +72,7 @@ def layer_view(
     image = inputs.image(input_index)
     if image is not None:
         arrays["image"] = image
-    return wire.encode(arrays, meta)
+    return wire.encode(arrays, meta, precisions={"act": precision})
 
 
 def error_view(layer: str, input_index: int, message: str) -> bytes:

@@ -17,7 +17,8 @@ import torch
 import traitlets
 from torch import nn
 
-from . import payloads
+from . import payloads, wire
+from . import snapshot as snapshot_module
 from ._structure import OutputSelector
 from .errors import ActscopeError, InputError
 from .inputs import ForwardFn, InputSet
@@ -83,6 +84,8 @@ class Explorer(anywidget.AnyWidget):
     """Type: wire blob for the current (layer, input): activation and ranking, tagged."""
     status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
     """Type: dict (state: ready | busy | error, message, where)."""
+    snapshot_data = traitlets.Bytes(b"").tag(sync=True)
+    """Type: compressed wire blob of precomputed views (see ``snapshot``). Default: empty."""
     prefetch = traitlets.Bool(True).tag(sync=True)
     """Type: bool. Default: True. While a kernel is live, fetch the current input's other
     layers in the background so that moving between layers needs no round trip."""
@@ -247,7 +250,112 @@ class Explorer(anywidget.AnyWidget):
             self.status = {"state": "error", "message": _message(exc), "where": "input"}
             raise
 
+    # Figures. ---------------------------------------------------------------------------------
+    def figure(
+        self,
+        layer: str | None = None,
+        input_index: int | None = None,
+        unit: int | None = None,
+        *,
+        sort: str = "index",
+        clip: bool = True,
+    ) -> Any:
+        """A plotly figure of a view, matching what the widget draws.
+
+        Args:
+            layer, input_index: default to the current selection.
+            unit: a unit of the layer: for sequences, the tokens coloured by it; for
+                spatial layers, its map over the input. Without it, the whole layer.
+            sort: ``"index"``, ``"max"`` or ``"mean"``: the order of units (as in the widget).
+            clip: clip the colour range at the 99.9th percentile of |values|.
+
+        Returns:
+            A ``plotly.graph_objects.Figure``.
+        """
+        from . import figures
+        from .ranking import unit_stats
+
+        name = layer if layer is not None else self.layer
+        index = input_index if input_index is not None else self.input_index
+        info = self.session.info(name)
+        act = self.session.activation(name, index).float().cpu()
+        label = self.session.inputs.labels[index]
+        title = f"{name} ({info.type}) · input {label}"
+        tokens = self.session.inputs.tokens(index)
+        axis = payloads.unit_axis_of(info.kind)
+        order = None
+        if sort != "index":
+            stats = unit_stats(act, axis)
+            key = stats.max if sort == "max" else stats.mean
+            order = torch.sort(-key.nan_to_num(nan=float("-inf")), stable=True).indices
+        if unit is not None:
+            if not 0 <= unit < act.shape[axis]:
+                raise InputError(
+                    f"unit {unit} is out of range for {name!r} ({act.shape[axis]} units)."
+                )
+            if info.kind == "sequence":
+                values = act[:, unit]
+                return figures.tokens_figure(
+                    values,
+                    tokens or [str(t) for t in range(len(values))],
+                    title=f"{title} · neuron {unit}",
+                )
+            if info.kind == "spatial":
+                return figures.channel_figure(
+                    act[unit], self.session.inputs.image(index), title=f"{title} · channel {unit}"
+                )
+        if info.kind == "spatial":
+            return figures.spatial_figure(act, title=title, order=order, clip=clip)
+        if info.kind == "vector":
+            return figures.vector_figure(act, title=title, clip=clip)
+        if info.kind == "sequence":
+            return figures.sequence_figure(act, tokens, title=title, order=order, clip=clip)
+        # other layouts: (units, positions) drawn as positions × units
+        return figures.sequence_figure(act.T, None, title=title, order=order, clip=clip)
+
     # Sharing. ---------------------------------------------------------------------------------
+    def snapshot(
+        self,
+        layers: Sequence[str] | None = None,
+        inputs: Sequence[int] | None = None,
+        units: Sequence[int] | None = None,
+        *,
+        precision: wire.Precision = "u8",
+        max_bytes: int = snapshot_module.DEFAULT_MAX_BYTES,
+    ) -> snapshot_module.SnapshotInfo:
+        """Precompute views so that a saved notebook or exported page can show them without
+        a kernel.
+
+        Args:
+            layers: layers to include (default: every layer with a tensor output).
+            inputs: input indices to include (default: all).
+            units: units whose extras (top examples, saliency) to include, where the
+                explorer has them; the views themselves hold every unit.
+            precision: ``"u8"`` (1 byte a value, 1/252 of each view's range) or ``"f16"``.
+            max_bytes: the limit on the estimated size before compression; over it, an
+                error gives the estimate and how to shrink the snapshot.
+
+        Returns:
+            What the snapshot holds (views, bytes), also kept in the widget state.
+
+        Example::
+
+            ex.snapshot(layers=["features.conv1", "classifier.fc2"], inputs=range(8))
+            ex.to_html("explorer.html")
+        """
+        del units  # reserved for per-unit extras (examples, saliency)
+        blob, info = snapshot_module.build(
+            self.session,
+            layers=layers,
+            inputs=inputs,
+            precision=precision,
+            max_bytes=max_bytes,
+            top_k=self._top_k,
+            max_view_values=self._max_values,
+        )
+        self.snapshot_data = blob
+        return info
+
     def to_html(self, path: str | pathlib.Path, *, title: str | None = None) -> pathlib.Path:
         """Write a standalone page: the explorer with its bundle and state inlined.
 

@@ -50,12 +50,14 @@ def encode(
     *,
     precision: Precision = "f16",
     compress: bool = False,
+    precisions: Mapping[str, Precision] | None = None,
 ) -> bytes:
-    """Pack ``arrays`` (floating ones at ``precision``; others as they are) and ``meta``."""
+    """Pack ``arrays`` (floating ones at ``precision``, or per name at ``precisions``; others
+    as they are) and ``meta``."""
     specs: dict[str, dict[str, Any]] = {}
     chunks: list[bytes] = []
     for name, value in arrays.items():
-        spec, data = encode_array(value, precision)
+        spec, data = encode_array(value, (precisions or {}).get(name, precision))
         specs[name] = spec
         chunks.append(data)
     offset = 0
@@ -80,7 +82,11 @@ def compress_blob(blob: bytes) -> bytes:
 def encode_array(value: ArrayLike, precision: Precision = "f16") -> tuple[dict[str, Any], bytes]:
     """One array's header entry (without offset) and its bytes."""
     if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.ascontiguousarray(value))
+        if value.dtype in (np.uint8, np.bool_):
+            return _spec("u8raw", list(value.shape)), np.ascontiguousarray(
+                value, np.uint8
+            ).tobytes()
+        value = torch.from_numpy(np.array(value))  # a writable copy
     shape = list(value.shape)
     if value.dtype == torch.uint8:
         return _spec("u8raw", shape), _host_bytes(value)

@@ -23,6 +23,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts"
 IGNORED_CONSOLE = [
     # Chromium logs every refused request; the harness blocks the network on purpose.
     re.compile(r"net::ERR_(FAILED|BLOCKED_BY_CLIENT|INTERNET_DISCONNECTED|NAME_NOT_RESOLVED)"),
+    # The widgets HTML manager of an exported page first looks for a module beside the
+    # page (file://.../anywidget.js), then falls back to the CDN: the first miss is logged.
+    re.compile(r"net::ERR_FILE_NOT_FOUND"),
 ]
 # Uncaught errors of the host application itself, seen on a notebook with no widget at all.
 IGNORED_PAGE_ERRORS = [

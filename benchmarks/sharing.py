@@ -1,0 +1,140 @@
+"""Sizes and open times of shared explorers, side by side in one run.
+
+    .venv/bin/python benchmarks/sharing.py
+
+Prints the bundle size, then for the digits CNN (all layers, 16 inputs) and MiniLM (6 MLP
+layers × 8 sentences of up to 32 tokens): the snapshot, the standalone page, the page of a
+notebook executed by nbclient and converted by nbconvert, and the time each page takes to
+open in Chromium (navigation start to the explorer drawn), with every network request
+blocked (the CDN scripts of the nbconvert page are served from tests/.assets).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbconvert import HTMLExporter  # noqa: E402
+
+STATIC = ROOT / "src" / "actscope" / "static"
+DIGITS = """
+import actscope
+from actscope.demo.digits import digits_demo
+model, images, labels = digits_demo(16)
+ex = actscope.Explorer(model, images, labels=labels)
+info = ex.snapshot()
+"""
+MINILM = """
+import actscope
+from actscope.demo.text import MLP_LAYERS, SENTENCES, load_minilm
+model, tokenizer = load_minilm()
+ex = actscope.Explorer(model, SENTENCES, tokenizer=tokenizer, max_length=32, layer=MLP_LAYERS[3])
+info = ex.snapshot(layers=MLP_LAYERS)
+"""
+CASES = [
+    ("digits CNN, all layers × 16 inputs", DIGITS, 2.0),
+    ("MiniLM, 6 MLP × 8 sentences", MINILM, 3.0),
+]
+OPEN_GOAL_S = 1.5
+
+
+def build(code: str, folder: Path) -> tuple[Path, Path, int]:
+    """The standalone page, the nbconvert page, and the snapshot's size."""
+    namespace: dict = {}
+    exec(code, namespace)
+    standalone = namespace["ex"].to_html(folder / "standalone.html")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code + "ex")]
+    NotebookClient(
+        nb, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    exported = folder / "nbconvert.html"
+    exported.write_text(html)
+    return standalone, exported, namespace["info"].bytes
+
+
+def open_seconds(browser, path: Path, repeats: int = 3) -> float:
+    """Median seconds from navigation start to the explorer drawn, offline."""
+    from tests.browser.test_export import CDN
+
+    assets = ROOT / "tests" / ".assets"
+    times = []
+    for _ in range(repeats):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        def handle(route):
+            url = route.request.url
+            for pattern, local in CDN:
+                if re.search(pattern, url):
+                    return route.fulfill(
+                        path=str(assets / local), content_type="application/javascript"
+                    )
+            if url.startswith(("file:", "blob:", "data:")):
+                return route.continue_()
+            return route.abort()
+
+        page.route("**/*", handle)
+        page.goto(path.as_uri())
+        page.wait_for_selector(".acts-root[data-drawn]:not([data-drawn=''])", timeout=60_000)
+        times.append(page.evaluate("() => performance.now()") / 1e3)
+        page.close()
+    return statistics.median(times)
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
+
+    bundle = (STATIC / "widget.js").stat().st_size + (STATIC / "widget.css").stat().st_size
+    rows = [
+        (
+            "widget bundle (JS + CSS, inlined in each explorer's state)",
+            f"{bundle / 1e3:.0f} kB",
+            "",
+            "≤ 100 kB",
+        )
+    ]
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for n, (name, code, goal_mb) in enumerate(CASES):
+            folder = Path(tmp) / str(n)
+            folder.mkdir()
+            standalone, exported, snap = build(code, folder)
+            size = standalone.stat().st_size
+            rows += [
+                (f"{name}: snapshot (compressed)", f"{snap / 1e6:.2f} MB", "", ""),
+                (
+                    f"{name}: standalone page",
+                    f"{size / 1e6:.2f} MB",
+                    f"opens in {open_seconds(browser, standalone):.2f} s",
+                    f"≤ {goal_mb:.0f} MB, ≤ {OPEN_GOAL_S} s",
+                ),
+                (
+                    f"{name}: nbconvert page",
+                    f"{exported.stat().st_size / 1e6:.2f} MB",
+                    f"opens in {open_seconds(browser, exported):.2f} s",
+                    "",
+                ),
+            ]
+        browser.close()
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print("\nactscope sharing benchmark (sizes on disk; open times in headless Chromium, offline)")
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    if "--json" in sys.argv:
+        print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Plotly figures of what the explorer shows, for papers and reports.
+
+Every figure uses the widget's colour scales (``js/src/colormap.ts``: diverging for signed
+data, sequential otherwise, clipped at the 99.9th percentile of |values| unless
+``clip=False``) and the same layouts: a token × neuron heatmap for sequences, a grid of
+channel maps for spatial layers, bars for vectors.
+
+    fig = ex.figure()                      # the current layer and input
+    fig = ex.figure(unit=1187)             # the tokens coloured by one neuron
+    fig.write_image("neuron.pdf")          # (with kaleido installed)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+# The light-theme stops of js/src/colormap.ts (tests/test_figures.py keeps them equal).
+DIVERGING = [
+    (49, 54, 149), (69, 117, 180), (116, 173, 209), (224, 243, 248), (255, 255, 255),
+    (254, 224, 144), (244, 109, 67), (215, 48, 39), (165, 0, 38),
+]  # fmt: skip
+SEQUENTIAL = [
+    (255, 255, 255), (254, 232, 200), (253, 187, 132), (252, 141, 89), (227, 74, 51),
+    (179, 0, 0), (110, 0, 0),
+]  # fmt: skip
+MINOR_SIDE = 0.1
+MAX_TILES = 64
+
+
+def colorscale(stops: Sequence[tuple[int, int, int]]) -> list[list[Any]]:
+    n = len(stops) - 1
+    return [[i / n, f"rgb({r},{g},{b})"] for i, (r, g, b) in enumerate(stops)]
+
+
+def color_range(values: torch.Tensor, clip: bool = True) -> tuple[float, float, bool]:
+    """``(lo, hi, signed)`` as the widget picks them (see ``scaleFor`` in colormap.ts)."""
+    x = values.detach().float().reshape(-1)
+    x = x[torch.isfinite(x)]
+    if x.numel() == 0:
+        return 0.0, 1.0, False
+    pos, neg = max(float(x.max()), 0.0), max(-float(x.min()), 0.0)
+    cap = math.inf
+    if clip:
+        step = max(1, x.numel() // 4096)
+        cap = float(torch.quantile(x[::step].abs(), 0.999)) or math.inf
+    if (neg > MINOR_SIDE * pos and pos > MINOR_SIDE * neg) or neg > pos:
+        m = min(max(neg, pos), cap)
+        return -m, m, True
+    return 0.0, min(pos, cap) or 1.0, False
+
+
+def _scale_args(values: torch.Tensor, clip: bool) -> dict[str, Any]:
+    lo, hi, signed = color_range(values, clip)
+    return {
+        "zmin": lo,
+        "zmax": hi,
+        "colorscale": colorscale(DIVERGING if signed else SEQUENTIAL),
+    }
+
+
+def sequence_figure(
+    act: torch.Tensor,
+    tokens: Sequence[str] | None = None,
+    *,
+    title: str = "",
+    order: torch.Tensor | None = None,
+    clip: bool = True,
+) -> Any:
+    """A (T, D) activation as a token × neuron heatmap (``order``: neurons to show, in order)."""
+    import plotly.graph_objects as go
+
+    data = act.detach().float().cpu()
+    units = order if order is not None else torch.arange(data.shape[1])
+    rows = [f"{t}: {tok}" for t, tok in enumerate(tokens or [str(i) for i in range(data.shape[0])])]
+    fig = go.Figure(
+        go.Heatmap(
+            z=data[:, units].numpy(),
+            x=[str(int(u)) for u in units],
+            y=rows,
+            hovertemplate="neuron %{x}<br>%{y}<br>value %{z:.4g}<extra></extra>",
+            **_scale_args(data, clip),
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", title="neuron", showticklabels=len(units) <= 64)
+    fig.update_layout(title=title, height=max(300, 18 * data.shape[0] + 120))
+    return fig
+
+
+def tokens_figure(values: torch.Tensor, tokens: Sequence[str], *, title: str = "") -> Any:
+    """One unit's activation on each token: the tokens in a row, coloured (its own scale)."""
+    import plotly.graph_objects as go
+
+    v = values.detach().float().cpu().reshape(1, -1)
+    fig = go.Figure(
+        go.Heatmap(
+            z=v.numpy(),
+            x=[f"{t}: {tok}" for t, tok in enumerate(tokens)],
+            y=[""],
+            text=[list(tokens)],
+            texttemplate="%{text}",
+            hovertemplate="%{x}<br>value %{z:.4g}<extra></extra>",
+            **_scale_args(v, clip=False),
+        )
+    )
+    fig.update_xaxes(type="category", showticklabels=False)
+    fig.update_layout(title=title, height=160)
+    return fig
+
+
+def spatial_figure(
+    act: torch.Tensor,
+    *,
+    title: str = "",
+    order: torch.Tensor | None = None,
+    clip: bool = True,
+    max_tiles: int = MAX_TILES,
+) -> Any:
+    """A (C, H, W) activation as a grid of channel maps on one colour scale."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    data = act.detach().float().cpu()
+    channels = (order if order is not None else torch.arange(data.shape[0]))[:max_tiles]
+    cols = min(8, len(channels))
+    rows = math.ceil(len(channels) / cols)
+    peaks = data.flatten(1).max(1).values
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"{int(c)} · {float(peaks[c]):.3g}" for c in channels],
+        horizontal_spacing=0.01,
+        vertical_spacing=0.06,
+    )
+    scale = _scale_args(data, clip)
+    for n, c in enumerate(channels):
+        fig.add_trace(
+            go.Heatmap(
+                z=data[int(c)].numpy(),
+                coloraxis="coloraxis",
+                hovertemplate=f"channel {int(c)}<br>y %{{y}}, x %{{x}}<br>"
+                "value %{z:.4g}<extra></extra>",
+            ),
+            row=n // cols + 1,
+            col=n % cols + 1,
+        )
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(
+        title=title,
+        coloraxis={"colorscale": scale["colorscale"], "cmin": scale["zmin"], "cmax": scale["zmax"]},
+        height=140 * rows + 120,
+    )
+    return fig
+
+
+def channel_figure(
+    channel: torch.Tensor, image: Any = None, *, title: str = "", opacity: float = 0.7
+) -> Any:
+    """One channel map, over the input image (an RGB uint8 array) when given."""
+    import plotly.graph_objects as go
+
+    data = channel.detach().float().cpu()
+    fig = go.Figure()
+    if image is not None:
+        h, w = image.shape[:2]
+        fig.add_trace(go.Image(z=image, hoverinfo="skip"))
+        # Stretch the map over the image (cell centres land on the image grid).
+        dy, dx = h / data.shape[0], w / data.shape[1]
+        fig.add_trace(
+            go.Heatmap(
+                z=data.numpy(),
+                x0=dx / 2 - 0.5,
+                dx=dx,
+                y0=dy / 2 - 0.5,
+                dy=dy,
+                opacity=opacity,
+                zsmooth="best",
+                **_scale_args(data, clip=False),
+            )
+        )
+    else:
+        fig.add_trace(go.Heatmap(z=data.numpy(), **_scale_args(data, clip=False)))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title, width=460, height=460)
+    return fig
+
+
+def vector_figure(
+    act: torch.Tensor, *, title: str = "", labels: Sequence[str] | None = None, clip: bool = True
+) -> Any:
+    """A (D,) activation as bars, coloured by value."""
+    import plotly.graph_objects as go
+
+    data = act.detach().float().cpu().reshape(-1)
+    lo, hi, signed = color_range(data, clip)
+    fig = go.Figure(
+        go.Bar(
+            x=list(labels) if labels is not None else list(range(data.numel())),
+            y=data.numpy(),
+            marker={
+                "color": data.numpy(),
+                "colorscale": colorscale(DIVERGING if signed else SEQUENTIAL),
+                "cmin": lo,
+                "cmax": hi,
+            },
+            hovertemplate="unit %{x}<br>value %{y:.4g}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, xaxis_title="unit", bargap=0.05)
+    return fig

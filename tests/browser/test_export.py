@@ -1,0 +1,110 @@
+"""Shared pages without a kernel: Explorer.to_html with all network blocked, and a notebook
+executed by nbclient, converted by nbconvert, opened with its CDN scripts served locally."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+from .conftest import screenshot
+
+ASSETS = Path(__file__).resolve().parents[1] / ".assets"
+# The scripts nbconvert's HTML loads from CDNs, and the npm packages that hold them.
+CDN = [
+    (
+        r"cdnjs\.cloudflare\.com/ajax/libs/require\.js/.*/require(\.min)?\.js",
+        "requirejs-2.3.8/require.js",
+    ),
+    (
+        r"unpkg\.com/@jupyter-widgets/html-manager@.*/dist/embed-amd\.js",
+        "jupyter-widgets-html-manager-1.0.15/dist/embed-amd.js",
+    ),
+    (r"cdn\.jsdelivr\.net/npm/anywidget@.*/dist/index\.js", "anywidget-0.11.0/dist/index.js"),
+]
+
+DIGITS = """
+import actscope
+from actscope.demo.digits import digits_demo
+model, images, labels = digits_demo(8)
+ex = actscope.Explorer(model, images, labels=labels)
+ex.snapshot(layers=["features.conv1", "features.conv3", "classifier.fc2"], inputs=range(4))
+"""
+
+
+def offline(page, served: list[str]):
+    """Block every request but local files, and CDN scripts served from tests/.assets."""
+
+    def handle(route):
+        url = route.request.url
+        for pattern, local in CDN:
+            if re.search(pattern, url):
+                served.append(url)
+                return route.fulfill(
+                    path=str(ASSETS / local), content_type="application/javascript"
+                )
+        if url.startswith(("file:", "blob:", "data:")):
+            return route.continue_()
+        return route.abort()
+
+    page.route("**/*", handle)
+
+
+def drawn(page, key, timeout=20_000):
+    page.wait_for_selector(f".acts-root[data-drawn='{key}']", timeout=timeout)
+
+
+def walk_snapshot(page):
+    """Click through layers, inputs and units of the snapshot; a view not in it says so."""
+    drawn(page, "0|features.conv1")
+    page.locator(".acts-row[data-name='features.conv3']").click()
+    drawn(page, "0|features.conv3")
+    assert page.locator(".acts-tile").count() == 64
+    page.locator(".acts-input[data-index='2']").click()
+    drawn(page, "2|features.conv3")
+    page.locator(".acts-tile[data-unit='5']").click()
+    page.wait_for_selector("canvas.acts-big[data-unit='5']")
+    page.locator(".acts-row[data-name='classifier.fc2']").click()
+    drawn(page, "2|classifier.fc2")
+    assert page.locator(".acts-bar-row").count() == 10
+    page.locator(".acts-row[data-name='features.relu2']").click()
+    note = page.locator(".acts-missing")
+    note.wait_for(timeout=10_000)
+    assert "not saved with the page" in note.inner_text()
+    page.locator(".acts-input[data-index='6']").click()
+    page.locator(".acts-row[data-name='features.conv1']").click()
+    assert "not saved" in page.locator(".acts-missing").inner_text()
+
+
+def test_to_html_works_from_disk_with_no_network(page, tmp_path):
+    namespace: dict = {}
+    exec(DIGITS, namespace)  # the same cells a user would run
+    path = namespace["ex"].to_html(tmp_path / "explorer.html")
+    served: list[str] = []
+    offline(page, served)
+    page.goto(path.as_uri())
+    walk_snapshot(page)
+    assert not served, "a standalone page must load nothing at all"
+    screenshot(page, "export-standalone", page.locator(".acts-root"))
+
+
+@pytest.mark.slow
+def test_nbconvert_html_stays_interactive_without_a_kernel(page, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(DIGITS + "ex")]
+    NotebookClient(
+        nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    path = tmp_path / "exported.html"
+    path.write_text(html)
+    served: list[str] = []
+    offline(page, served)
+    page.goto(path.as_uri())
+    walk_snapshot(page)
+    assert any("anywidget" in url for url in served), "the page loaded anywidget's module"
+    screenshot(page, "export-nbconvert", page.locator(".acts-root"))

@@ -1,0 +1,106 @@
+"""Snapshots, figures and standalone pages (the Python side; the browser side is in
+tests/browser/test_export.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import actscope
+from actscope import figures, snapshot, wire
+from actscope.errors import ActscopeError, InputError, LayerNotFoundError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def explorer(digits):
+    model, images, labels = digits
+    return actscope.Explorer(model, images, labels=labels)
+
+
+def test_snapshot_holds_every_layer_and_input_asked_for(explorer, digits):
+    model, images, _ = digits
+    info = explorer.snapshot(layers=["features.conv2", "classifier.fc2"], inputs=[0, 5, 9])
+    assert info.views == 6
+    entries = snapshot.unpack(explorer.snapshot_data)
+    assert set(entries) == {
+        f"view|{i}|{layer}" for i in (0, 5, 9) for layer in ("features.conv2", "classifier.fc2")
+    }
+    meta, arrays = wire.decode(entries["view|5|classifier.fc2"])
+    assert (meta["layer"], meta["input"]) == ("classifier.fc2", 5)
+    expected = model(images[5:6])[0].detach()
+    step = float(expected.max() - expected.min()) / wire.U8_LEVELS
+    assert torch.allclose(torch.from_numpy(arrays["act"]), expected, atol=step / 2 + 1e-5)
+    assert explorer.snapshot_data[:4] == wire.MAGIC_COMPRESSED
+    assert info.bytes == len(explorer.snapshot_data)
+
+
+def test_default_snapshot_is_small_for_the_digits_cnn(explorer):
+    info = explorer.snapshot()
+    layers = [i for i in explorer.session.layers if i.kind != "none"]
+    assert info.views == len(layers) * 16
+    assert info.bytes < 2_000_000
+
+
+def test_a_snapshot_over_the_limit_says_how_big_and_how_to_shrink(explorer):
+    with pytest.raises(ActscopeError, match=r"about 0\.\d MB .* fewer layers") as err:
+        explorer.snapshot(max_bytes=10_000)
+    assert "16 layers × 16 inputs" in str(err.value)
+    assert explorer.snapshot_data == b"", "nothing is written when the snapshot is refused"
+
+
+def test_snapshot_bad_names(explorer):
+    with pytest.raises(LayerNotFoundError, match="conv1"):
+        explorer.snapshot(layers=["features.conv11"])
+    with pytest.raises(InputError, match="out of range"):
+        explorer.snapshot(inputs=[99])
+
+
+def test_standalone_page_carries_the_snapshot(explorer, tmp_path):
+    explorer.snapshot(inputs=range(2))
+    text = explorer.to_html(tmp_path / "page.html").read_text()
+    assert "snapshot_data" in text
+    assert len(text.encode()) < 1_000_000
+
+
+def test_figures_for_each_kind(explorer, minilm, sentences):
+    spatial = explorer.figure()
+    assert len(spatial.data) == 16
+    assert spatial.layout.coloraxis.colorscale[0][1] == "rgb(49,54,149)"  # signed: diverging
+    channel = explorer.figure(unit=3)
+    assert [t.type for t in channel.data] == ["image", "heatmap"]
+    bars = explorer.figure(layer="classifier.fc2")
+    assert bars.data[0].type == "bar"
+    assert len(bars.data[0].y) == 10
+    by_max = explorer.figure(layer="features.conv3", sort="max")
+    first = int(by_max.layout.annotations[0].text.split(" · ")[0])
+    acts = explorer.session.activation("features.conv3", 0)
+    assert first == int(acts.flatten(1).max(1).values.argmax())
+    with pytest.raises(InputError, match="out of range"):
+        explorer.figure(unit=99)
+    model, tokenizer = minilm
+    text = actscope.Explorer(model, sentences[:1], tokenizer=tokenizer)
+    heat = text.figure(layer="encoder.layer.3.intermediate")
+    assert heat.data[0].z.shape == (15, 1536)
+    assert heat.data[0].y[1] == "1: the"
+    tokens = text.figure(layer="encoder.layer.3.intermediate", unit=7)
+    assert list(tokens.data[0].text[0])[:3] == ["[CLS]", "the", "cat"]
+
+
+def test_figure_colours_match_the_widget():
+    source = (ROOT / "js" / "src" / "colormap.ts").read_text()
+
+    def stops(name: str) -> list[tuple[int, ...]]:
+        block = re.search(rf"const {name}: RGB\[\] = \[(.*?)\]; // prettier-ignore", source, re.S)
+        assert block, name
+        return [tuple(map(int, t)) for t in re.findall(r"\[(\d+), (\d+), (\d+)\]", block.group(1))]
+
+    assert stops("DIVERGING_LIGHT") == figures.DIVERGING
+    assert stops("SEQUENTIAL_LIGHT") == figures.SEQUENTIAL
+    assert figures.color_range(torch.tensor([-0.1, 5.0]))[2] is False
+    lo, hi, signed = figures.color_range(torch.tensor([-3.0, 5.0]), clip=False)
+    assert (lo, hi, signed) == (-5.0, 5.0, True)
