@@ -167,3 +167,28 @@ def test_half_precision_model():
     with actscope.capture(model, ["0"]) as acts:
         model(torch.randn(2, 4).half())
     assert acts["0"].dtype == torch.float16
+
+
+def test_captures_in_two_threads_do_not_see_each_other(digits):
+    import threading
+
+    model, images, _ = digits
+    started, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def background() -> None:
+        with torch.no_grad(), actscope.capture(model, ["features.conv1"]) as acts:
+            model(images[:2])
+            started.set()
+            release.wait(10)
+        seen["background"] = acts.calls("features.conv1")
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    started.wait(10)
+    with torch.no_grad(), actscope.capture(model, ["features.conv1"]) as mine:
+        model(images[:5])  # runs while the other capture's hooks are still on the model
+    release.set()
+    worker.join()
+    assert [t.shape[0] for t in mine.calls("features.conv1")] == [5]
+    assert [t.shape[0] for t in seen["background"]] == [2]

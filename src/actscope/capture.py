@@ -8,11 +8,16 @@ the user's own hooks are left exactly as they were.
 
 A submodule that runs several times in one forward pass is recorded once per call: the
 first call under its plain name, later calls as ``name#1``, ``name#2``...
+
+Hooks record only the forward passes of the thread that opened the ``with`` block, so a
+capture running in a background thread (mining, saliency started from the widget) and the
+explorer's own passes never see each other's activations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,6 +40,18 @@ def split_call(name: str) -> tuple[str, int]:
 
 def call_name(base: str, call: int) -> str:
     return base if call == 0 else f"{base}{CALL_SEPARATOR}{call}"
+
+
+def this_thread_only(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """A module hook that runs only for forward passes of the thread that made it."""
+    owner = threading.get_ident()
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == owner:
+            return hook(*args, **kwargs)
+        return None
+
+    return guarded
 
 
 def resolve_modules(model: nn.Module, names: Iterable[str] | None) -> dict[str, nn.Module]:
@@ -151,7 +168,11 @@ class Activations(Mapping[str, torch.Tensor]):
         append, note = record.append, versions.append
         clone = self._clone
 
+        owner = threading.get_ident()
+
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:
+            if threading.get_ident() != owner:
+                return  # another thread's forward pass (see the module docstring)
             if isinstance(output, torch.Tensor):
                 if clone:
                     output = output.detach().clone()
