@@ -18,6 +18,7 @@ from .errors import (
 )
 from .layers import LayerInfo, list_layers
 from .ranking import Ranking, contrast, rank_units, unit_stats
+from .saliency import Unit, saliency
 from .widget import Explorer
 
 __version__ = "0.1.0"
@@ -33,10 +34,12 @@ __all__ = [
     "LayerNotFoundError",
     "LayerOutputError",
     "Ranking",
+    "Unit",
     "__version__",
     "capture",
     "contrast",
     "list_layers",
     "rank_units",
+    "saliency",
     "unit_stats",
 ]
