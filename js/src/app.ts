@@ -11,6 +11,7 @@ import { InputStrip } from "./views/inputs";
 import type { KindView } from "./views/kind";
 import { Legend } from "./views/legend";
 import { RankingPanel } from "./views/ranking";
+import { type SaliencyData, type SaliencyMeta, SaliencyPanel, saliencyFromDecoded } from "./views/saliency";
 import { SequenceView } from "./views/sequence";
 import { SpatialView } from "./views/spatial";
 import { Tooltip } from "./views/tooltip";
@@ -37,6 +38,10 @@ export class ExplorerView {
   });
   private clip = true;
   private statusEl = h("span", { class: "acts-status", role: "status" });
+  private taskEl = h("span", { class: "acts-task" });
+  private saliencyPanel: SaliencyPanel;
+  private saliencyLive: SaliencyData | null = null;
+  private saliencySnap = new Map<string, SaliencyData>();
   private banner = h("div", { class: "acts-banner", role: "alert" });
   private modelEl = h("span", { class: "acts-model" });
   private layerTitle = h("div", { class: "acts-layer-title" });
@@ -76,12 +81,23 @@ export class ExplorerView {
     this.tree = new LayerTree((name) => this.selectLayer(name));
     this.strip = new InputStrip((i) => this.selectInput(i));
     this.ranking = new RankingPanel((u) => this.selectUnit(u));
+    this.saliencyPanel = new SaliencyPanel(
+      (s) => {
+        this.model.set("saliency_method", s.method);
+        this.model.set("saliency_target", s.target);
+        this.commit(false);
+      },
+      this.tooltip,
+      () => isDark(this.root),
+    );
     this.layout();
     this.listen();
     this.onLayers();
     this.onInputs();
     this.onStatus();
     this.onViewTrait();
+    this.onSaliencyTrait();
+    this.onTask();
     this.showCurrent();
     this.hello();
     this.watchTheme();
@@ -96,9 +112,12 @@ export class ExplorerView {
       const container = await decodeAsync<{ keys: string[] }>(blob);
       container.meta.keys.forEach((k, n) => {
         const bytes = container.arrays.get(`e${n}`);
-        if (!k.startsWith("view|") || !(bytes instanceof Uint8Array)) return;
+        if (!(bytes instanceof Uint8Array)) return;
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        this.store.pin(fromDecoded(decode<ViewMeta>(view)));
+        if (k.startsWith("view|")) this.store.pin(fromDecoded(decode<ViewMeta>(view)));
+        else if (k.startsWith("saliency|")) {
+          this.saliencySnap.set(k.slice(9), saliencyFromDecoded(decode<SaliencyMeta>(view)));
+        }
       });
       this.root.dataset.snapshot = String(this.store.pinnedCount);
     } catch (err) {
@@ -106,6 +125,7 @@ export class ExplorerView {
       return;
     }
     if (!this.drawn) this.showCurrent();
+    this.showSaliency();
   }
 
   /** Redraw when JupyterLab or VS Code switch between light and dark themes. */
@@ -158,6 +178,7 @@ export class ExplorerView {
       { class: "acts-header" },
       h("span", { class: "acts-brand", text: "actscope" }),
       this.modelEl,
+      this.taskEl,
       this.statusEl,
       h("span", {
         class: "acts-help",
@@ -179,6 +200,7 @@ export class ExplorerView {
       this.legend.el,
       this.note,
       this.viewBox,
+      this.saliencyPanel.el,
     );
     this.root.append(
       header,
@@ -211,6 +233,10 @@ export class ExplorerView {
     this.on("change:unit", () => this.onUnit());
     this.on("change:prefetch", () => this.prefetch());
     this.on("change:snapshot_data", () => void this.loadSnapshot());
+    this.on("change:saliency_method", () => this.showSaliency());
+    this.on("change:saliency_target", () => this.showSaliency());
+    this.on("change:saliency_view", () => this.onSaliencyTrait());
+    this.on("change:task", () => this.onTask());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
   }
 
@@ -256,6 +282,61 @@ export class ExplorerView {
     this.root.dataset.unit = unit === null ? "" : String(unit);
     this.active?.setUnit(unit);
     this.ranking.setUnit(unit);
+    this.showSaliency();
+  }
+
+  private onSaliencyTrait(): void {
+    const blob = asDataView(this.model.get("saliency_view"));
+    this.saliencyLive = blob ? saliencyFromDecoded(decode<SaliencyMeta>(blob)) : null;
+    this.showSaliency();
+  }
+
+  private onTask(): void {
+    const t = this.model.get("task") ?? {};
+    clear(this.taskEl);
+    this.taskEl.dataset.state = t.state ?? "";
+    if (t.state === "running") {
+      const bar = h("progress", { class: "acts-progress", max: 1 });
+      if (t.progress != null) bar.value = t.progress;
+      const cancel = h("button", { class: "acts-btn", type: "button", text: "Cancel" });
+      cancel.addEventListener("click", () => this.send({ type: "cancel" }));
+      this.taskEl.append(h("span", { text: `${t.kind ?? "working"}: ${t.message ?? ""}` }), bar, cancel);
+    } else if (t.state === "cancelled") {
+      this.taskEl.append(h("span", { class: "acts-hint", text: `${t.kind ?? "task"} cancelled` }));
+    }
+    this.showSaliency();
+  }
+
+  /** What the saliency panel should show for the current traits. */
+  private showSaliency(): void {
+    const method = this.model.get("saliency_method") ?? "";
+    const target = this.model.get("saliency_target") ?? "top";
+    const input = this.model.get("input_index");
+    const unit = this.model.get("unit");
+    const info = this.model.get("inputs_info")?.[input];
+    this.saliencyPanel.setSettings({ method, target }, info?.kind === "image");
+    if (!method) {
+      this.saliencyPanel.render(
+        null,
+        "",
+        "Pick a method to see which parts of the input drive the output or the selected unit.",
+      );
+      return;
+    }
+    const targetKey = target === "unit" ? `unit:${this.model.get("layer")}:${unit}` : target;
+    const k = `${input}|${method}|${targetKey}`;
+    const data = this.saliencyLive?.meta.key === k ? this.saliencyLive : (this.saliencySnap.get(k) ?? null);
+    let note = "";
+    if (!data) {
+      const task = this.model.get("task") ?? {};
+      if (target === "unit" && unit === null)
+        note = "Select a unit (a channel or a neuron) to see what drives it.";
+      else if (task.kind === "saliency" && task.state === "running") note = "computing…";
+      else if (!this.live && this.helloDone)
+        note = "This map was not saved with the page (see ex.snapshot(saliency=...)).";
+      else note = "computing…";
+    }
+    this.saliencyPanel.render(data, k, note);
   }
 
   // Selection ------------------------------------------------------------------------------

@@ -36,6 +36,14 @@ export interface ModelInfo {
   training: boolean;
 }
 
+/** A background job started from the widget (src/actscope/jobs.py). */
+export interface Task {
+  kind?: string;
+  state?: "running" | "done" | "cancelled" | "error";
+  progress?: number | null;
+  message?: string;
+}
+
 export interface Status {
   state: "ready" | "busy" | "error";
   message: string;
@@ -53,13 +61,20 @@ export interface Traits {
   thumbs: DataView | null;
   view: DataView | null;
   status: Status;
+  saliency_method: string;
+  saliency_target: string;
+  saliency_view: DataView | null;
+  task: Task;
   /** Compressed wire blob of precomputed entries (src/actscope/snapshot.py). */
   snapshot_data: DataView | null;
   prefetch: boolean;
 }
 
 /** Custom messages, front end → Python (`Explorer._on_msg`). */
-export type Request = { type: "hello" } | { type: "fetch"; id: number; layer: string; input: number };
+export type Request =
+  | { type: "hello" }
+  | { type: "cancel" }
+  | { type: "fetch"; id: number; layer: string; input: number };
 
 /** Custom messages, Python → front end. A `block` carries one wire blob as its buffer. */
 export type Reply =

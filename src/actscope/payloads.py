@@ -141,3 +141,50 @@ def inputs_info(inputs: InputSet, snippet: int = 160) -> list[dict[str, Any]]:
             info["text"] = str(info["text"])[:snippet]
         infos.append(info)
     return infos
+
+
+def saliency_key(input_index: int, method: str, target: str) -> str:
+    """What a saliency view answers: input, method and target (``unit:<layer>:<unit>``...)."""
+    return f"{input_index}|{method}|{target}"
+
+
+def saliency_view(
+    scores: torch.Tensor,
+    *,
+    key: str,
+    inputs: InputSet,
+    input_index: int,
+    method: str,
+    target_label: str,
+    delta: float | None = None,
+) -> bytes:
+    """The blob of one saliency map: per pixel for images (channels summed, signed), per
+    token for text, flattened otherwise."""
+    s = scores.detach()[0].float()
+    meta: dict[str, Any] = {
+        "key": key,
+        "input": input_index,
+        "method": method,
+        "target": target_label,
+        "delta": delta,
+    }
+    arrays: dict[str, Any] = {}
+    tokens = inputs.tokens(input_index)
+    image = inputs.image(input_index)
+    if image is not None and s.ndim in (2, 3):
+        meta["kind"] = "image"
+        arrays["map"] = s.sum(0) if s.ndim == 3 else s
+        arrays["image"] = image
+    elif tokens is not None:
+        meta["kind"] = "tokens"
+        meta["tokens"] = tokens
+        arrays["map"] = s.reshape(-1)[: len(tokens)]
+    else:
+        meta["kind"] = "vector"
+        arrays["map"] = s.reshape(-1)
+    meta.update(_summary(arrays["map"]))
+    return wire.encode(arrays, meta)
+
+
+def saliency_error(key: str, message: str) -> bytes:
+    return wire.encode({}, {"key": key, "error": message})

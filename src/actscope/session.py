@@ -9,15 +9,16 @@ device in a small LRU cache, so moving between layers costs no forward pass.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
 from ._structure import OutputSelector
-from .capture import Activations, capture, resolve_modules, split_call
-from .errors import LayerNotFoundError, LayerOutputError
+from .capture import Activations, capture, resolve_modules, split_call, this_thread_only
+from .errors import InputError, LayerNotFoundError, LayerOutputError
 from .inputs import ForwardFn, InputSet, model_float_dtype, move, resolve_device
 from .layers import LayerInfo, canonical, list_layers, per_example
 from .runner import run_forward
@@ -124,9 +125,86 @@ class Session:
         tensor = self.activations(index)[layer]
         return canonical(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
 
+    def saliency(
+        self,
+        index: int,
+        method: str,
+        target: str,
+        *,
+        layer: str | None = None,
+        unit: int | None = None,
+        progress: Any = None,
+    ) -> tuple[torch.Tensor, float | None]:
+        """Attributions for input ``index``: ``(scores, completeness delta or None)``.
+
+        ``target`` is ``"top"`` (the top prediction), ``"class:<k>"`` or ``"unit"`` (``unit``
+        of ``layer``). Grad-CAM uses ``layer`` when it is spatial, else the last convolution.
+        ``progress`` (a ``jobs.Progress``) hears of every forward pass, and can cancel.
+        """
+        from .saliency import Unit, saliency
+
+        if target == "unit":
+            if layer is None or unit is None:
+                raise InputError(
+                    "Select a unit (a channel or a neuron) to explain, or pick another target."
+                )
+            goal: Any = Unit.of(self.info(layer), unit)
+        elif target.startswith("class:"):
+            goal = int(target.removeprefix("class:"))
+        elif target == "top":
+            goal = None
+        else:
+            raise InputError(
+                f"Unknown saliency target {target!r}: use 'top', 'class:<k>' or 'unit'."
+            )
+        options: dict[str, Any] = {}
+        passes = 2  # the forward (and backward) passes the method takes, roughly
+        if method == "integrated_gradients":
+            options = {"n_steps": 50, "internal_batch_size": 10, "return_delta": True}
+            passes = 50 // 10 + 3
+        elif method == "smoothgrad":
+            options = {"n_samples": 25, "internal_batch_size": 5, "seed": 0}
+            passes = 25 // 5 + 1
+        elif method == "grad_cam" and layer is not None and self.info(layer).kind == "spatial":
+            options = {"layer": layer}
+        example = self.inputs.example(index)  # text is already tokenized
+        with _counting_forwards(self.model, progress, passes):
+            result = saliency(
+                self.model,
+                example,
+                method,
+                goal,
+                forward=self.forward,
+                device=self.device,
+                **options,
+            )
+        if isinstance(result, tuple):
+            scores, delta = result
+            return scores, float(delta.abs().max())
+        return result, None
+
     def forget(self) -> None:
         """Drop cached activations (after the model's weights change)."""
         self._cache.clear()
+
+
+@contextmanager
+def _counting_forwards(model: nn.Module, progress: Any, expected: int) -> Iterator[None]:
+    """Report each forward pass of ``model`` to ``progress`` (which may cancel the work)."""
+    if progress is None:
+        yield
+        return
+    calls = [0]
+
+    def count(_module: nn.Module, _args: Any) -> None:
+        calls[0] += 1
+        progress.update(min(calls[0], expected - 1), expected, f"pass {calls[0]} of ~{expected}")
+
+    handle = model.register_forward_pre_hook(this_thread_only(count))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def describe_model(model: nn.Module, device: torch.device) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from . import snapshot as snapshot_module
 from ._structure import OutputSelector
 from .errors import ActscopeError, InputError
 from .inputs import ForwardFn, InputSet
+from .jobs import Jobs, Progress
 from .session import Session, describe_model
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -84,6 +85,17 @@ class Explorer(anywidget.AnyWidget):
     """Type: wire blob for the current (layer, input): activation and ranking, tagged."""
     status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
     """Type: dict (state: ready | busy | error, message, where)."""
+    saliency_method = traitlets.Unicode("").tag(sync=True)
+    """Type: str. Default: "" (off). One of ``actscope.saliency`` methods: the saliency
+    panel shows its map for the current input and ``saliency_target``."""
+    saliency_target = traitlets.Unicode("top").tag(sync=True)
+    """Type: str. Default: "top". "top" (the top prediction), "class:<k>", or "unit" (the
+    selected unit of the current layer)."""
+    saliency_view = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob of the current saliency map, tagged with what it answers."""
+    task = traitlets.Dict({}).tag(sync=True)
+    """Type: dict (kind, state: running | done | cancelled | error, progress, message):
+    the background job started from the widget, if any."""
     snapshot_data = traitlets.Bytes(b"").tag(sync=True)
     """Type: compressed wire blob of precomputed views (see ``snapshot``). Default: empty."""
     prefetch = traitlets.Bool(True).tag(sync=True)
@@ -139,6 +151,7 @@ class Explorer(anywidget.AnyWidget):
         self._top_k = top_k
         self._max_values = max_view_values
         self._from_front = False
+        self._jobs = Jobs(self._on_task)
         first = layer if layer is not None else self.session.default_layer()
         self.session.info(first)  # an unknown layer raises here, with suggestions
         super().__init__(
@@ -200,6 +213,58 @@ class Explorer(anywidget.AnyWidget):
     @traitlets.observe("input_index")
     def _on_input(self, _change: Any) -> None:
         self._refresh(raise_errors=not self._from_front)
+        self._refresh_saliency()
+
+    @traitlets.observe("saliency_method", "saliency_target", "unit")
+    def _on_saliency_settings(self, change: Any) -> None:
+        if change["name"] == "unit" and self.saliency_target != "unit":
+            return
+        self._refresh_saliency()
+
+    def _refresh_saliency(self) -> None:
+        """Start computing the saliency map for the current settings (in the background)."""
+        method = self.saliency_method
+        if not method or not hasattr(self, "session"):
+            return
+        index, target, layer, unit = self.input_index, self.saliency_target, self.layer, self.unit
+        key = _saliency_key(index, method, target, layer, unit)
+
+        def work(progress: Progress) -> bytes:
+            return self._saliency_blob(index, method, target, layer, unit, progress)
+
+        def done(blob: bytes) -> None:
+            self.saliency_view = blob
+
+        def failed(exc: BaseException) -> None:
+            self.saliency_view = payloads.saliency_error(key, _message(exc))
+
+        self._jobs.start("saliency", work, done, failed)
+
+    def _saliency_blob(
+        self,
+        index: int,
+        method: str,
+        target: str,
+        layer: str,
+        unit: int | None,
+        progress: Progress | None = None,
+    ) -> bytes:
+        """One saliency map as a blob tagged with what it answers (runs in a job's thread)."""
+        scores, delta = self.session.saliency(
+            index, method, target, layer=layer, unit=unit, progress=progress
+        )
+        return payloads.saliency_view(
+            scores,
+            key=_saliency_key(index, method, target, layer, unit),
+            inputs=self.session.inputs,
+            input_index=index,
+            method=method,
+            target_label=f"unit {unit} of {layer}" if target == "unit" else target,
+            delta=delta,
+        )
+
+    def _on_task(self, status: dict[str, Any]) -> None:
+        self.task = status
 
     def set_state(self, sync_data: Any) -> None:
         """Apply a change from the front end (errors then show in the widget only)."""
@@ -320,6 +385,7 @@ class Explorer(anywidget.AnyWidget):
         inputs: Sequence[int] | None = None,
         units: Sequence[int] | None = None,
         *,
+        saliency: Sequence[str] = (),
         precision: wire.Precision = "u8",
         max_bytes: int = snapshot_module.DEFAULT_MAX_BYTES,
     ) -> snapshot_module.SnapshotInfo:
@@ -329,8 +395,11 @@ class Explorer(anywidget.AnyWidget):
         Args:
             layers: layers to include (default: every layer with a tensor output).
             inputs: input indices to include (default: all).
-            units: units whose extras (top examples, saliency) to include, where the
-                explorer has them; the views themselves hold every unit.
+            units: units of the current layer whose extras to include: saliency maps with
+                the unit as target, and top examples when the explorer has an index. The
+                views themselves hold every unit.
+            saliency: saliency methods to include, for every chosen input, with the top
+                prediction as target (and each of ``units``).
             precision: ``"u8"`` (1 byte a value, 1/252 of each view's range) or ``"f16"``.
             max_bytes: the limit on the estimated size before compression; over it, an
                 error gives the estimate and how to shrink the snapshot.
@@ -343,7 +412,11 @@ class Explorer(anywidget.AnyWidget):
             ex.snapshot(layers=["features.conv1", "classifier.fc2"], inputs=range(8))
             ex.to_html("explorer.html")
         """
-        del units  # reserved for per-unit extras (examples, saliency)
+        chosen = list(range(len(self.session.inputs))) if inputs is None else list(inputs)
+        extra = [
+            (f"saliency|{key}", blob)
+            for key, blob in self._saliency_entries(chosen, saliency, list(units or []))
+        ]
         blob, info = snapshot_module.build(
             self.session,
             layers=layers,
@@ -352,9 +425,25 @@ class Explorer(anywidget.AnyWidget):
             max_bytes=max_bytes,
             top_k=self._top_k,
             max_view_values=self._max_values,
+            extra=extra,
         )
         self.snapshot_data = blob
         return info
+
+    def _saliency_entries(
+        self, inputs: Sequence[int], methods: Sequence[str], units: Sequence[int]
+    ) -> list[tuple[str, bytes]]:
+        """Saliency maps for the snapshot: methods × inputs × (top prediction, each unit)."""
+        targets: list[tuple[str, int | None]] = [("top", None)] + [("unit", u) for u in units]
+        return [
+            (
+                _saliency_key(index, method, target, self.layer, unit),
+                self._saliency_blob(index, method, target, self.layer, unit),
+            )
+            for method in methods
+            for index in inputs
+            for target, unit in targets
+        ]
 
     def to_html(self, path: str | pathlib.Path, *, title: str | None = None) -> pathlib.Path:
         """Write a standalone page: the explorer with its bundle and state inlined.
@@ -379,6 +468,8 @@ class Explorer(anywidget.AnyWidget):
         kind = content.get("type")
         if kind == "hello":
             self.send({"type": "hello"})
+        elif kind == "cancel":
+            self._jobs.cancel()
         elif kind == "fetch":
             self._answer_fetch(content)
 
@@ -395,6 +486,13 @@ class Explorer(anywidget.AnyWidget):
             self.send({**reply, "error": _message(exc)})
             return
         self.send(reply, [blob])
+
+
+def _saliency_key(index: int, method: str, target: str, layer: str, unit: int | None) -> str:
+    """What a saliency map answers (the front end computes the same key: app.ts)."""
+    return payloads.saliency_key(
+        index, method, f"unit:{layer}:{unit}" if target == "unit" else target
+    )
 
 
 def _message(exc: BaseException) -> str:
