@@ -14,7 +14,12 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 def test_there_are_example_notebooks():
     names = {p.name for p in NOTEBOOKS}
-    assert {"quickstart.ipynb", "transformer_neurons.ipynb"} <= names
+    assert {
+        "quickstart.ipynb",
+        "transformer_neurons.ipynb",
+        "saliency.ipynb",
+        "sharing.ipynb",
+    } <= names
 
 
 @pytest.mark.slow
