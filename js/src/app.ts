@@ -7,6 +7,7 @@ import { clear, h, shapeText } from "./dom";
 import type { LayerInfo, Reply, Request, Traits } from "./model";
 import { ViewStore } from "./store";
 import { fromDecoded, key, type LayerData, type SortMode, type ViewMeta } from "./views/data";
+import { type ExamplesData, type ExamplesMeta, ExamplesPanel } from "./views/examples";
 import { InputStrip } from "./views/inputs";
 import type { KindView } from "./views/kind";
 import { Legend } from "./views/legend";
@@ -42,6 +43,9 @@ export class ExplorerView {
   private saliencyPanel: SaliencyPanel;
   private saliencyLive: SaliencyData | null = null;
   private saliencySnap = new Map<string, SaliencyData>();
+  private examplesPanel: ExamplesPanel;
+  private examplesLive: ExamplesData | null = null;
+  private examplesSnap = new Map<string, ExamplesData>();
   private banner = h("div", { class: "acts-banner", role: "alert" });
   private modelEl = h("span", { class: "acts-model" });
   private layerTitle = h("div", { class: "acts-layer-title" });
@@ -90,6 +94,18 @@ export class ExplorerView {
       this.tooltip,
       () => isDark(this.root),
     );
+    this.examplesPanel = new ExamplesPanel(
+      {
+        band: (b) => {
+          this.model.set("examples_band", b);
+          this.commit(false);
+        },
+        open: (id) => this.send({ type: "open_example", id }),
+        mine: () => this.send({ type: "mine" }),
+        live: () => this.live,
+      },
+      () => isDark(this.root),
+    );
     this.layout();
     this.listen();
     this.onLayers();
@@ -97,6 +113,7 @@ export class ExplorerView {
     this.onStatus();
     this.onViewTrait();
     this.onSaliencyTrait();
+    this.onExamplesTrait();
     this.onTask();
     this.showCurrent();
     this.hello();
@@ -117,7 +134,7 @@ export class ExplorerView {
         if (k.startsWith("view|")) this.store.pin(fromDecoded(decode<ViewMeta>(view)));
         else if (k.startsWith("saliency|")) {
           this.saliencySnap.set(k.slice(9), saliencyFromDecoded(decode<SaliencyMeta>(view)));
-        }
+        } else if (k.startsWith("examples|")) this.examplesSnap.set(k.slice(9), decode<ExamplesMeta>(view));
       });
       this.root.dataset.snapshot = String(this.store.pinnedCount);
     } catch (err) {
@@ -126,6 +143,7 @@ export class ExplorerView {
     }
     if (!this.drawn) this.showCurrent();
     this.showSaliency();
+    this.showExamples();
   }
 
   /** Redraw when JupyterLab or VS Code switch between light and dark themes. */
@@ -200,6 +218,7 @@ export class ExplorerView {
       this.legend.el,
       this.note,
       this.viewBox,
+      this.examplesPanel.el,
       this.saliencyPanel.el,
     );
     this.root.append(
@@ -237,6 +256,9 @@ export class ExplorerView {
     this.on("change:saliency_target", () => this.showSaliency());
     this.on("change:saliency_view", () => this.onSaliencyTrait());
     this.on("change:task", () => this.onTask());
+    this.on("change:examples", () => this.onExamplesTrait());
+    this.on("change:examples_band", () => this.showExamples());
+    this.on("change:mining", () => this.showExamples());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
   }
 
@@ -283,6 +305,38 @@ export class ExplorerView {
     this.active?.setUnit(unit);
     this.ranking.setUnit(unit);
     this.showSaliency();
+    this.showExamples();
+  }
+
+  private onExamplesTrait(): void {
+    const blob = asDataView(this.model.get("examples"));
+    this.examplesLive = blob ? decode<ExamplesMeta>(blob) : null;
+    this.showExamples();
+  }
+
+  /** What the examples panel should show for the current unit (hidden without data). */
+  private showExamples(): void {
+    const mining = this.model.get("mining") ?? {};
+    const available = Boolean(mining.has_dataset || mining.layers?.length || this.examplesSnap.size);
+    const unit = this.model.get("unit");
+    if (unit === null) {
+      this.examplesPanel.render(
+        null,
+        "",
+        available ? "Select a unit to see the dataset examples that drive it." : null,
+      );
+      return;
+    }
+    const k = `${this.model.get("layer")}|${unit}|${this.model.get("examples_band") ?? -1}`;
+    const data = this.examplesLive?.meta.key === k ? this.examplesLive : (this.examplesSnap.get(k) ?? null);
+    let note: string | null = null;
+    if (!data && available) {
+      note =
+        this.live || !this.helloDone
+          ? "loading…"
+          : "These examples were not saved with the page (see ex.snapshot(units=...)).";
+    }
+    this.examplesPanel.render(data, k, note);
   }
 
   private onSaliencyTrait(): void {

@@ -65,6 +65,9 @@ export interface Traits {
   saliency_target: string;
   saliency_view: DataView | null;
   task: Task;
+  examples: DataView | null;
+  examples_band: number;
+  mining: { has_dataset?: boolean; layers?: string[] };
   /** Compressed wire blob of precomputed entries (src/actscope/snapshot.py). */
   snapshot_data: DataView | null;
   prefetch: boolean;
@@ -74,6 +77,8 @@ export interface Traits {
 export type Request =
   | { type: "hello" }
   | { type: "cancel" }
+  | { type: "mine" }
+  | { type: "open_example"; id: number }
   | { type: "fetch"; id: number; layer: string; input: number };
 
 /** Custom messages, Python → front end. A `block` carries one wire blob as its buffer. */

@@ -17,6 +17,7 @@ from .errors import (
     LayerOutputError,
 )
 from .layers import LayerInfo, list_layers
+from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
 from .ranking import Ranking, contrast, rank_units, unit_stats
 from .saliency import Unit, saliency
 from .widget import Explorer
@@ -24,6 +25,7 @@ from .widget import Explorer
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationIndex",
     "Activations",
     "ActscopeError",
     "Explorer",
@@ -33,12 +35,15 @@ __all__ = [
     "LayerInfo",
     "LayerNotFoundError",
     "LayerOutputError",
+    "MiningCancelled",
+    "MiningInterrupted",
     "Ranking",
     "Unit",
     "__version__",
     "capture",
     "contrast",
     "list_layers",
+    "mine",
     "rank_units",
     "saliency",
     "unit_stats",

@@ -176,6 +176,14 @@ class InputSet:
             )
         return collate([self.example(i) for i in indices], first_index=indices[0])
 
+    def add(self, example: Batch, label: str, text: str | None = None) -> int:
+        """Append one model-ready batch of one (e.g. a dataset example); returns its index."""
+        if self.texts is not None:
+            self.texts.append(text if text is not None else label)
+        self.examples.append(example)
+        self.labels.append(label)
+        return len(self.examples) - 1
+
     # Showing -----------------------------------------------------------------------------
     def tokens(self, i: int) -> list[str] | None:
         """The token strings of a text input (``None`` for other inputs)."""

@@ -77,22 +77,17 @@ def main_thread_caller() -> Callable[[Callable[[], None]], None] | None:
 
 
 class Jobs:
-    """At most one background job at a time for one widget."""
+    """Background jobs of one widget: at most one of each kind (saliency, examples, mining)."""
 
     def __init__(self, on_status: Callable[[dict[str, Any]], None]) -> None:
         self._on_status = on_status
-        self._job: Job[Any] | None = None
+        self._jobs: dict[str, Job[Any]] = {}
         self._lock = threading.Lock()
 
-    @property
-    def running(self) -> str | None:
-        """The kind of job running now, if any."""
-        job = self._job
-        return (
-            job.kind
-            if job is not None and job.thread is not None and job.thread.is_alive()
-            else None
-        )
+    def running(self, kind: str) -> bool:
+        """Whether a job of ``kind`` is running now."""
+        job = self._jobs.get(kind)
+        return job is not None and job.thread is not None and job.thread.is_alive()
 
     def start(
         self,
@@ -114,10 +109,10 @@ class Jobs:
         )
         progress = Progress(post=post, kind=kind)
         with self._lock:
-            if self._job is not None:
-                self._job.progress.cancel_event.set()
+            if kind in self._jobs:
+                self._jobs[kind].progress.cancel_event.set()
             job: Job[T] = Job(kind=kind, progress=progress)
-            self._job = job
+            self._jobs[kind] = job
 
         def finish(outcome: Callable[[], None]) -> None:
             if threaded and call is not None:
@@ -157,17 +152,18 @@ class Jobs:
             self._on_status({"kind": job.kind, "state": "done", "progress": 1.0, "message": ""})
             outcome(None)
         with self._lock:
-            if self._job is job:
-                self._job = None
+            if self._jobs.get(job.kind) is job:
+                del self._jobs[job.kind]
 
-    def cancel(self) -> None:
-        """Ask the running job to stop (it stops at its next progress report)."""
+    def cancel(self, kind: str | None = None) -> None:
+        """Ask running jobs (of ``kind``, or all) to stop at their next progress report."""
         with self._lock:
-            if self._job is not None:
-                self._job.progress.cancel_event.set()
+            for name, job in self._jobs.items():
+                if kind is None or name == kind:
+                    job.progress.cancel_event.set()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the running job's thread ends (for scripts and tests)."""
-        job = self._job
-        if job is not None and job.thread is not None:
-            job.thread.join(timeout)
+        """Block until every running job's thread ends (for scripts and tests)."""
+        for job in list(self._jobs.values()):
+            if job.thread is not None:
+                job.thread.join(timeout)

@@ -17,7 +17,7 @@ import torch
 import traitlets
 from torch import nn
 
-from . import payloads, wire
+from . import examples_payload, payloads, wire
 from . import snapshot as snapshot_module
 from ._structure import OutputSelector
 from .errors import ActscopeError, InputError
@@ -96,6 +96,13 @@ class Explorer(anywidget.AnyWidget):
     task = traitlets.Dict({}).tag(sync=True)
     """Type: dict (kind, state: running | done | cancelled | error, progress, message):
     the background job started from the widget, if any."""
+    examples = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob of the selected unit's top dataset examples, histogram and quantile
+    bands (``examples_payload.py``), tagged with (layer, unit, band)."""
+    examples_band = traitlets.Int(-1).tag(sync=True)
+    """Type: int. Default: -1 (none). The quantile band whose sampled examples to show."""
+    mining = traitlets.Dict({}).tag(sync=True)
+    """Type: dict (has_dataset: bool, layers: the layers an index covers)."""
     snapshot_data = traitlets.Bytes(b"").tag(sync=True)
     """Type: compressed wire blob of precomputed views (see ``snapshot``). Default: empty."""
     prefetch = traitlets.Bool(True).tag(sync=True)
@@ -147,7 +154,10 @@ class Explorer(anywidget.AnyWidget):
             unit_axes=unit_axes,
         )
         self.dataset = dataset
-        self.index = index
+        self.indexes: list[Any] = [index] if index is not None else []
+        """Activation indexes (``actscope.mine``) the examples panel reads from."""
+        self._tokenizer = tokenizer
+        self._max_length = max_length
         self._top_k = top_k
         self._max_values = max_view_values
         self._from_front = False
@@ -161,6 +171,7 @@ class Explorer(anywidget.AnyWidget):
             thumbs=payloads.thumbnails(input_set),
             layer=first,  # its observer computes the first view (and raises on failure)
             prefetch=prefetch,
+            mining=self._mining_state(),
         )
         self.on_msg(self._on_msg)
 
@@ -214,6 +225,151 @@ class Explorer(anywidget.AnyWidget):
     def _on_input(self, _change: Any) -> None:
         self._refresh(raise_errors=not self._from_front)
         self._refresh_saliency()
+
+    @traitlets.observe("unit", "examples_band")
+    def _on_examples_settings(self, change: Any) -> None:
+        if change["name"] == "unit" and self.examples_band != -1:
+            self.examples_band = -1  # its observer refreshes
+            return
+        self._refresh_examples()
+
+    def _index_for(self, layer: str) -> Any:
+        return next((i for i in self.indexes if layer in i.layers), None)
+
+    def _mining_state(self) -> dict[str, Any]:
+        layers = sorted({name for i in self.indexes for name in i.layers})
+        return {"has_dataset": self.dataset is not None, "layers": layers}
+
+    def _refresh_examples(self) -> None:
+        """Start computing the examples panel for the selected unit (in the background)."""
+        if not hasattr(self, "session") or self.unit is None:
+            return
+        layer, unit, band = self.layer, int(self.unit), self.examples_band
+        index = self._index_for(layer)
+        if index is None:
+            self.examples = examples_payload.missing_blob(
+                layer,
+                unit,
+                band,
+                can_mine=self.dataset is not None,
+                mined=self.mining.get("layers", []),
+            )
+            return
+        context = self._context_options()
+
+        def work(progress: Progress) -> bytes:
+            progress.check()
+            return examples_payload.examples_blob(index, layer, unit, band, context=context)
+
+        def done(blob: bytes) -> None:
+            self.examples = blob
+
+        def failed(exc: BaseException) -> None:
+            self.examples = examples_payload.error_blob(layer, unit, band, _message(exc))
+
+        self._jobs.start("examples", work, done, failed)
+
+    def _context_options(self) -> examples_payload.ContextOptions | None:
+        if self.dataset is None:
+            return None
+        inputs = self.session.inputs
+        return examples_payload.ContextOptions(
+            model=self.session.model,
+            dataset=self.dataset,
+            tokenizer=self._tokenizer,
+            forward=self.session.forward,
+            outputs=self.session.outputs or None,
+            max_length=self._max_length,
+            image_mean=inputs.image_mean,
+            image_std=inputs.image_std,
+        )
+
+    def mine(
+        self,
+        layers: Sequence[str] | None = None,
+        k: int = 20,
+        *,
+        batch_size: int = 32,
+        background: bool | None = None,
+        **options: Any,
+    ) -> None:
+        """Mine the dataset for ``layers`` (default: the current one) and show the results.
+
+        In a kernel this runs in the background with progress and a Cancel button in the
+        widget (``background=False`` waits for it). The index is added to ``ex.indexes``.
+        Options are those of :func:`actscope.mine`.
+        """
+        if self.dataset is None:
+            raise InputError(
+                "This explorer has no dataset to mine: pass Explorer(..., dataset=...) or a "
+                "ready index with Explorer(..., index=actscope.mine(...))."
+            )
+        from .mining import MiningInterrupted, mine
+
+        chosen = list(layers) if layers is not None else [self.layer]
+        for name in chosen:
+            self.session.info(name)  # unknown layers raise with suggestions
+        session, dataset = self.session, self.dataset
+
+        def work(progress: Progress) -> Any:
+            def report(state: dict[str, Any]) -> None:
+                seen = int(state.get("examples", 0))
+                progress.update(seen, state.get("total"), f"{seen:,} examples")
+
+            try:
+                return mine(
+                    session.model,
+                    dataset,
+                    chosen,
+                    k,
+                    batch_size=batch_size,
+                    device=session.device,
+                    tokenizer=self._tokenizer,
+                    forward=session.forward,
+                    outputs=session.outputs or None,
+                    unit_axes=session.unit_axes or None,
+                    max_length=self._max_length,
+                    progress=False,
+                    callback=report,
+                    **options,
+                )
+            except MiningInterrupted as stopped:
+                if not progress.cancelled:
+                    raise
+                return stopped.index  # Cancel keeps what was mined so far
+
+        def done(index: Any) -> None:
+            self.indexes.append(index)
+            self.mining = self._mining_state()
+            self._refresh_examples()
+
+        def failed(exc: BaseException) -> None:
+            self.status = {"state": "error", "message": _message(exc), "where": "mining"}
+
+        self._jobs.start("mining", work, done, failed, background=background)
+
+    def _open_example(self, example_id: int) -> None:
+        """Make dataset example ``example_id`` an input of the explorer, and select it."""
+        label = f"example {example_id}"
+        inputs = self.session.inputs
+        if label in inputs.labels:
+            self.input_index = inputs.labels.index(label)
+            return
+        from .mining.sources import make_source
+
+        source = make_source(
+            self.dataset, batch_size=1, tokenizer=self._tokenizer, max_length=self._max_length
+        )
+        batch = source.fetch([example_id])
+        text = (
+            self.dataset[example_id]
+            if isinstance(self.dataset, list) and isinstance(self.dataset[example_id], str)
+            else None
+        )
+        index = inputs.add(batch, label, text)
+        self.inputs_info = payloads.inputs_info(inputs)
+        self.thumbs = payloads.thumbnails(inputs)
+        self.input_index = index
 
     @traitlets.observe("saliency_method", "saliency_target", "unit")
     def _on_saliency_settings(self, change: Any) -> None:
@@ -306,6 +462,13 @@ class Explorer(anywidget.AnyWidget):
                 "Call model.eval() for repeatable activations."
             )
         return ""
+
+    def _guard_front(self, action: Any) -> None:
+        """Run an action the front end asked for; errors show in the widget."""
+        try:
+            action()
+        except Exception as exc:  # the front end has no one to raise to
+            self.status = {"state": "error", "message": _message(exc), "where": "action"}
 
     def _guard(self, check: Any) -> None:
         """Run a check; on failure show the error in the widget, then raise it."""
@@ -417,6 +580,7 @@ class Explorer(anywidget.AnyWidget):
             (f"saliency|{key}", blob)
             for key, blob in self._saliency_entries(chosen, saliency, list(units or []))
         ]
+        extra += self._examples_entries(layers, list(units or []))
         blob, info = snapshot_module.build(
             self.session,
             layers=layers,
@@ -429,6 +593,26 @@ class Explorer(anywidget.AnyWidget):
         )
         self.snapshot_data = blob
         return info
+
+    def _examples_entries(
+        self, layers: Sequence[str] | None, units: Sequence[int]
+    ) -> list[tuple[str, bytes]]:
+        """Examples panels for the snapshot: each of ``units`` of each indexed layer, with
+        every quantile band opened in turn."""
+        names = [self.layer] if layers is None else list(layers)
+        context = self._context_options()
+        entries = []
+        for name in names:
+            index = self._index_for(name)
+            if index is None:
+                continue
+            for unit in units:
+                for band in range(-1, examples_payload.BANDS):
+                    blob = examples_payload.examples_blob(index, name, unit, band, context=context)
+                    entries.append(
+                        (f"examples|{examples_payload.examples_key(name, unit, band)}", blob)
+                    )
+        return entries
 
     def _saliency_entries(
         self, inputs: Sequence[int], methods: Sequence[str], units: Sequence[int]
@@ -470,6 +654,10 @@ class Explorer(anywidget.AnyWidget):
             self.send({"type": "hello"})
         elif kind == "cancel":
             self._jobs.cancel()
+        elif kind == "mine":
+            self._guard_front(self.mine)
+        elif kind == "open_example":
+            self._guard_front(lambda: self._open_example(int(content["id"])))
         elif kind == "fetch":
             self._answer_fetch(content)
 
