@@ -21,7 +21,7 @@ none      no tensor       nothing to show (the module returned ``None``, or neve
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -136,6 +136,8 @@ def list_layers(
     device: str | torch.device = "auto",
     outputs: Mapping[str, OutputSelector] | None = None,
     unit_axes: Mapping[str, int] | None = None,
+    layers: Iterable[str] | None = None,
+    what: str = "the example",
 ) -> list[LayerInfo]:
     """Every submodule with what it returns for ``example``, in tree (pre-)order.
 
@@ -150,6 +152,8 @@ def list_layers(
         device: ``"auto"`` runs where the model is.
         outputs: per layer, which tensor of a tuple/dict output to show (see ``capture``).
         unit_axes: per layer, the axis of the per-example output that holds units.
+        layers: hook only these (faster on big models); the others come back as not run.
+        what: how a failing forward pass names the example in its error.
 
     Returns:
         ``LayerInfo`` for containers and leaves alike, parents before children; a module
@@ -163,14 +167,15 @@ def list_layers(
     batch = _as_batch(example, tokenizer)
     dev = resolve_device(model, device)
     batch = move(batch, dev, model_float_dtype(model))
-    with torch.no_grad(), capture(model, None, outputs=outputs) as acts:
-        run_forward(model, batch, forward, what="the example")
-    doubled = _double(batch)
+    hooked = None if layers is None else list(dict.fromkeys(split_call(n)[0] for n in layers))
+    with torch.no_grad(), capture(model, hooked, outputs=outputs) as acts:
+        run_forward(model, batch, forward, what=what)
+    doubled = double_batch(batch)
     doubled_acts = None
     if doubled is not None:
         try:
-            with torch.no_grad(), capture(model, None, outputs=outputs) as doubled_acts:
-                run_forward(model, doubled, forward, what="the doubled example")
+            with torch.no_grad(), capture(model, hooked, outputs=outputs) as doubled_acts:
+                run_forward(model, doubled, forward, what=f"{what} twice")
         except Exception:
             doubled_acts = None
     return describe_layers(model, acts, doubled_acts, unit_axes or {})
@@ -278,14 +283,14 @@ def _as_batch(example: Any, tokenizer: Any) -> Batch:
     return InputSet.from_user(example, tokenizer=tokenizer).example(0)
 
 
-def _double(batch: Batch) -> Batch | None:
+def double_batch(batch: Batch) -> Batch | None:
     """The batch repeated twice along axis 0, or ``None`` if it has no tensor to repeat."""
     if isinstance(batch, torch.Tensor):
         return torch.cat([batch, batch]) if batch.ndim > 0 else None
     if isinstance(batch, Mapping):
-        out = {k: _double(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        out = {k: double_batch(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         return None if any(v is None for v in out.values()) else out
     if isinstance(batch, tuple | list):
-        items = [_double(v) if isinstance(v, torch.Tensor) else v for v in batch]
+        items = [double_batch(v) if isinstance(v, torch.Tensor) else v for v in batch]
         return None if any(v is None for v in items) else type(batch)(items)
     return None

@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from .._structure import OutputSelector, select
-from ..capture import capture, resolve_modules, split_call
+from ..capture import resolve_modules, split_call
 from ..errors import ActscopeError, InputError, LayerOutputError
 from ..inputs import ForwardFn, model_float_dtype, move, resolve_device
-from ..layers import LayerInfo, _double, describe_layers
+from ..layers import LayerInfo, list_layers
 from ..runner import run_forward
 from . import keys as K
 from . import state as S
@@ -264,24 +264,22 @@ def probe_layers(
     Raises :class:`LayerOutputError` for a layer that did not run, returns no tensor or has
     no batch axis.
     """
-    one = move(head(batch, 1), device, model_float_dtype(model))
-    bases = list(dict.fromkeys(split_call(n)[0] for n in names))
-    with torch.no_grad(), capture(model, bases, outputs=outputs) as acts:
-        run_forward(model, one, forward, what="the dataset's first example")
-    doubled_acts = None
-    doubled = _double(one)
-    if doubled is not None:
-        try:
-            with torch.no_grad(), capture(model, bases, outputs=outputs) as doubled_acts:
-                run_forward(model, doubled, forward, what="the first example twice")
-        except Exception:
-            doubled_acts = None
-    infos = {i.name: i for i in describe_layers(model, acts, doubled_acts, unit_axes or {})}
+    described = list_layers(
+        model,
+        head(batch, 1),
+        forward=forward,
+        device=device,
+        outputs=outputs,
+        unit_axes=unit_axes,
+        layers=names,
+        what="the dataset's first example",
+    )
+    infos = {i.name: i for i in described}
     plans = []
     for name in names:
         base, call = split_call(name)
         info = infos.get(name)
-        ran = acts.n_calls(base)
+        ran = max((i.calls for i in described if split_call(i.name)[0] == base), default=0)
         if info is None or ran == 0:
             raise LayerOutputError(
                 f"Layer {base!r} ran {ran} time(s) on the dataset's first example, so it has "
