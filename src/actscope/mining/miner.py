@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .._structure import OutputSelector, select
-from ..capture import resolve_modules, split_call
+from ..capture import resolve_modules, split_call, this_thread_only
 from ..errors import ActscopeError, InputError, LayerOutputError
 from ..inputs import ForwardFn, model_float_dtype, move, resolve_device
 from ..layers import LayerInfo, list_layers
@@ -495,7 +495,8 @@ class _Run:
         handles = []
         try:
             for base, module in modules.items():
-                handles.append(module.register_forward_hook(self._hook(base)))
+                # Thread-bound: the explorer may run the same model while this mines.
+                handles.append(module.register_forward_hook(this_thread_only(self._hook(base))))
             yield
         finally:
             for handle in handles:
