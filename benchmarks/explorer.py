@@ -78,12 +78,24 @@ def engine_rows(model, tokenizer, device: torch.device) -> list[tuple[str, str, 
             model(**batch)
         sync(device)
 
-    # Interleave the two so that drift (thermal, other load) hits both alike.
-    bare_ms, hooked_ms = [], []
+    modules = [m for n, m in model.named_modules() if n]
+
+    def hooks_only() -> None:
+        """The same hooks, keeping nothing: what hooking itself costs."""
+        handles = [m.register_forward_hook(lambda *_: None) for m in modules]
+        with torch.no_grad():
+            model(**batch)
+        for handle in handles:
+            handle.remove()
+        sync(device)
+
+    # Interleave them so that drift (thermal, other load) hits all alike.
+    bare_ms, hooked_ms, only_ms = [], [], []
     for _ in range(5):
         bare_ms.append(median_ms(bare, repeats=10))
         hooked_ms.append(median_ms(hooked, repeats=10))
-    b, h = statistics.median(bare_ms), statistics.median(hooked_ms)
+        only_ms.append(median_ms(hooks_only, repeats=10))
+    b, h, o = (statistics.median(x) for x in (bare_ms, hooked_ms, only_ms))
 
     ex = actscope.Explorer(model, [text], tokenizer=tokenizer, max_length=TOKENS, layer=MLP3)
     meta, arrays = wire.decode(ex.view)
@@ -97,6 +109,13 @@ def engine_rows(model, tokenizer, device: torch.device) -> list[tuple[str, str, 
             f"bare forward {b:.1f} ms",
             f"{h / b:.2f}×",
             "≤ 1.2×",
+        ),
+        (
+            "  … of which the hooks alone (keeping nothing)",
+            f"{o:.1f} ms",
+            f"bare forward {b:.1f} ms",
+            f"{o / b:.2f}×",
+            "",
         ),
         (
             f"bytes per value on the wire ({meta['shape'][0]}×{meta['shape'][1]})",

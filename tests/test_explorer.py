@@ -251,3 +251,20 @@ def test_empty_inputs_and_missing_tokenizer(digits):
         actscope.Explorer(model, [])
     with pytest.raises(InputError, match="no tokenizer"):
         actscope.Explorer(model, ["some text"])
+
+
+def test_a_first_look_hooks_one_layer_and_matches_a_full_capture(twice_mlp):
+    """An input's first view captures only the selected layer; a second layer captures all."""
+    x = torch.randn(3, 4)
+    ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
+    session = ex.session
+    full = session._run(0, None)  # every module, the reference
+    assert set(session._single[0]) == {"shared", "shared#1"}  # one module, both its calls
+    assert 0 not in session._cache
+    assert torch.equal(session.activation("shared#1", 0), full["shared#1"][0])
+    assert torch.allclose(torch.from_numpy(view(ex)[1]["act"]), full["shared#1"][0], atol=1e-3)
+    ex.layer = "out"
+    assert 0 in session._cache and 0 not in session._single
+    assert torch.equal(session.activation("out", 0), full["out"][0])
+    session.forget()
+    assert not session._single and not session._cache

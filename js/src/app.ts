@@ -23,6 +23,7 @@ import { asDataView, decode, decodeAsync } from "./wire";
 const HELLO_TIMEOUT_MS = 2000;
 const PREFETCH_MAX_VALUES = 2_000_000;
 const KEY_DEBOUNCE_MS = 60;
+const PREFETCH_IDLE_MS = 300;
 
 type Model = AnyModel<Traits>;
 
@@ -69,6 +70,8 @@ export class ExplorerView {
   private pendingSend: ReturnType<typeof setTimeout> | null = null;
   private listeners: [string, (...args: unknown[]) => void][] = [];
   private themeWatch: MutationObserver | null = null;
+  private arrived = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private timers: ReturnType<typeof setTimeout>[] = [];
 
   constructor(
@@ -168,6 +171,7 @@ export class ExplorerView {
     for (const t of this.timers) clearTimeout(t);
     this.themeWatch?.disconnect();
     if (this.pendingSend) clearTimeout(this.pendingSend);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     this.root.remove();
   }
 
@@ -295,6 +299,7 @@ export class ExplorerView {
   private onViewTrait(): void {
     const blob = asDataView(this.model.get("view"));
     if (!blob) return;
+    this.arrived = performance.now();
     const data = this.store.putBlob(blob);
     if (key(data.meta.input, data.meta.layer) === this.currentKey()) this.showCurrent();
   }
@@ -487,9 +492,13 @@ export class ExplorerView {
     this.root.dataset.drawn = k.replace("\u0000", "|");
     this.root.classList.remove("acts-loading");
     this.root.dispatchEvent(
-      new CustomEvent("actscope:drawn", { bubbles: true, detail: { layer, input, t: performance.now() } }),
+      new CustomEvent("actscope:drawn", {
+        bubbles: true,
+        // `arrived`: when the latest view message came in (for timing breakdowns).
+        detail: { layer, input, t: performance.now(), arrived: this.arrived },
+      }),
     );
-    this.prefetch();
+    this.prefetchWhenIdle();
   }
 
   private loading(info: LayerInfo | undefined): void {
@@ -593,7 +602,7 @@ export class ExplorerView {
     if (msg.type === "hello") {
       this.live = true;
       this.helloDone = true;
-      this.prefetch();
+      this.prefetchWhenIdle();
       return;
     }
     if (msg.type !== "block") return;
@@ -606,6 +615,18 @@ export class ExplorerView {
       if (key(msg.input, msg.layer) === this.currentKey() && !this.drawn) this.showCurrent();
     }
     this.prefetch();
+  }
+
+  /**
+   * Start prefetching once the user pauses: someone stepping quickly through inputs should
+   * not queue background work ahead of their next click in the kernel.
+   */
+  private prefetchWhenIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      this.prefetch();
+    }, PREFETCH_IDLE_MS);
   }
 
   /** Fetch the current input's other layers, nearest first, one at a time. */

@@ -52,6 +52,7 @@ class Session:
             resolve_modules(model, layers)  # unknown names raise with suggestions
         self._wanted = list(layers) if layers is not None else None
         self._cache: OrderedDict[int, Activations] = OrderedDict()
+        self._single: dict[int, Activations] = {}  # inputs seen through one layer only
         self._cache_size = cache_size
         self.layers: list[LayerInfo] = self._discover()
         self._by_name = {info.name: info for info in self.layers}
@@ -94,8 +95,37 @@ class Session:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
+        acts = self._run(index, self._wanted)  # None: every submodule
+        self._single.pop(index, None)
+        self._cache[index] = acts
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return acts
+
+    def _layer_activations(self, layer: str, index: int) -> Activations:
+        """Activations holding ``layer`` for input ``index``.
+
+        The first look at an input hooks only that layer: a forward pass that keeps one
+        output instead of every module's is faster (fresh memory for every output costs
+        page faults). Asking for a second layer of the input captures them all, once.
+        """
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        single = self._single.get(index)
+        if single is not None and layer in single:
+            return single
+        if single is not None:
+            return self.activations(index)
+        acts = self._run(index, [split_call(layer)[0]])
+        self._single[index] = acts
+        while len(self._single) > self._cache_size:
+            self._single.pop(next(iter(self._single)))
+        return acts
+
+    def _run(self, index: int, names: Sequence[str] | None) -> Activations:
+        """One forward pass of input ``index`` with ``names`` hooked (None: all)."""
         batch = move(self.inputs.example(index), self.device, self.float_dtype)
-        names = self._wanted  # None: every submodule
         what = f"input {index} ({self.inputs.labels[index]})"
         with torch.no_grad(), capture(self.model, names, outputs=self.outputs) as acts:
             run_forward(self.model, batch, self.forward, what=what)
@@ -108,9 +138,6 @@ class Session:
             ):
                 run_forward(self.model, batch, self.forward, what=what)
             acts.update(fixed)
-        self._cache[index] = acts
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return acts
 
     def activation(self, layer: str, index: int) -> torch.Tensor:
@@ -122,7 +149,7 @@ class Session:
                 + (" (it did not run)" if info.calls == 0 else "")
                 + "; pick another layer."
             )
-        tensor = self.activations(index)[layer]
+        tensor = self._layer_activations(layer, index)[layer]
         return canonical(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
 
     def saliency(
@@ -186,6 +213,7 @@ class Session:
     def forget(self) -> None:
         """Drop cached activations (after the model's weights change)."""
         self._cache.clear()
+        self._single.clear()
 
 
 @contextmanager
