@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +37,7 @@ from actscope.demo.text import MLP_LAYERS, corpus, load_minilm  # noqa: E402
 
 TOKENS = 128
 MLP3 = MLP_LAYERS[3]
+Row = tuple[str, str, str, str, str]
 
 
 def long_texts(n: int) -> list[str]:
@@ -59,14 +62,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def engine_rows(model, tokenizer, device: torch.device) -> list[tuple[str, str, str, str, str]]:
-    model = model.to(device)
+def tokens(tokenizer, device: torch.device) -> tuple[str, dict[str, torch.Tensor]]:
     text = long_texts(1)[0]
-    batch = {
-        k: v.to(device)
-        for k, v in tokenizer(text, return_tensors="pt", truncation=True, max_length=TOKENS).items()
-    }
-    n_modules = sum(1 for n, _ in model.named_modules() if n)
+    encoded = tokenizer(text, return_tensors="pt", truncation=True, max_length=TOKENS)
+    return text, {k: v.to(device) for k, v in encoded.items()}
+
+
+def overhead(model, tokenizer, device: torch.device) -> dict[str, float]:
+    """Bare forward, forward with every module captured, and with hooks that keep nothing.
+
+    Also the page faults per captured forward: keeping every output alive needs fresh
+    memory, and whether glibc hands back pages it already has depends on the state of
+    its heap, which varies from one process to the next.
+    """
+    model = model.to(device)
+    _, batch = tokens(tokenizer, device)
+    modules = [m for n, m in model.named_modules() if n]
 
     def bare() -> None:
         with torch.no_grad():
@@ -78,10 +89,7 @@ def engine_rows(model, tokenizer, device: torch.device) -> list[tuple[str, str, 
             model(**batch)
         sync(device)
 
-    modules = [m for n, m in model.named_modules() if n]
-
     def hooks_only() -> None:
-        """The same hooks, keeping nothing: what hooking itself costs."""
         handles = [m.register_forward_hook(lambda *_: None) for m in modules]
         with torch.no_grad():
             model(**batch)
@@ -91,32 +99,77 @@ def engine_rows(model, tokenizer, device: torch.device) -> list[tuple[str, str, 
 
     # Interleave them so that drift (thermal, other load) hits all alike.
     bare_ms, hooked_ms, only_ms = [], [], []
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(5):
         bare_ms.append(median_ms(bare, repeats=10))
         hooked_ms.append(median_ms(hooked, repeats=10))
         only_ms.append(median_ms(hooks_only, repeats=10))
-    b, h, o = (statistics.median(x) for x in (bare_ms, hooked_ms, only_ms))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
+    return {
+        "bare": statistics.median(bare_ms),
+        "hooked": statistics.median(hooked_ms),
+        "only": statistics.median(only_ms),
+        "faults": faults / (5 * 13 * 3),  # per forward, all three kinds
+        "modules": len(modules),
+    }
 
+
+def fresh_processes(n: int, env: dict[str, str] | None = None) -> list[dict[str, float]]:
+    """``overhead`` on the CPU in ``n`` new processes (each with its own heap)."""
+    runs = []
+    for _ in range(n):
+        out = subprocess.run(
+            [sys.executable, __file__, "--overhead-json"],
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    return runs
+
+
+# Keep freed memory in the heap instead of giving it back to the kernel: see the README.
+MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": "1000000000", "MALLOC_MMAP_THRESHOLD_": "1000000000"}
+
+
+def overhead_rows(runs: list[dict[str, float]], label: str, goal: str) -> list[Row]:
+    ratios = sorted(r["hooked"] / r["bare"] for r in runs)
+    only = statistics.median(r["only"] / r["bare"] for r in runs)
+    faults = statistics.median(r["faults"] for r in runs)
+    spread = (
+        f" ({ratios[0]:.2f}–{ratios[-1]:.2f} over {len(runs)} processes)" if len(runs) > 1 else ""
+    )
+    rows = [
+        (
+            f"capture overhead, {int(runs[0]['modules'])} modules hooked ({label})",
+            f"{statistics.median(r['hooked'] for r in runs):.1f} ms",
+            f"bare forward {statistics.median(r['bare'] for r in runs):.1f} ms",
+            f"{statistics.median(ratios):.2f}×{spread}",
+            goal,
+        )
+    ]
+    if not goal:
+        return rows
+    rows.append(("  … of which the hooks alone (keeping nothing)", "", "", f"{only:.2f}×", ""))
+    rows.append((f"  … page faults per forward (median {faults:.0f})", "", "", "", ""))
+    return rows
+
+
+def engine_rows(model, tokenizer, device: torch.device) -> list[Row]:
+    if device.type == "cpu":
+        rows = overhead_rows(fresh_processes(5), "cpu", "≤ 1.2×")
+        rows += overhead_rows(fresh_processes(3, MALLOC_ENV), "cpu, glibc keeps freed memory", "")
+    else:
+        rows = overhead_rows([overhead(model, tokenizer, device)], device.type, "≤ 1.2×")
+    model = model.to(device)
+    text, _ = tokens(tokenizer, device)
     ex = actscope.Explorer(model, [text], tokenizer=tokenizer, max_length=TOKENS, layer=MLP3)
     meta, arrays = wire.decode(ex.view)
     values = arrays["act"].size
     blob = len(ex.view)
     as_json = len(json.dumps(arrays["act"].round(4).tolist()).encode())
-    rows = [
-        (
-            f"capture overhead, {n_modules} modules hooked ({device.type})",
-            f"{h:.1f} ms",
-            f"bare forward {b:.1f} ms",
-            f"{h / b:.2f}×",
-            "≤ 1.2×",
-        ),
-        (
-            "  … of which the hooks alone (keeping nothing)",
-            f"{o:.1f} ms",
-            f"bare forward {b:.1f} ms",
-            f"{o / b:.2f}×",
-            "",
-        ),
+    rows += [
         (
             f"bytes per value on the wire ({meta['shape'][0]}×{meta['shape'][1]})",
             f"{blob / values:.2f}",
@@ -216,7 +269,7 @@ BASELINE_CLICK = """async () => {
 }"""
 
 
-def browser_rows(with_plotly: bool) -> list[tuple[str, str, str, str, str]]:
+def browser_rows(with_plotly: bool) -> list[Row]:
     from playwright.sync_api import sync_playwright
 
     from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, Notebook
@@ -252,7 +305,7 @@ def input_item(i: int) -> str:
     return f".acts-input[data-index='{i}']"
 
 
-def measure(page, nb, with_plotly: bool) -> list[tuple[str, str, str, str, str]]:
+def measure(page, nb, with_plotly: bool) -> list[Row]:
     roots = page.locator(".acts-root")
     roots.nth(2).wait_for()
     # Warm: the default explorer, after prefetching the current input's layers.
@@ -322,7 +375,7 @@ def measure(page, nb, with_plotly: bool) -> list[tuple[str, str, str, str, str]]
     return rows
 
 
-def plotly_row(page, nb, ours: float) -> tuple[str, str, str, str, str]:
+def plotly_row(page, nb, ours: float) -> Row:
     page.wait_for_selector(".js-plotly-plot", timeout=120_000)
     page.evaluate(
         """() => {
@@ -348,7 +401,7 @@ def plotly_row(page, nb, ours: float) -> tuple[str, str, str, str, str]:
     )
 
 
-def print_table(title: str, rows: list[tuple[str, str, str, str, str]]) -> None:
+def print_table(title: str, rows: list[Row]) -> None:
     header = ("measure", "actscope", "baseline", "ratio", "goal")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     print(f"\n{title}")
@@ -363,9 +416,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-browser", action="store_true", help="skip JupyterLab measurements")
     parser.add_argument("--no-plotly", action="store_true", help="skip the plotly baseline")
+    parser.add_argument("--overhead-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model, tokenizer = load_minilm()
+    if args.overhead_json:  # one fresh process's measurement, for engine_rows
+        print(json.dumps(overhead(model, tokenizer, torch.device("cpu"))))
+        return
     threads = torch.get_num_threads()
     rows = engine_rows(model, tokenizer, torch.device("cpu"))
     if torch.cuda.is_available():
