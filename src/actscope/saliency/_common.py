@@ -189,6 +189,70 @@ def run_pass(
     return Pass(output, held[0], scores, recorded)
 
 
+def begin(
+    model: nn.Module,
+    inputs: Any,
+    target: TargetLike,
+    *,
+    tokenizer: Any = None,
+    forward: ForwardFn | None = None,
+    device: str | torch.device = "auto",
+    embeddings: str | None = None,
+    input_key: str | int | None = None,
+    layer: str | None = None,
+) -> tuple[Prepared, Objective]:
+    """What every method does first: the prepared batch and the target's objective."""
+    prep = prepare(
+        model,
+        inputs,
+        tokenizer=tokenizer,
+        forward=forward,
+        device=device,
+        embeddings=embeddings,
+        input_key=input_key,
+        layer=layer,
+    )
+    return prep, objective_for(prep, target)
+
+
+def gradient_pass(prep: Prepared, objective: Objective) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over the whole batch: (d target / d site, the site's value)."""
+    result = run_pass(prep, objective)
+    return grad_of(result.scores, result.leaf), result.leaf.detach()
+
+
+def clean_value(
+    prep: Prepared, objective: Objective, *, need_pass: bool = False
+) -> tuple[torch.Tensor, Pass | None]:
+    """The site's value at the clean inputs, and the pass that found it when one ran.
+
+    A pass runs when the site is a layer (its value is known only by running the model),
+    when the target must be resolved at the clean inputs (the top prediction), or when
+    the caller needs the clean scores (``need_pass``).
+    """
+    result = None
+    if need_pass or objective.needs_resolve or prep.site.layer is not None:
+        result = run_pass(prep, objective, grad=False)
+    return (prep.x if result is None else result.leaf), result
+
+
+def accumulator(x: torch.Tensor) -> torch.Tensor:
+    """Zeros shaped like ``x``, in at least float32, to sum gradients into."""
+    return torch.zeros(x.shape, dtype=float_result(x[:0]).dtype, device=x.device)
+
+
+def rows_grad(
+    prep: Prepared,
+    objective: Objective,
+    values: torch.Tensor,
+    ex: torch.Tensor | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """d target / d site for rows ``ex`` of the batch with the site set to ``values``."""
+    result = run_pass(prep, objective, ex=ex, values=values)
+    return grad_of(result.scores, result.leaf).to(dtype)
+
+
 def grad_of(scores: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
     """d(sum of scores)/d(leaf), without touching any parameter's ``.grad``."""
     if not scores.requires_grad:

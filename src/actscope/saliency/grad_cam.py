@@ -22,7 +22,7 @@ from actscope.errors import ActscopeError
 from actscope.inputs import ForwardFn
 from actscope.layers import view_of
 
-from ._common import autograd, float_result, grad_of, objective_for, prepare, run_pass
+from ._common import autograd, begin, float_result, gradient_pass
 from ._targets import TargetLike
 
 Interpolation: TypeAlias = Literal["bilinear", "nearest", "bicubic", "area"]
@@ -75,19 +75,17 @@ def grad_cam(
     """
     with autograd():
         name = layer if layer is not None else last_conv(model)
-        prep = prepare(
+        prep, objective = begin(
             model,
             inputs,
+            target,
             tokenizer=tokenizer,
             forward=forward,
             device=device,
             input_key=input_key,
             layer=name,
         )
-        objective = objective_for(prep, target)
-        result = run_pass(prep, objective)
-        grads = grad_of(result.scores, result.leaf)
-        acts = result.leaf.detach()
+        grads, acts = gradient_pass(prep, objective)
         if acts.ndim < 3:
             raise ActscopeError(
                 f"Layer {name!r} gives one vector per example (shape {tuple(acts.shape)}), "

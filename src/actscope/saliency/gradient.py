@@ -14,7 +14,7 @@ from torch import nn
 
 from actscope.inputs import ForwardFn
 
-from ._common import autograd, finish, float_result, grad_of, objective_for, prepare, run_pass
+from ._common import autograd, begin, finish, float_result, gradient_pass
 from ._targets import TargetLike
 
 
@@ -54,18 +54,17 @@ def gradient(
         maps = gradient(model, images, target=labels, absolute=True)   # (N, C, H, W)
     """
     with autograd():
-        prep = prepare(
+        prep, objective = begin(
             model,
             inputs,
+            target,
             tokenizer=tokenizer,
             forward=forward,
             device=device,
             embeddings=embeddings,
             input_key=input_key,
         )
-        objective = objective_for(prep, target)
-        result = run_pass(prep, objective)
-        grad = grad_of(result.scores, result.leaf)
+        grad, _ = gradient_pass(prep, objective)
         if absolute:
             grad = grad.abs()
         return float_result(finish(prep, grad, sum_embeddings))

@@ -15,7 +15,7 @@ from torch import nn
 
 from actscope.inputs import ForwardFn
 
-from ._common import autograd, finish, float_result, grad_of, objective_for, prepare, run_pass
+from ._common import autograd, begin, finish, float_result, gradient_pass
 from ._targets import TargetLike
 
 
@@ -53,16 +53,15 @@ def input_x_gradient(
                                   target=lambda out: out.pooler_output[:, 0])   # (1, T)
     """
     with autograd():
-        prep = prepare(
+        prep, objective = begin(
             model,
             inputs,
+            target,
             tokenizer=tokenizer,
             forward=forward,
             device=device,
             embeddings=embeddings,
             input_key=input_key,
         )
-        objective = objective_for(prep, target)
-        result = run_pass(prep, objective)
-        grad = grad_of(result.scores, result.leaf)
-        return float_result(finish(prep, grad * result.leaf.detach(), sum_embeddings))
+        grad, value = gradient_pass(prep, objective)
+        return float_result(finish(prep, grad * value, sum_embeddings))

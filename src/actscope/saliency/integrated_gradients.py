@@ -25,14 +25,15 @@ from actscope.inputs import ForwardFn, move
 
 from ._common import (
     Prepared,
+    accumulator,
     autograd,
+    begin,
     blocks,
+    clean_value,
     finish,
     float_result,
-    grad_of,
-    objective_for,
-    prepare,
     replace_input,
+    rows_grad,
     run_pass,
 )
 from ._targets import Objective, TargetLike
@@ -149,22 +150,19 @@ def integrated_gradients(
     if not isinstance(n_steps, int) or n_steps < minimum:
         raise ActscopeError(f"n_steps must be an int of at least {minimum} for {rule!r}.")
     with autograd():
-        prep = prepare(
+        prep, objective = begin(
             model,
             inputs,
+            target,
             tokenizer=tokenizer,
             forward=forward,
             device=device,
             embeddings=embeddings,
             input_key=input_key,
         )
-        objective = objective_for(prep, target)
-        at_input = None
-        if objective.needs_resolve or prep.site.layer is not None or return_delta:
-            at_input = run_pass(prep, objective, grad=False)
-        x = prep.x if at_input is None else at_input.leaf
+        x, at_input = clean_value(prep, objective, need_pass=return_delta)
         start, start_scores = _baseline(prep, objective, baseline, x, return_delta)
-        total = torch.zeros(x.shape, dtype=float_result(x[:0]).dtype, device=x.device)
+        total = accumulator(x)
         alphas, weights = quadrature(rule, n_steps, x.device, total.dtype)
         diff = x - start
         shape = (1,) * x.ndim
@@ -177,8 +175,7 @@ def integrated_gradients(
             ex = None
             if not (steps == 1 and count == prep.n):
                 ex = torch.arange(e0, e1, device=x.device).repeat(steps)
-            result = run_pass(prep, objective, ex=ex, values=values)
-            grad = grad_of(result.scores, result.leaf).to(total.dtype)
+            grad = rows_grad(prep, objective, values, ex, total.dtype)
             weighted = grad.reshape(steps, count, -1) * weights[s0:s1].view(steps, 1, 1)
             total[e0:e1] += weighted.sum(dim=0).view(count, *x.shape[1:])
         attributions = total * diff

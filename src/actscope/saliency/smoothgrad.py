@@ -22,14 +22,14 @@ from actscope.errors import ActscopeError, InputError
 from actscope.inputs import ForwardFn
 
 from ._common import (
+    accumulator,
     autograd,
+    begin,
     blocks,
+    clean_value,
     finish,
     float_result,
-    grad_of,
-    objective_for,
-    prepare,
-    run_pass,
+    rows_grad,
 )
 from ._targets import TargetLike
 
@@ -91,23 +91,20 @@ def smoothgrad(
     if variant not in VARIANTS:
         raise ActscopeError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}.")
     with autograd():
-        prep = prepare(
+        prep, objective = begin(
             model,
             inputs,
+            target,
             tokenizer=tokenizer,
             forward=forward,
             device=device,
             embeddings=embeddings,
             input_key=input_key,
         )
-        objective = objective_for(prep, target)
-        at_input = None
-        if objective.needs_resolve or prep.site.layer is not None:
-            at_input = run_pass(prep, objective, grad=False)
-        x = prep.x if at_input is None else at_input.leaf
+        x, _ = clean_value(prep, objective)
         eps = _noise(noise, x, n_samples, stdev, seed)
         samples_total = eps.shape[1]
-        total = torch.zeros(x.shape, dtype=float_result(x[:0]).dtype, device=x.device)
+        total = accumulator(x)
         total_sq = torch.zeros_like(total) if variant != "smoothgrad" else None
         for e0, e1, s0, s1 in blocks(prep.n, samples_total, internal_batch_size):
             count, samples = e1 - e0, s1 - s0
@@ -117,8 +114,7 @@ def smoothgrad(
             ex = None
             if not (samples == 1 and count == prep.n):
                 ex = torch.arange(e0, e1, device=x.device).repeat_interleave(samples)
-            result = run_pass(prep, objective, ex=ex, values=values)
-            grad = grad_of(result.scores, result.leaf).to(total.dtype)
+            grad = rows_grad(prep, objective, values, ex, total.dtype)
             if absolute:
                 grad = grad.abs()
             grad = grad.view(count, samples, *x.shape[1:])
