@@ -79,9 +79,10 @@ class Pass:
     recorded: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare(
+def begin(
     model: nn.Module,
     inputs: Any,
+    target: TargetLike,
     *,
     tokenizer: Any = None,
     forward: ForwardFn | None = None,
@@ -89,8 +90,9 @@ def prepare(
     embeddings: str | None = None,
     input_key: str | int | None = None,
     layer: str | None = None,
-) -> Prepared:
-    """One batch of every input, on the model's device, and where to attribute."""
+) -> tuple[Prepared, Objective]:
+    """What every method does first: one batch of every input, on the model's device,
+    where to attribute, and the target as an objective."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     batch = _as_batch(inputs, tokenizer)
@@ -112,7 +114,8 @@ def prepare(
         else:
             site = Site(layer=find_embeddings(model), tokens=True, ids_key=key)
     _warn_if_training(model)
-    return Prepared(model, batch, n, forward, site, dev, input_shape)
+    prep = Prepared(model, batch, n, forward, site, dev, input_shape)
+    return prep, objective_for(prep, target)
 
 
 def objective_for(prep: Prepared, target: TargetLike) -> Objective:
@@ -187,32 +190,6 @@ def run_pass(
     with torch.enable_grad() if grad else torch.no_grad():
         scores = objective(output, recorded, rows_batch, ex, held[0].shape[0])
     return Pass(output, held[0], scores, recorded)
-
-
-def begin(
-    model: nn.Module,
-    inputs: Any,
-    target: TargetLike,
-    *,
-    tokenizer: Any = None,
-    forward: ForwardFn | None = None,
-    device: str | torch.device = "auto",
-    embeddings: str | None = None,
-    input_key: str | int | None = None,
-    layer: str | None = None,
-) -> tuple[Prepared, Objective]:
-    """What every method does first: the prepared batch and the target's objective."""
-    prep = prepare(
-        model,
-        inputs,
-        tokenizer=tokenizer,
-        forward=forward,
-        device=device,
-        embeddings=embeddings,
-        input_key=input_key,
-        layer=layer,
-    )
-    return prep, objective_for(prep, target)
 
 
 def gradient_pass(prep: Prepared, objective: Objective) -> tuple[torch.Tensor, torch.Tensor]:
