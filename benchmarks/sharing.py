@@ -6,7 +6,10 @@ Prints the bundle size, then for the digits CNN (all layers, 16 inputs) and Mini
 layers × 8 sentences of up to 32 tokens): the snapshot, the standalone page, the page of a
 notebook executed by nbclient and converted by nbconvert, and the time each page takes to
 open in Chromium (navigation start to the explorer drawn), with every network request
-blocked (the CDN scripts of the nbconvert page are served from tests/.assets).
+blocked (the CDN scripts of the nbconvert page are served from tests/.assets). Baselines in
+the same run: the explorer's first view as a self-contained plotly page, and the nbconvert
+page of a notebook holding a single ipywidgets IntSlider (what the widget manager itself
+costs to open).
 """
 
 from __future__ import annotations
@@ -45,26 +48,39 @@ CASES = [
     ("MiniLM, 6 MLP × 8 sentences", MINILM, 3.0),
 ]
 OPEN_GOAL_S = 1.5
+DRAWN = ".acts-root[data-drawn]:not([data-drawn=''])"
+# Baselines: the cheapest widget page nbconvert makes, and one view as a plotly page.
+SLIDER = "import ipywidgets\nipywidgets.IntSlider(5)"
+SLIDER_DRAWN = ".widget-slider"
+PLOTLY_DRAWN = ".js-plotly-plot .main-svg"
 
 
-def build(code: str, folder: Path) -> tuple[Path, Path, int]:
-    """The standalone page, the nbconvert page, and the snapshot's size."""
-    namespace: dict = {}
-    exec(code, namespace)
-    standalone = namespace["ex"].to_html(folder / "standalone.html")
+def nbconvert_page(code: str, path: Path) -> Path:
+    """``code`` executed by nbclient (widget state saved) and converted to HTML."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code + "ex")]
+    nb.cells = [nbformat.v4.new_code_cell(code)]
     NotebookClient(
-        nb, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+        nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     html, _ = HTMLExporter().from_notebook_node(nb)
-    exported = folder / "nbconvert.html"
-    exported.write_text(html)
-    return standalone, exported, namespace["info"].bytes
+    path.write_text(html)
+    return path
 
 
-def open_seconds(browser, path: Path, repeats: int = 3) -> float:
-    """Median seconds from navigation start to the explorer drawn, offline."""
+def build(code: str, folder: Path) -> tuple[Path, Path, Path, int]:
+    """The standalone page, the nbconvert page, one view as a plotly page, the snapshot size."""
+    namespace: dict = {}
+    exec(code, namespace)
+    ex = namespace["ex"]
+    standalone = ex.to_html(folder / "standalone.html")
+    exported = nbconvert_page(code + "ex", folder / "nbconvert.html")
+    plotly_page = folder / "plotly.html"
+    ex.figure().write_html(plotly_page, include_plotlyjs=True, full_html=True)
+    return standalone, exported, plotly_page, namespace["info"].bytes
+
+
+def open_seconds(browser, path: Path, drawn: str = DRAWN, repeats: int = 3) -> float:
+    """Median seconds from navigation start to ``drawn`` on the page, offline."""
     from tests.browser.test_export import CDN
 
     assets = ROOT / "tests" / ".assets"
@@ -85,7 +101,7 @@ def open_seconds(browser, path: Path, repeats: int = 3) -> float:
 
         page.route("**/*", handle)
         page.goto(path.as_uri())
-        page.wait_for_selector(".acts-root[data-drawn]:not([data-drawn=''])", timeout=60_000)
+        page.wait_for_selector(drawn, timeout=60_000)
         times.append(page.evaluate("() => performance.now()") / 1e3)
         page.close()
     return statistics.median(times)
@@ -102,33 +118,43 @@ def main() -> None:
             "widget bundle (JS + CSS, inlined in each explorer's state)",
             f"{bundle / 1e3:.0f} kB",
             "",
+            "",
             "≤ 100 kB",
         )
     ]
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        slider = nbconvert_page(SLIDER, Path(tmp) / "slider.html")
+        slider_s = open_seconds(browser, slider, SLIDER_DRAWN)
         for n, (name, code, goal_mb) in enumerate(CASES):
             folder = Path(tmp) / str(n)
             folder.mkdir()
-            standalone, exported, snap = build(code, folder)
+            standalone, exported, plotly_page, snap = build(code, folder)
             size = standalone.stat().st_size
+            opens = open_seconds(browser, standalone)
+            plotly_s = open_seconds(browser, plotly_page, PLOTLY_DRAWN)
+            plotly_mb = plotly_page.stat().st_size / 1e6
+            nb_s = open_seconds(browser, exported)
             rows += [
-                (f"{name}: snapshot (compressed)", f"{snap / 1e6:.2f} MB", "", ""),
+                (f"{name}: snapshot (compressed)", f"{snap / 1e6:.2f} MB", "", "", ""),
                 (
                     f"{name}: standalone page",
-                    f"{size / 1e6:.2f} MB",
-                    f"opens in {open_seconds(browser, standalone):.2f} s",
+                    f"{size / 1e6:.2f} MB, opens in {opens:.2f} s",
+                    f"one view as a plotly page: {plotly_mb:.2f} MB, {plotly_s:.2f} s",
+                    f"{size / 1e6 / plotly_mb:.2f}× size, {opens / plotly_s:.2f}× time",
                     f"≤ {goal_mb:.0f} MB, ≤ {OPEN_GOAL_S} s",
                 ),
                 (
                     f"{name}: nbconvert page",
-                    f"{exported.stat().st_size / 1e6:.2f} MB",
-                    f"opens in {open_seconds(browser, exported):.2f} s",
+                    f"{exported.stat().st_size / 1e6:.2f} MB, opens in {nb_s:.2f} s",
+                    f"an IntSlider's nbconvert page: {slider_s:.2f} s",
+                    f"{nb_s / slider_s:.2f}× time",
                     "",
                 ),
             ]
         browser.close()
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows.insert(0, ("", "actscope", "baseline", "ratio", "goal"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print("\nactscope sharing benchmark (sizes on disk; open times in headless Chromium, offline)")
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
