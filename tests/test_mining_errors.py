@@ -220,10 +220,19 @@ def test_ctrl_c_inside_an_update_waits_for_it_to_finish():
             os.kill(os.getpid(), signal.SIGINT)
             done.append("finished after the signal")
 
-    with pytest.raises(KeyboardInterrupt):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            update()
+        assert done == ["finished after the signal"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # A process that ignores Ctrl-C (a background job) goes on ignoring it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         update()
-    assert done == ["finished after the signal"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert done == ["finished after the signal"] * 2
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_hooks_are_removed_after_every_failure():

@@ -550,6 +550,9 @@ def _interrupts_deferred() -> Iterator[None]:
         return
     received: list[int] = []
     previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:  # a process that ignores Ctrl-C keeps ignoring it
+        yield
+        return
     try:
         signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
     except ValueError:  # not the main interpreter
