@@ -104,3 +104,19 @@ def test_figure_colours_match_the_widget():
     assert figures.color_range(torch.tensor([-0.1, 5.0]))[2] is False
     lo, hi, signed = figures.color_range(torch.tensor([-3.0, 5.0]), clip=False)
     assert (lo, hi, signed) == (-5.0, 5.0, True)
+
+
+def test_snapshot_saliency_of_a_model_without_a_top_prediction():
+    """An output of (N, T, D) has no single top prediction: the snapshot keeps the note a
+    live explorer shows for it, and the maps of the units asked for."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+    ex = actscope.Explorer(model, torch.randn(2, 3, 4), layer="0")
+    ex.snapshot(units=[1], saliency=["gradient"])
+    entries = snapshot.unpack(ex.snapshot_data)
+    top, _ = wire.decode(entries["saliency|1|gradient|top"])
+    assert "no single top prediction" in top["error"]
+    meta, arrays = wire.decode(entries["saliency|1|gradient|unit:0:1"])
+    assert "error" not in meta and arrays["map"].size == 3 * 4  # one score per input value
+    with pytest.raises(ActscopeError, match=r"out of range|units"):
+        ex.snapshot(units=[99], saliency=["gradient"])  # units asked for must work

@@ -245,13 +245,17 @@ export class ExplorerView {
     this.on("change:thumbs", () => this.onInputs());
     this.on("change:status", () => this.onStatus());
     this.on("change:view", () => this.onViewTrait());
+    // The saliency panel's key holds the input (and the layer, for a unit target): without
+    // a kernel to send a new map, the panel must look up the snapshot's map itself.
     this.on("change:layer", () => {
       this.tree.select(this.model.get("layer"));
       queueMicrotask(() => this.showCurrent());
+      this.showSaliency();
     });
     this.on("change:input_index", () => {
       this.strip.select(this.model.get("input_index"));
       queueMicrotask(() => this.showCurrent());
+      this.showSaliency();
     });
     this.on("change:unit", () => this.onUnit());
     this.on("change:prefetch", () => this.prefetch());

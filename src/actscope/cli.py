@@ -1,5 +1,9 @@
 """``actscope demo``: the explorer on a built-in model, as a standalone page.
 
+The page holds a snapshot: for the digits CNN every layer of the 16 inputs with gradient
+and integrated-gradients maps; for MiniLM the six MLP layers of the demo sentences with
+input × gradient token scores.
+
 actscope demo --html actscope-demo.html            # digits CNN
 actscope demo --text --html actscope-text.html     # MiniLM on a few sentences
 """
@@ -25,6 +29,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     explorer = demo_explorer(text=args.text)
+    # The page needs no kernel: precompute every view a reader can click to.
+    if args.text:
+        from .demo.text import MLP_LAYERS
+
+        # The encoder has no top prediction: explain the layer's strongest neurons instead.
+        act = explorer.session.activation(explorer.layer, 0)  # (tokens, neurons)
+        units = act.amax(dim=0).topk(3).indices.tolist()
+        explorer.snapshot(layers=MLP_LAYERS, units=units, saliency=["input_x_gradient"])
+    else:
+        explorer.snapshot(saliency=["gradient", "integrated_gradients"])
     path = explorer.to_html(args.html)
     size = path.stat().st_size
     seconds = time.perf_counter() - start

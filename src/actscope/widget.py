@@ -617,17 +617,25 @@ class Explorer(anywidget.AnyWidget):
     def _saliency_entries(
         self, inputs: Sequence[int], methods: Sequence[str], units: Sequence[int]
     ) -> list[tuple[str, bytes]]:
-        """Saliency maps for the snapshot: methods × inputs × (top prediction, each unit)."""
+        """Saliency maps for the snapshot: methods × inputs × (top prediction, each unit).
+
+        A model without a single top prediction (an encoder's hidden states) gets, for that
+        target, the note a live explorer would show; the units asked for must work.
+        """
         targets: list[tuple[str, int | None]] = [("top", None)] + [("unit", u) for u in units]
-        return [
-            (
-                _saliency_key(index, method, target, self.layer, unit),
-                self._saliency_blob(index, method, target, self.layer, unit),
-            )
-            for method in methods
-            for index in inputs
-            for target, unit in targets
-        ]
+        entries = []
+        for method in methods:
+            for index in inputs:
+                for target, unit in targets:
+                    key = _saliency_key(index, method, target, self.layer, unit)
+                    try:
+                        blob = self._saliency_blob(index, method, target, self.layer, unit)
+                    except ActscopeError as exc:
+                        if target != "top":
+                            raise
+                        blob = payloads.saliency_error(key, _message(exc))
+                    entries.append((key, blob))
+        return entries
 
     def to_html(self, path: str | pathlib.Path, *, title: str | None = None) -> pathlib.Path:
         """Write a standalone page: the explorer with its bundle and state inlined.

@@ -12,6 +12,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from .conftest import screenshot
+from .test_saliency_browser import panel_key
 
 ASSETS = Path(__file__).resolve().parents[1] / ".assets"
 # The scripts nbconvert's HTML loads from CDNs, and the npm packages that hold them.
@@ -108,3 +109,72 @@ def test_nbconvert_html_stays_interactive_without_a_kernel(page, tmp_path):
     walk_snapshot(page)
     assert any("anywidget" in url for url in served), "the page loaded anywidget's module"
     screenshot(page, "export-nbconvert", page.locator(".acts-root"))
+
+
+def demo_page(tmp_path, *args: str) -> Path:
+    """The page the README's headless demo command writes (``actscope demo --html``)."""
+    from actscope import cli
+
+    path = tmp_path / "demo.html"
+    cli.main(["demo", *args, "--html", str(path)])
+    return path
+
+
+METHOD = ".acts-saliency select[aria-label='Saliency method']"
+TARGET = ".acts-saliency select[aria-label='Saliency target']"
+
+
+def test_the_headless_demo_page_has_every_layer_input_and_saliency_map(page, tmp_path):
+    path = demo_page(tmp_path)
+    served: list[str] = []
+    offline(page, served)
+    page.goto(path.as_uri())
+    drawn(page, "0|features.conv1")
+    page.locator(".acts-row[data-name='features.relu3']").click()
+    drawn(page, "0|features.relu3")
+    page.locator(".acts-input[data-index='11']").click()
+    drawn(page, "11|features.relu3")
+    page.locator(".acts-tile[data-unit='5']").click()
+    page.wait_for_selector("canvas.acts-big[data-unit='5']")
+    page.select_option(METHOD, "gradient")
+    panel_key(page, "11|gradient|top")
+    assert page.locator("canvas.acts-saliency-map").count() == 1
+    page.select_option(METHOD, "integrated_gradients")
+    panel_key(page, "11|integrated_gradients|top")
+    assert "completeness delta" in page.locator(".acts-saliency").inner_text()
+    page.locator(".acts-input[data-index='9']").click()
+    drawn(page, "9|features.relu3")
+    panel_key(page, "9|integrated_gradients|top")
+    page.select_option(METHOD, "smoothgrad")  # not in the demo's snapshot
+    hint = page.locator(".acts-saliency .acts-hint")
+    hint.wait_for()
+    assert "not saved with the page" in hint.inner_text()
+    assert not served, "a standalone page must load nothing at all"
+    screenshot(page, "demo-digits", page.locator(".acts-root"))
+
+
+def test_the_headless_text_demo_page_colours_tokens_for_its_strongest_neurons(page, tmp_path):
+    layer = "encoder.layer.3.intermediate"
+    path = demo_page(tmp_path, "--text")
+    served: list[str] = []
+    offline(page, served)
+    page.goto(path.as_uri())
+    drawn(page, f"0|{layer}")
+    # An encoder has no top prediction: the page says so, as a live explorer would.
+    page.select_option(METHOD, "input_x_gradient")
+    panel_key(page, "0|input_x_gradient|top")
+    assert "no single top prediction" in page.locator(".acts-saliency-error").inner_text()
+    page.select_option(TARGET, "unit")
+    first = page.locator(".acts-rank-row").first
+    unit = first.get_attribute("data-unit")
+    first.click()
+    panel_key(page, f"0|input_x_gradient|unit:{layer}:{unit}")
+    tokens = page.locator(".acts-saliency-tokens .acts-token")
+    assert tokens.count() == page.locator(".acts-seq-label").count()
+    page.locator(".acts-input[data-index='5']").click()
+    drawn(page, f"5|{layer}")
+    panel_key(page, f"5|input_x_gradient|unit:{layer}:{unit}")
+    screenshot(page, "demo-text", page.locator(".acts-root"))
+    page.locator(".acts-row[data-name='encoder.layer.5.intermediate']").click()
+    drawn(page, "5|encoder.layer.5.intermediate")
+    assert not served
