@@ -26,6 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# Before torch loads: the profiler's C++ side would log a GPU probe failure on CPU machines.
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
