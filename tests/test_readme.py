@@ -1,0 +1,35 @@
+"""The README's Python examples run as written, one after another, as a reader would paste them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def test_readme_python_runs_in_order(tmp_path):
+    blocks = python_blocks()
+    assert len(blocks) >= 5, "the README lost its examples"
+    # A bare name on a line (``ex`` to show the widget) is fine in a script too.
+    script = "\n".join(blocks) + "\nprint('README OK')\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "README OK" in done.stdout
+    for written in ("digits.html", "explorer.html", "mlp.actscope"):
+        assert (tmp_path / written).stat().st_size > 0, written
