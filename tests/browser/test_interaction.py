@@ -169,6 +169,13 @@ def test_dark_theme_redraws_on_a_dark_background(notebook, page):
     assert page.locator(".acts-root").get_attribute("data-theme") == "light"
     page.evaluate(CHANGE_THEME, "JupyterLab Dark")
     page.wait_for_selector(".acts-root[data-theme='dark']", timeout=15_000)
+    # JupyterLab shows its splash while it swaps themes; look at the widget after it.
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=15_000)
+    rgb = page.evaluate(
+        """() => getComputedStyle(document.querySelector('.acts-root')).backgroundColor
+            .match(/\\d+/g).slice(0, 3).map(Number)"""
+    )
+    assert sum(rgb) / 3 < 80, f"the widget's background stayed light: rgb{tuple(rgb)}"
     screenshot(page, "interaction-dark", page.locator(".acts-root"))
 
 
