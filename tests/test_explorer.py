@@ -268,3 +268,23 @@ def test_a_first_look_hooks_one_layer_and_matches_a_full_capture(twice_mlp):
     assert torch.equal(session.activation("out", 0), full["out"][0])
     session.forget()
     assert not session._single and not session._cache
+
+
+def test_a_first_look_stops_the_forward_pass_after_its_layer(twice_mlp):
+    x = torch.randn(3, 4)
+    later = []
+    handle = twice_mlp.out.register_forward_hook(lambda *_: later.append(1))
+    try:
+        ex = actscope.Explorer(twice_mlp, x, layer="shared")
+        list_layers_calls = len(later)  # discovering the layers runs the whole model
+        ex.input_index = 1
+        assert len(later) == list_layers_calls, "the pass went on past the selected layer"
+        assert set(ex.session._single[1]) == {"shared"}  # stopped after its first call
+        full = ex.session._run(1, None)
+        assert torch.equal(ex.session.activation("shared", 1), full["shared"][0])
+        ex.layer = "shared#1"  # not in the early-stopped pass: one full pass now
+        assert torch.equal(ex.session.activation("shared#1", 1), full["shared#1"][0])
+        assert 1 in ex.session._cache
+    finally:
+        handle.remove()
+    assert not twice_mlp._forward_hooks and not twice_mlp.shared._forward_hooks

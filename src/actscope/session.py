@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import torch
@@ -105,9 +105,10 @@ class Session:
     def _layer_activations(self, layer: str, index: int) -> Activations:
         """Activations holding ``layer`` for input ``index``.
 
-        The first look at an input hooks only that layer: a forward pass that keeps one
-        output instead of every module's is faster (fresh memory for every output costs
-        page faults). Asking for a second layer of the input captures them all, once.
+        The first look at an input hooks only that layer and stops the forward pass once
+        its output is in hand: keeping one output instead of every module's is faster
+        (fresh memory for every output costs page faults), and an early layer skips the
+        rest of the model. Asking for a second layer of the input captures them all, once.
         """
         if index in self._cache:
             self._cache.move_to_end(index)
@@ -117,18 +118,26 @@ class Session:
             return single
         if single is not None:
             return self.activations(index)
-        acts = self._run(index, [split_call(layer)[0]])
+        acts = self._run(index, [split_call(layer)[0]], stop_after=layer)
         self._single[index] = acts
         while len(self._single) > self._cache_size:
             self._single.pop(next(iter(self._single)))
         return acts
 
-    def _run(self, index: int, names: Sequence[str] | None) -> Activations:
-        """One forward pass of input ``index`` with ``names`` hooked (None: all)."""
+    def _run(
+        self, index: int, names: Sequence[str] | None, *, stop_after: str | None = None
+    ) -> Activations:
+        """One forward pass of input ``index`` with ``names`` hooked (None: all), ended
+        early once layer ``stop_after`` (a name such as ``block#1``) has given its output."""
         batch = move(self.inputs.example(index), self.device, self.float_dtype)
         what = f"input {index} ({self.inputs.labels[index]})"
+
+        def forward() -> None:
+            with _stopping_after(self.model, stop_after), suppress(_Enough):
+                run_forward(self.model, batch, self.forward, what=what)
+
         with torch.no_grad(), capture(self.model, names, outputs=self.outputs) as acts:
-            run_forward(self.model, batch, self.forward, what=what)
+            forward()
         if acts.overwritten:
             # A later module changed some outputs in place: capture those again, copied.
             again = sorted(acts.overwritten)
@@ -136,7 +145,7 @@ class Session:
                 torch.no_grad(),
                 capture(self.model, again, outputs=self.outputs, clone=True) as fixed,
             ):
-                run_forward(self.model, batch, self.forward, what=what)
+                forward()
             acts.update(fixed)
         return acts
 
@@ -246,3 +255,35 @@ def describe_model(model: nn.Module, device: torch.device) -> dict[str, Any]:
         "n_params": n_params,
         "training": bool(model.training),
     }
+
+
+class _Enough(BaseException):
+    """Ends a forward pass early: the output wanted is captured (not an error; a
+    ``BaseException`` so that no ``except Exception`` in the model's code swallows it)."""
+
+
+@contextmanager
+def _stopping_after(model: nn.Module, layer: str | None) -> Iterator[None]:
+    """While active, the forward pass stops right after ``layer``'s call (None: never).
+
+    The hook is registered after ``capture``'s, so the output is recorded first; it is
+    bound to this thread, so a mining run on the same model elsewhere is not cut short.
+    """
+    if layer is None:
+        yield
+        return
+    base, call = split_call(layer)
+    module = resolve_modules(model, [base])[base]
+    calls = 0
+
+    def hook(_module: nn.Module, _args: Any, _output: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > call:
+            raise _Enough
+
+    handle = module.register_forward_hook(this_thread_only(hook))
+    try:
+        yield
+    finally:
+        handle.remove()
