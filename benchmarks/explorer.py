@@ -8,9 +8,10 @@ Prints, for MiniLM-L6 at 128 tokens (on CUDA as well when a GPU is there):
 - capture overhead: one forward pass with every module hooked, over the bare forward pass;
 - bytes per activation value on the wire, against JSON lists and plotly's figure JSON;
 - in a real JupyterLab and Chromium: median time from a click to the view drawn, for a
-  layer (128 tokens × 1,536 neurons), for an input (forward pass included; at the first and the last MLP layer) and for a layer
-  of 50,000 units; against a bare anywidget canvas that shows the same float16 data, and a
-  plotly FigureWidget heatmap updated from Python.
+  layer (128 tokens × 1,536 neurons), for an input (forward pass included; at the first
+  and at the last MLP layer) and for a layer of 50,000 units; against a bare anywidget
+  canvas that shows the same float16 data, and a plotly FigureWidget heatmap updated from
+  Python.
 """
 
 from __future__ import annotations
