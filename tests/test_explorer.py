@@ -288,3 +288,14 @@ def test_a_first_look_stops_the_forward_pass_after_its_layer(twice_mlp):
     finally:
         handle.remove()
     assert not twice_mlp._forward_hooks and not twice_mlp.shared._forward_hooks
+
+
+def test_a_model_in_training_mode_shows_one_pass_per_input():
+    """With dropout on, every layer of an input comes from the same forward pass."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0.5), nn.Linear(32, 4)).train()
+    ex = actscope.Explorer(model, torch.randn(2, 8), layer="1")
+    first = ex.session.activation("1", 0).clone()
+    ex.session.activation("2", 0)
+    assert torch.equal(ex.session.activation("1", 0), first)
+    assert model.training

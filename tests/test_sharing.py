@@ -120,3 +120,16 @@ def test_snapshot_saliency_of_a_model_without_a_top_prediction():
     assert "error" not in meta and arrays["map"].size == 3 * 4  # one score per input value
     with pytest.raises(ActscopeError, match=r"out of range|units"):
         ex.snapshot(units=[99], saliency=["gradient"])  # units asked for must work
+    with pytest.raises(ActscopeError, match="gradients"):
+        ex.snapshot(saliency=["gradients"])  # a misspelt method is an error, not a note
+
+
+def test_a_snapshot_runs_one_forward_pass_per_input(explorer, digits):
+    model, _, _ = digits
+    passes = []  # passes started (a pass that stops early never reaches a forward hook)
+    handle = model.register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        explorer.snapshot(layers=["features.conv1", "classifier.fc2"], inputs=range(4))
+    finally:
+        handle.remove()
+    assert len(passes) == 4

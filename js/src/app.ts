@@ -24,6 +24,7 @@ const HELLO_TIMEOUT_MS = 2000;
 const PREFETCH_MAX_VALUES = 2_000_000;
 const KEY_DEBOUNCE_MS = 60;
 const PREFETCH_IDLE_MS = 300;
+const PREFETCH_NEAR_LAYERS = 2;
 
 type Model = AnyModel<Traits>;
 
@@ -71,6 +72,7 @@ export class ExplorerView {
   private listeners: [string, (...args: unknown[]) => void][] = [];
   private themeWatch: MutationObserver | null = null;
   private arrived = 0;
+  private selectedAt = 0;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private timers: ReturnType<typeof setTimeout>[] = [];
 
@@ -248,11 +250,13 @@ export class ExplorerView {
     // The saliency panel's key holds the input (and the layer, for a unit target): without
     // a kernel to send a new map, the panel must look up the snapshot's map itself.
     this.on("change:layer", () => {
+      this.selectedAt = performance.now();
       this.tree.select(this.model.get("layer"));
       queueMicrotask(() => this.showCurrent());
       this.showSaliency();
     });
     this.on("change:input_index", () => {
+      this.selectedAt = performance.now();
       this.strip.select(this.model.get("input_index"));
       queueMicrotask(() => this.showCurrent());
       this.showSaliency();
@@ -465,6 +469,7 @@ export class ExplorerView {
   private redraw(): void {
     this.drawn = "";
     this.showCurrent();
+    this.saliencyPanel.redraw(); // its colour scale follows the theme too
   }
 
   private showCurrent(): void {
@@ -618,7 +623,9 @@ export class ExplorerView {
       this.store.putBlob(blob);
       if (key(msg.input, msg.layer) === this.currentKey() && !this.drawn) this.showCurrent();
     }
-    this.prefetch();
+    // Go on with the chain only while the user is idle; a recent selection waits its turn.
+    if (performance.now() - this.selectedAt < PREFETCH_IDLE_MS) this.prefetchWhenIdle();
+    else this.prefetch();
   }
 
   /**
@@ -633,23 +640,36 @@ export class ExplorerView {
     }, PREFETCH_IDLE_MS);
   }
 
-  /** Fetch the current input's other layers, nearest first, one at a time. */
+  /**
+   * Fetch, one at a time, what the user is likely to open next: the layers just above and
+   * below, then this layer of the next and the previous input (stepping with ←/→), then
+   * the rest of this input's layers, nearest first.
+   */
   private prefetch(): void {
     if (!this.live || this.inflight !== null || !this.drawn || this.model.get("prefetch") === false) return;
     const input = this.model.get("input_index");
     const layer = this.model.get("layer");
     const names = [...this.layers.values()].filter((l) => l.kind !== "none").map((l) => l.name);
     const at = Math.max(0, names.indexOf(layer));
-    const byDistance = names.map((name, i) => [name, Math.abs(i - at)] as const).sort((a, b) => a[1] - b[1]);
-    for (const [name] of byDistance) {
-      const k = key(input, name);
-      if (this.failed.has(k) || this.store.has(input, name)) continue;
+    const byDistance = names
+      .map((name, i) => [name, Math.abs(i - at)] as const)
+      .sort((a, b) => a[1] - b[1])
+      .map(([name]) => [input, name] as const);
+    const count = (this.model.get("inputs_info") ?? []).length;
+    const neighbours = [input + 1, input - 1]
+      .filter((i) => i >= 0 && i < count)
+      .map((i) => [i, layer] as const);
+    const near = 1 + PREFETCH_NEAR_LAYERS; // the current layer (already drawn) and its neighbours
+    const order = [...byDistance.slice(0, near), ...neighbours, ...byDistance.slice(near)];
+    for (const [i, name] of order) {
+      const k = key(i, name);
+      if (this.failed.has(k) || this.store.has(i, name)) continue;
       const info = this.layers.get(name);
       const values = (info?.shape ?? []).reduce((a, b) => a * b, 1);
       if (values > PREFETCH_MAX_VALUES || values * 4 > this.store.room) continue;
       const id = this.nextId++;
       this.inflight = id;
-      if (!this.send({ type: "fetch", id, layer: name, input })) this.inflight = null;
+      if (!this.send({ type: "fetch", id, layer: name, input: i })) this.inflight = null;
       this.root.dataset.prefetching = this.inflight === null ? "0" : "1";
       return;
     }

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 // The explorer front end driven through an in-memory model: selection, tagging, keyboard,
 // text safety, and the kernel-less note.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ExplorerView } from "../src/app";
 import type { LayerInfo } from "../src/model";
 import { StaticModel } from "../src/standalone";
@@ -35,12 +35,40 @@ function info(
 
 const TOKENS = ["[CLS]", "<img src=x onerror=alert(1)>", "cat", "[SEP]"];
 
-function setup(extra: Record<string, unknown> = {}): {
+/** A model with a kernel on the other end: it records what the view sends, and replies. */
+class KernelModel extends StaticModel {
+  sent: Record<string, unknown>[] = [];
+  // biome-ignore lint/suspicious/noExplicitAny: handlers of the AnyModel interface are untyped
+  private custom: ((...args: any[]) => void)[] = [];
+
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  override on(event: string, fn: (...args: any[]) => void): void {
+    if (event === "msg:custom") this.custom.push(fn);
+    super.on(event, fn);
+  }
+
+  override send(msg?: unknown): void {
+    this.sent.push(msg as Record<string, unknown>);
+  }
+
+  reply(msg: Record<string, unknown>, buffers: DataView[] = []): void {
+    for (const fn of this.custom) fn(msg, buffers);
+  }
+
+  fetches(): string[] {
+    return this.sent.filter((m) => m.type === "fetch").map((m) => `${m.input}|${m.layer}`);
+  }
+}
+
+function setup(
+  extra: Record<string, unknown> = {},
+  Model: typeof StaticModel = StaticModel,
+): {
   model: StaticModel;
   view: ExplorerView;
   el: HTMLElement;
 } {
-  const model = new StaticModel({
+  const model = new Model({
     layer: "a",
     input_index: 0,
     unit: null,
@@ -63,6 +91,7 @@ function setup(extra: Record<string, unknown> = {}): {
 
 afterEach(() => {
   document.body.replaceChildren();
+  vi.useRealTimers();
 });
 
 describe("ExplorerView", () => {
@@ -140,5 +169,30 @@ describe("ExplorerView", () => {
     const banner = el.querySelector<HTMLElement>(".acts-banner");
     expect(banner?.classList.contains("acts-shown")).toBe(true);
     expect(banner?.textContent).toContain("Did you mean 'a'?");
+  });
+
+  it("prefetches after a pause: nearby layers, then the next input, which then draws at once", async () => {
+    vi.useFakeTimers();
+    const inputs = [0, 1, 2].map((i) => ({ kind: "text", label: `#${i}`, text: `text ${i}` }));
+    const { model, el } = setup({ inputs_info: inputs }, KernelModel);
+    const kernel = model as KernelModel;
+    kernel.reply({ type: "hello" });
+    model.set("view", viewBlob("a", 0, "sequence", [4, 3], new Array(12).fill(1)));
+    await Promise.resolve();
+    expect(kernel.fetches()).toEqual([]); // nothing queued while the user may still be clicking
+    vi.advanceTimersByTime(300);
+    expect(kernel.fetches()).toEqual(["0|b"]);
+    const answer = (input: number, layer: string, blob: DataView) => {
+      const id = kernel.sent[kernel.sent.length - 1]?.id;
+      kernel.reply({ type: "block", id, layer, input }, [blob]);
+    };
+    answer(0, "b", viewBlob("b", 0, "vector", [5], [1, 2, 3, 4, 5]));
+    expect(kernel.fetches()).toEqual(["0|b", "1|a"]); // then this layer of the next input
+    answer(1, "a", viewBlob("a", 1, "sequence", [4, 3], new Array(12).fill(2)));
+    const root = el.querySelector<HTMLElement>(".acts-root") as HTMLElement;
+    expect(root.dataset.prefetching).toBe("0");
+    model.set("input_index", 1); // stepping → : drawn from the store, no round trip
+    await Promise.resolve();
+    expect(root.dataset.drawn).toBe("1|a");
   });
 });

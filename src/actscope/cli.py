@@ -1,8 +1,9 @@
 """``actscope demo``: the explorer on a built-in model, as a standalone page.
 
 The page holds a snapshot: for the digits CNN every layer of the 16 inputs with gradient
-and integrated-gradients maps; for MiniLM the six MLP layers of the demo sentences with
-input × gradient token scores.
+and integrated-gradients maps; for MiniLM the six MLP layers of the demo sentences, with
+input × gradient token scores for the three strongest neurons of layer 3 on the first
+sentence (an encoder has no top prediction to explain; the page says so).
 
 actscope demo --html actscope-demo.html            # digits CNN
 actscope demo --text --html actscope-text.html     # MiniLM on a few sentences

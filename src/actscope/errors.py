@@ -43,6 +43,11 @@ class ForwardError(ActscopeError):
     """The model's forward pass raised; the message names the input and the failing module."""
 
 
+class NoTopPredictionError(ActscopeError):
+    """Saliency's default target on a model whose output has no single top prediction
+    (an encoder's hidden states): a target must be given."""
+
+
 class IndexFileError(ActscopeError):
     """A file that is not an activation index, or one made for other layers."""
 

@@ -2,8 +2,10 @@
 
 ``Session`` is plain Python and torch (no traitlets): the widget asks it for tensors and
 payloads, and users can ask it the same things (``ex.session.activation(layer, i)``).
-One forward pass per input captures every layer at once; the results stay on the model's
-device in a small LRU cache, so moving between layers costs no forward pass.
+The first look at an input runs the model only up to the selected layer, keeping that
+layer alone; the first look at a second layer of the input captures every layer in one
+pass. Results stay on the model's device in a small LRU cache, so moving between layers
+then costs no forward pass.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ class Session:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
+        if self.model.training:
+            # Dropout differs between passes: all of an input's layers from one pass.
+            return self.activations(index)
         single = self._single.get(index)
         if single is not None and layer in single:
             return single

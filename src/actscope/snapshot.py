@@ -110,6 +110,8 @@ def build(
     entries: list[tuple[str, bytes]] = []
     values = 0
     for i in chosen:
+        if len(names) > 1:
+            session.activations(i)  # one pass for all the layers (not one just for the first)
         for name in names:
             act = session.activation(name, i)
             values += min(act.numel(), max_view_values)

@@ -20,7 +20,7 @@ from torch import nn
 from . import examples_payload, payloads, wire
 from . import snapshot as snapshot_module
 from ._structure import OutputSelector
-from .errors import ActscopeError, InputError
+from .errors import ActscopeError, InputError, NoTopPredictionError
 from .inputs import ForwardFn, InputSet
 from .jobs import Jobs, Progress
 from .session import Session, describe_model
@@ -620,7 +620,7 @@ class Explorer(anywidget.AnyWidget):
         """Saliency maps for the snapshot: methods × inputs × (top prediction, each unit).
 
         A model without a single top prediction (an encoder's hidden states) gets, for that
-        target, the note a live explorer would show; the units asked for must work.
+        target, the note a live explorer would show; every other error raises.
         """
         targets: list[tuple[str, int | None]] = [("top", None)] + [("unit", u) for u in units]
         entries = []
@@ -630,9 +630,7 @@ class Explorer(anywidget.AnyWidget):
                     key = _saliency_key(index, method, target, self.layer, unit)
                     try:
                         blob = self._saliency_blob(index, method, target, self.layer, unit)
-                    except ActscopeError as exc:
-                        if target != "top":
-                            raise
+                    except NoTopPredictionError as exc:
                         blob = payloads.saliency_error(key, _message(exc))
                     entries.append((key, blob))
         return entries

@@ -133,6 +133,7 @@ export class SaliencyPanel {
 
   /** Show `data` when it answers `key`; otherwise a note (computing, or not saved). */
   render(data: SaliencyData | null, key: string, note: string): void {
+    if (data && data === this.last && this.el.dataset.key === key) return; // already shown
     this.last = data && data.meta.key === key ? data : null;
     this.el.dataset.key = this.last ? key : "";
     if (!this.last) {
@@ -141,6 +142,11 @@ export class SaliencyPanel {
       return;
     }
     this.draw();
+  }
+
+  /** Draw the map shown again (after a theme change). */
+  redraw(): void {
+    if (this.last) this.draw();
   }
 
   private draw(): void {

@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeAlias
 import torch
 
 from actscope._structure import OutputSelector, first_tensor_path, select
-from actscope.errors import ActscopeError, LayerOutputError
+from actscope.errors import ActscopeError, LayerOutputError, NoTopPredictionError
 from actscope.layers import LayerInfo
 
 Reduce = Literal["max", "sum", "mean"]
@@ -176,7 +176,7 @@ class Objective:
             self.index = out.detach().argmax(dim=1, keepdim=True)
             self.flat, self._checked = self.index, True  # in range by construction
         else:
-            raise ActscopeError(
+            raise NoTopPredictionError(
                 f"The model's output has shape {tuple(out.shape)}, so there is no single top "
                 "prediction to explain: pass target=(i, j, ...) to pick one value per example, "
                 "a Unit of a layer, or a callable on the output."
