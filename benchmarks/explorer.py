@@ -335,6 +335,12 @@ def measure(page, nb, with_plotly: bool) -> list[Row]:
     # MLP layer skips most of the model, the last one runs all of it.
     inputs_warm = [click(page, 0, input_item(i), f"{i}|{MLP_LAYERS[0]}") for i in range(1, 8)]
     inputs_last = [click(page, 3, input_item(i), f"{i}|{MLP_LAYERS[-1]}") for i in range(1, 8)]
+    # Stepping back one input at a time, pausing on each: the previous input's view was
+    # prefetched during the pause.
+    inputs_paused = []
+    for i in range(6, 2, -1):
+        page.wait_for_timeout(1500)
+        inputs_paused.append(click(page, 0, input_item(i), f"{i}|{MLP_LAYERS[0]}"))
     # A layer of 50,000 units: first visit (round trip) and revisit.
     # (Input 0's view of it is drawn at start: first visits are on inputs 1 to 3.)
     wide_cold, wide_warm = [], []
@@ -344,6 +350,7 @@ def measure(page, nb, with_plotly: bool) -> list[Row]:
         wide_cold.append(click(page, 2, row("2"), f"{i}|2"))
         click(page, 2, row("1"), f"{i}|1")
         wide_warm.append(click(page, 2, row("2"), f"{i}|2"))
+        click(page, 2, row("1"), f"{i}|1")  # back to layer 1 for the next input
     bare = [float(page.evaluate(BASELINE_CLICK)) for _ in range(30)]
     med = statistics.median
     rows = [
@@ -374,6 +381,13 @@ def measure(page, nb, with_plotly: bool) -> list[Row]:
             "",
             "",
             "≤ 80 ms",
+        ),
+        (
+            "input step after a pause (prefetched)",
+            f"{med(inputs_paused):.1f} ms",
+            f"MLP layer 5 {med(inputs_last):.1f} ms",
+            f"{med(inputs_paused) / med(inputs_last):.2f}×",
+            "",
         ),
         (
             "open a 50,000-unit layer (round trip)",
