@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from .conftest import screenshot
-from .test_saliency_browser import panel_key
+from .test_saliency_browser import panel_key, tokens_of_top_unit
 
 ASSETS = Path(__file__).resolve().parents[1] / ".assets"
 # The scripts nbconvert's HTML loads from CDNs, and the npm packages that hold them.
@@ -165,12 +165,7 @@ def test_the_headless_text_demo_page_colours_tokens_for_its_strongest_neurons(pa
     panel_key(page, "0|input_x_gradient|top")
     assert "no single top prediction" in page.locator(".acts-saliency-error").inner_text()
     page.select_option(TARGET, "unit")
-    first = page.locator(".acts-rank-row").first
-    unit = first.get_attribute("data-unit")
-    first.click()
-    panel_key(page, f"0|input_x_gradient|unit:{layer}:{unit}")
-    tokens = page.locator(".acts-saliency-tokens .acts-token")
-    assert tokens.count() == page.locator(".acts-seq-label").count()
+    unit = tokens_of_top_unit(page, 0, "input_x_gradient", layer)
     page.locator(".acts-input[data-index='5']").click()
     drawn(page, f"5|{layer}")
     panel_key(page, f"5|input_x_gradient|unit:{layer}:{unit}")

@@ -11,6 +11,17 @@ def panel_key(page, key, timeout=30_000):
     page.wait_for_selector(f".acts-saliency[data-key='{key}']", timeout=timeout)
 
 
+def tokens_of_top_unit(page, input_index: int, method: str, layer: str) -> str:
+    """Select the top-ranked unit; its token scores must cover every token. Returns it."""
+    first = page.locator(".acts-rank-row").first
+    unit = first.get_attribute("data-unit")
+    first.click()
+    panel_key(page, f"{input_index}|{method}|unit:{layer}:{unit}")
+    tokens = page.locator(".acts-saliency-tokens .acts-token")
+    assert tokens.count() == page.locator(".acts-seq-label").count()
+    return str(unit)
+
+
 def test_saliency_over_an_image_follows_the_input(notebook, page):
     nb = notebook(DIGITS)
     page.wait_for_selector(".acts-root[data-drawn='0|features.conv1']", timeout=30_000)
@@ -40,12 +51,8 @@ def test_saliency_over_tokens_follows_the_neuron(notebook, page):
     note = page.locator(".acts-saliency .acts-hint")
     note.wait_for()
     assert "Select a unit" in note.inner_text()
-    first = page.locator(".acts-rank-row").first
-    unit = first.get_attribute("data-unit")
-    first.click()
-    panel_key(page, f"0|gradient|unit:encoder.layer.3.intermediate:{unit}")
+    tokens_of_top_unit(page, 0, "gradient", "encoder.layer.3.intermediate")
     tokens = page.locator(".acts-saliency-tokens .acts-token")
-    assert tokens.count() == page.locator(".acts-seq-label").count()
     assert "token 0:" in tokens.first.get_attribute("title")
     second = page.locator(".acts-rank-row").nth(1).get_attribute("data-unit")
     page.locator(".acts-rank-row").nth(1).click()
