@@ -28,6 +28,15 @@ def minilm():
     return load_minilm()
 
 
+@pytest.fixture
+def explorer(digits):
+    """The explorer on the digits CNN and its 16 images, as a user first makes it."""
+    import actscope
+
+    model, images, labels = digits
+    return actscope.Explorer(model, images, labels=labels)
+
+
 @pytest.fixture(scope="session")
 def sentences():
     from actscope.demo.text import SENTENCES

@@ -13,12 +13,6 @@ from actscope.errors import ForwardError, InputError, LayerNotFoundError, LayerO
 from .model_state import assert_unchanged, record
 
 
-@pytest.fixture
-def explorer(digits):
-    model, images, labels = digits
-    return actscope.Explorer(model, images, labels=labels)
-
-
 def view(ex):
     return wire.decode(ex.view)
 

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from actscope.mining import ActivationIndex, MiningInterrupted, mine
 
 from .test_mining import SeqProbe, batches_of, tied_sequences
+from .test_mining_index import assert_same
 
 LAYERS = ["seq", "vec"]
 OPTIONS = {"k": 6, "batch_size": 8, "reservoir": 10, "progress": False}
@@ -72,14 +73,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def assert_same(a: ActivationIndex, b: ActivationIndex) -> None:
-    ta, tb = a.tensors(), b.tensors()
-    assert ta.keys() == tb.keys()
-    for name in ta:
-        assert torch.equal(ta[name], tb[name]), name
-    assert a.n_examples == b.n_examples
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,14 +105,18 @@ def test_save_load_round_trip(tmp_path, seq_index):
             assert torch.equal(a.examples.ids, b.examples.ids)
 
 
-def test_saved_file_is_safetensors_with_json_metadata(tmp_path, seq_index):
-    _, _, index = seq_index
-    path = tmp_path / "seq.actidx"
+def saved_header(index: ActivationIndex, path: Path) -> tuple[bytes, int, dict, dict]:
+    """Save ``index`` and read the file back: bytes, header length, header, our metadata."""
     index.save(path)
     raw = path.read_bytes()
     (length,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + length])
-    meta = json.loads(header["__metadata__"]["actscope"])
+    return raw, length, header, json.loads(header["__metadata__"]["actscope"])
+
+
+def test_saved_file_is_safetensors_with_json_metadata(tmp_path, seq_index):
+    _, _, index = seq_index
+    raw, length, _, meta = saved_header(index, tmp_path / "seq.actidx")
     assert meta["format"] == "actscope.ActivationIndex"
     assert meta["model"] == "SeqProbe" and meta["n_examples"] == 90 and meta["k"] == 7
     assert [layer["name"] for layer in meta["layers"]] == ["seq", "vec"]
@@ -159,12 +164,7 @@ def test_load_refuses_bad_files(tmp_path, seq_index):
 
 def test_load_refuses_edited_metadata(tmp_path, seq_index):
     _, _, index = seq_index
-    path = tmp_path / "seq.actidx"
-    index.save(path)
-    raw = path.read_bytes()
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    meta = json.loads(header["__metadata__"]["actscope"])
+    raw, length, header, meta = saved_header(index, tmp_path / "seq.actidx")
 
     def write(meta_: dict, name: str):
         header["__metadata__"]["actscope"] = json.dumps(meta_)

@@ -13,12 +13,6 @@ from actscope import snapshot, wire
 from actscope.jobs import Cancelled, Jobs, Progress
 
 
-@pytest.fixture
-def explorer(digits):
-    model, images, labels = digits
-    return actscope.Explorer(model, images, labels=labels)
-
-
 def test_the_panel_shows_the_engines_map(explorer, digits):
     model, images, _ = digits
     explorer.input_index = 3

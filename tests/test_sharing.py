@@ -16,12 +16,6 @@ from actscope.errors import ActscopeError, InputError, LayerNotFoundError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def explorer(digits):
-    model, images, labels = digits
-    return actscope.Explorer(model, images, labels=labels)
-
-
 def test_snapshot_holds_every_layer_and_input_asked_for(explorer, digits):
     model, images, _ = digits
     info = explorer.snapshot(layers=["features.conv2", "classifier.fc2"], inputs=[0, 5, 9])
