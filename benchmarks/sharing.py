@@ -15,7 +15,6 @@ costs to open).
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -24,9 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import nbformat  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
-from nbconvert import HTMLExporter  # noqa: E402
+from tests.browser.harness import nbconvert_page, offline  # noqa: E402
 
 STATIC = ROOT / "src" / "actscope" / "static"
 DIGITS = """
@@ -55,18 +52,6 @@ SLIDER_DRAWN = ".widget-slider"
 PLOTLY_DRAWN = ".js-plotly-plot .main-svg"
 
 
-def nbconvert_page(code: str, path: Path) -> Path:
-    """``code`` executed by nbclient (widget state saved) and converted to HTML."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code)]
-    NotebookClient(
-        nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
-    html, _ = HTMLExporter().from_notebook_node(nb)
-    path.write_text(html)
-    return path
-
-
 def build(code: str, folder: Path) -> tuple[Path, Path, Path, int]:
     """The standalone page, the nbconvert page, one view as a plotly page, the snapshot size."""
     namespace: dict = {}
@@ -81,25 +66,10 @@ def build(code: str, folder: Path) -> tuple[Path, Path, Path, int]:
 
 def open_seconds(browser, path: Path, drawn: str = DRAWN, repeats: int = 3) -> float:
     """Median seconds from navigation start to ``drawn`` on the page, offline."""
-    from tests.browser.test_export import CDN
-
-    assets = ROOT / "tests" / ".assets"
     times = []
     for _ in range(repeats):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-
-        def handle(route):
-            url = route.request.url
-            for pattern, local in CDN:
-                if re.search(pattern, url):
-                    return route.fulfill(
-                        path=str(assets / local), content_type="application/javascript"
-                    )
-            if url.startswith(("file:", "blob:", "data:")):
-                return route.continue_()
-            return route.abort()
-
-        page.route("**/*", handle)
+        offline(page, [])
         page.goto(path.as_uri())
         page.wait_for_selector(drawn, timeout=60_000)
         times.append(page.evaluate("() => performance.now()") / 1e3)

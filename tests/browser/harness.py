@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,6 +35,20 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT_S = 60
+
+ASSETS = Path(__file__).resolve().parents[1] / ".assets"
+# The scripts nbconvert's HTML loads from CDNs, and the npm packages that hold them.
+CDN = [
+    (
+        r"cdnjs\.cloudflare\.com/ajax/libs/require\.js/.*/require(\.min)?\.js",
+        "requirejs-2.3.8/require.js",
+    ),
+    (
+        r"unpkg\.com/@jupyter-widgets/html-manager@.*/dist/embed-amd\.js",
+        "jupyter-widgets-html-manager-1.0.15/dist/embed-amd.js",
+    ),
+    (r"cdn\.jsdelivr\.net/npm/anywidget@.*/dist/index\.js", "anywidget-0.11.0/dist/index.js"),
+]
 
 
 def free_port() -> int:
@@ -252,3 +267,40 @@ class Notebook:
 
 def new_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}.ipynb"
+
+
+# -- pages without a kernel ----------------------------------------------------------------------
+
+
+def offline(page, served: list[str]):
+    """Block every request but local files, and CDN scripts served from tests/.assets."""
+
+    def handle(route):
+        url = route.request.url
+        for pattern, local in CDN:
+            if re.search(pattern, url):
+                served.append(url)
+                return route.fulfill(
+                    path=str(ASSETS / local), content_type="application/javascript"
+                )
+        if url.startswith(("file:", "blob:", "data:")):
+            return route.continue_()
+        return route.abort()
+
+    page.route("**/*", handle)
+
+
+def nbconvert_page(code: str, path: Path) -> Path:
+    """A notebook of one cell, executed by nbclient (widget state saved) and converted to
+    HTML by nbconvert, written to ``path``."""
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    NotebookClient(
+        nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    path.write_text(html)
+    return path

@@ -3,30 +3,13 @@ executed by nbclient, converted by nbconvert, opened with its CDN scripts served
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbconvert import HTMLExporter
 
 from .conftest import screenshot
+from .harness import nbconvert_page, offline
 from .test_saliency_browser import panel_key, tokens_of_top_unit
-
-ASSETS = Path(__file__).resolve().parents[1] / ".assets"
-# The scripts nbconvert's HTML loads from CDNs, and the npm packages that hold them.
-CDN = [
-    (
-        r"cdnjs\.cloudflare\.com/ajax/libs/require\.js/.*/require(\.min)?\.js",
-        "requirejs-2.3.8/require.js",
-    ),
-    (
-        r"unpkg\.com/@jupyter-widgets/html-manager@.*/dist/embed-amd\.js",
-        "jupyter-widgets-html-manager-1.0.15/dist/embed-amd.js",
-    ),
-    (r"cdn\.jsdelivr\.net/npm/anywidget@.*/dist/index\.js", "anywidget-0.11.0/dist/index.js"),
-]
 
 DIGITS = """
 import actscope
@@ -35,24 +18,6 @@ model, images, labels = digits_demo(8)
 ex = actscope.Explorer(model, images, labels=labels)
 ex.snapshot(layers=["features.conv1", "features.conv3", "classifier.fc2"], inputs=range(4))
 """
-
-
-def offline(page, served: list[str]):
-    """Block every request but local files, and CDN scripts served from tests/.assets."""
-
-    def handle(route):
-        url = route.request.url
-        for pattern, local in CDN:
-            if re.search(pattern, url):
-                served.append(url)
-                return route.fulfill(
-                    path=str(ASSETS / local), content_type="application/javascript"
-                )
-        if url.startswith(("file:", "blob:", "data:")):
-            return route.continue_()
-        return route.abort()
-
-    page.route("**/*", handle)
 
 
 def drawn(page, key, timeout=20_000):
@@ -95,14 +60,7 @@ def test_to_html_works_from_disk_with_no_network(page, tmp_path):
 
 @pytest.mark.slow
 def test_nbconvert_html_stays_interactive_without_a_kernel(page, tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(DIGITS + "ex")]
-    NotebookClient(
-        nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    html, _ = HTMLExporter().from_notebook_node(nb)
-    path = tmp_path / "exported.html"
-    path.write_text(html)
+    path = nbconvert_page(DIGITS + "ex", tmp_path / "exported.html")
     served: list[str] = []
     offline(page, served)
     page.goto(path.as_uri())
