@@ -6,31 +6,10 @@ import { ExplorerView } from "../src/app";
 import type { LayerInfo } from "../src/model";
 import { StaticModel } from "../src/standalone";
 import { viewBlob } from "./helpers/encode";
+import { layerInfo } from "./helpers/layers";
 
-function info(
-  name: string,
-  kind: LayerInfo["kind"],
-  shape: number[] | null,
-  depth = 0,
-  parent = "",
-): LayerInfo {
-  return {
-    name,
-    type: "Linear",
-    shape,
-    unit_axis: kind === "sequence" ? 1 : 0,
-    n_units: shape?.[shape.length - 1] ?? 0,
-    n_positions: 1,
-    kind,
-    output: "",
-    outputs: {},
-    batch_axis: 0,
-    dtype: "float32",
-    calls: 1,
-    depth,
-    parent,
-    is_leaf: true,
-  };
+function info(name: string, kind: LayerInfo["kind"], shape: number[] | null): LayerInfo {
+  return layerInfo(name, { kind, shape });
 }
 
 const TOKENS = ["[CLS]", "<img src=x onerror=alert(1)>", "cat", "[SEP]"];

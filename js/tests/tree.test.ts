@@ -2,24 +2,10 @@
 import { describe, expect, it } from "vitest";
 import type { LayerInfo } from "../src/model";
 import { LayerTree } from "../src/views/tree";
+import { layerInfo } from "./helpers/layers";
 
-const L = (name: string, depth: number, parent: string, is_leaf: boolean, type = "Linear"): LayerInfo => ({
-  name,
-  type,
-  shape: [3],
-  unit_axis: 0,
-  n_units: 3,
-  n_positions: 1,
-  kind: "vector",
-  output: "",
-  outputs: {},
-  batch_axis: 0,
-  dtype: "float32",
-  calls: 1,
-  depth,
-  parent,
-  is_leaf,
-});
+const L = (name: string, depth: number, parent: string, is_leaf: boolean, type = "Linear"): LayerInfo =>
+  layerInfo(name, { depth, parent, is_leaf, type });
 
 const LAYERS = [
   L("enc", 0, "", false, "Encoder"),
