@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from torch import nn
@@ -293,3 +295,19 @@ def test_a_model_in_training_mode_shows_one_pass_per_input():
     ex.session.activation("2", 0)
     assert torch.equal(ex.session.activation("1", 0), first)
     assert model.training
+
+
+def test_stopping_early_is_bound_to_the_thread_that_asked(twice_mlp):
+    """A mining run on the same model in another thread is never cut short."""
+    from actscope.session import _Enough, _stopping_after
+
+    x = torch.randn(2, 4)
+    elsewhere = []
+    with _stopping_after(twice_mlp, "shared"):
+        worker = threading.Thread(target=lambda: elsewhere.append(twice_mlp(x)))
+        worker.start()
+        worker.join()
+        with pytest.raises(_Enough):
+            twice_mlp(x)
+    assert elsewhere[0].shape == (2, 3)  # the other thread's pass ran to the end
+    assert not twice_mlp.shared._forward_hooks

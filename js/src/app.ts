@@ -71,7 +71,6 @@ export class ExplorerView {
   private pendingSend: ReturnType<typeof setTimeout> | null = null;
   private listeners: [string, (...args: unknown[]) => void][] = [];
   private themeWatch: MutationObserver | null = null;
-  private arrived = 0;
   private selectedAt = 0;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private timers: ReturnType<typeof setTimeout>[] = [];
@@ -307,7 +306,6 @@ export class ExplorerView {
   private onViewTrait(): void {
     const blob = asDataView(this.model.get("view"));
     if (!blob) return;
-    this.arrived = performance.now();
     const data = this.store.putBlob(blob);
     if (key(data.meta.input, data.meta.layer) === this.currentKey()) this.showCurrent();
   }
@@ -503,8 +501,7 @@ export class ExplorerView {
     this.root.dispatchEvent(
       new CustomEvent("actscope:drawn", {
         bubbles: true,
-        // `arrived`: when the latest view message came in (for timing breakdowns).
-        detail: { layer, input, t: performance.now(), arrived: this.arrived },
+        detail: { layer, input, t: performance.now() },
       }),
     );
     this.prefetchWhenIdle();

@@ -33,10 +33,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The page needs no kernel: precompute every view a reader can click to.
     if args.text:
         from .demo.text import MLP_LAYERS
+        from .ranking import rank_units
 
-        # The encoder has no top prediction: explain the layer's strongest neurons instead.
+        # The encoder has no top prediction: explain the layer's strongest neurons instead
+        # (the top of the widget's own ranking for the first sentence).
         act = explorer.session.activation(explorer.layer, 0)  # (tokens, neurons)
-        units = act.amax(dim=0).topk(3).indices.tolist()
+        units = rank_units(act, unit_axis=1, k=3).units.tolist()
         explorer.snapshot(layers=MLP_LAYERS, units=units, saliency=["input_x_gradient"])
     else:
         explorer.snapshot(saliency=["gradient", "integrated_gradients"])

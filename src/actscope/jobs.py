@@ -84,11 +84,6 @@ class Jobs:
         self._jobs: dict[str, Job[Any]] = {}
         self._lock = threading.Lock()
 
-    def running(self, kind: str) -> bool:
-        """Whether a job of ``kind`` is running now."""
-        job = self._jobs.get(kind)
-        return job is not None and job.thread is not None and job.thread.is_alive()
-
     def start(
         self,
         kind: str,

@@ -8,6 +8,7 @@ Custom messages only *prefetch* data while a kernel is live.
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -624,15 +625,13 @@ class Explorer(anywidget.AnyWidget):
         """
         targets: list[tuple[str, int | None]] = [("top", None)] + [("unit", u) for u in units]
         entries = []
-        for method in methods:
-            for index in inputs:
-                for target, unit in targets:
-                    key = _saliency_key(index, method, target, self.layer, unit)
-                    try:
-                        blob = self._saliency_blob(index, method, target, self.layer, unit)
-                    except NoTopPredictionError as exc:
-                        blob = payloads.saliency_error(key, _message(exc))
-                    entries.append((key, blob))
+        for method, index, (target, unit) in itertools.product(methods, inputs, targets):
+            key = _saliency_key(index, method, target, self.layer, unit)
+            try:
+                blob = self._saliency_blob(index, method, target, self.layer, unit)
+            except NoTopPredictionError as exc:
+                blob = payloads.saliency_error(key, _message(exc))
+            entries.append((key, blob))
         return entries
 
     def to_html(self, path: str | pathlib.Path, *, title: str | None = None) -> pathlib.Path:
