@@ -164,9 +164,13 @@ def test_html_in_tokens_and_labels_is_shown_as_text(notebook, page):
 
 
 def test_dark_theme_redraws_on_a_dark_background(notebook, page):
-    notebook(DIGITS)
+    nb = notebook(DIGITS)
     drawn(page, "0|features.conv1")
     assert page.locator(".acts-root").get_attribute("data-theme") == "light"
+    nb.kernel.run("ex.saliency_method = 'gradient'")
+    saliency = page.locator("canvas.acts-saliency-map")
+    saliency.wait_for(timeout=30_000)
+    light_map = saliency.evaluate("c => c.toDataURL()")
     page.evaluate(CHANGE_THEME, "JupyterLab Dark")
     page.wait_for_selector(".acts-root[data-theme='dark']", timeout=15_000)
     # JupyterLab shows its splash while it swaps themes; look at the widget after it.
@@ -176,6 +180,8 @@ def test_dark_theme_redraws_on_a_dark_background(notebook, page):
             .match(/\\d+/g).slice(0, 3).map(Number)"""
     )
     assert sum(rgb) / 3 < 80, f"the widget's background stayed light: rgb{tuple(rgb)}"
+    # The saliency map is redrawn in the dark theme's colour scale too.
+    assert page.locator("canvas.acts-saliency-map").evaluate("c => c.toDataURL()") != light_map
     screenshot(page, "interaction-dark", page.locator(".acts-root"))
 
 
