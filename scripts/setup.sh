@@ -31,7 +31,8 @@ fi
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]]; then
   step "installing Python packages (pinned; torch installs from the local wheel cache)"
   pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c scripts/constraints.txt)
-  "${pip[@]}" hatchling hatch-jupyter-builder
+  # wheel: sdists built without isolation (grad-cam) need setuptools' bdist_wheel.
+  "${pip[@]}" hatchling hatch-jupyter-builder wheel==0.48.0
   # Editable, without build isolation: the build hook finds the bundle built above.
   "${pip[@]}" --no-build-isolation -e ".[dev]"
   echo "$digest" > "$stamp"
