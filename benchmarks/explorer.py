@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import actscope  # noqa: E402
-from actscope import wire  # noqa: E402
 from actscope.demo.text import MLP_LAYERS, corpus, load_minilm  # noqa: E402
+from actscope.widget import wire  # noqa: E402
 
 TOKENS = 128
 MLP3 = MLP_LAYERS[3]

@@ -105,8 +105,8 @@ def bare(model: Any, texts: list[str], tokenizer: Any, args: argparse.Namespace,
 
 
 def mine_run(model, texts, tokenizer, args, callback=None):
-    from actscope import mining
     from actscope.demo.text import MLP_LAYERS
+    from actscope.engine import mining
 
     return mining.mine(
         model,

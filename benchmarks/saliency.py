@@ -34,7 +34,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from actscope.saliency import saliency
+from actscope.engine.saliency import saliency
 
 Fn = Callable[[], Any]
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import actscope
-from actscope.errors import LayerNotFoundError, LayerOutputError
+from actscope.engine.errors import LayerNotFoundError, LayerOutputError
 
 from .model_state import assert_unchanged, record
 

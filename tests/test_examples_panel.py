@@ -7,8 +7,10 @@ import pytest
 import torch
 
 import actscope
-from actscope import snapshot, wire
-from actscope.errors import InputError
+from actscope.engine.errors import InputError
+from actscope.widget import sharing, wire
+
+from . import front_end
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +31,10 @@ def explorer(digits, data):
 
 def test_a_unit_without_an_index_offers_mining(explorer):
     explorer.unit = 3
-    meta, _ = wire.decode(explorer.examples)
+    meta, _ = wire.decode(explorer.examples_view)
     assert meta["missing"] is True
     assert meta["can_mine"] is True
+    assert meta["mined"] == []
     assert explorer.mining == {"has_dataset": True, "layers": []}
 
 
@@ -40,8 +43,8 @@ def test_mining_from_the_widget_fills_the_panel(explorer, digits, data):
     explorer.unit = 3
     explorer.mine(background=False)
     assert explorer.mining["layers"] == ["features.conv2"]
-    assert explorer.task["state"] == "done"
-    meta, arrays = wire.decode(explorer.examples)
+    assert explorer.job["state"] == "done"
+    meta, arrays = wire.decode(explorer.examples_view)
     assert meta["key"] == "features.conv2|3|-1"
     # The top example is the one whose channel 3 peaks highest over the whole dataset.
     with torch.no_grad():
@@ -49,7 +52,7 @@ def test_mining_from_the_widget_fills_the_panel(explorer, digits, data):
     best = acts[:, 3].flatten(1).max(1)
     assert meta["top"][0]["id"] == int(best.values.argmax())
     assert meta["top"][0]["value"] == pytest.approx(float(best.values.max()), rel=1e-5)
-    assert meta["top"][0]["kind"] == "image"
+    assert meta["top"][0]["context"] == "image"
     assert arrays["top0"].shape == (8, 8, 3)
     assert len(meta["bands"]) == 10
     assert arrays["hist_counts"].sum() == pytest.approx(300, rel=1e-3)  # float16 on the wire
@@ -61,7 +64,7 @@ def test_a_band_shows_its_samples(explorer, digits, data):
     explorer.mine(background=False)
     explorer.unit = 5
     explorer.examples_band = 2
-    meta, _ = wire.decode(explorer.examples)
+    meta, _ = wire.decode(explorer.examples_view)
     assert meta["key"] == "features.conv2|5|2"
     assert len(meta["band_rows"]) == 5
     # Samples of the 20–30% band rank near there among all examples' maxima (the sample
@@ -81,12 +84,12 @@ def test_a_band_shows_its_samples(explorer, digits, data):
 def test_opening_an_example_makes_it_an_input(explorer, data):
     explorer.mine(background=False)
     explorer.unit = 3
-    top_id = wire.decode(explorer.examples)[0]["top"][0]["id"]
-    explorer._on_msg(explorer, {"type": "open_example", "id": top_id}, [])
+    top_id = wire.decode(explorer.examples_view)[0]["top"][0]["id"]
+    front_end.send(explorer, {"type": "open_example", "id": top_id})
     assert explorer.input_index == 4
     assert explorer.inputs_info[-1]["label"] == f"example {top_id}"
     assert torch.equal(explorer.session.inputs.example(4)[0], data[top_id])
-    explorer._on_msg(explorer, {"type": "open_example", "id": top_id}, [])
+    front_end.send(explorer, {"type": "open_example", "id": top_id})
     assert len(explorer.inputs_info) == 5, "opening it again selects the same input"
 
 
@@ -107,9 +110,9 @@ def test_text_examples_come_as_token_windows(minilm):
         layer="encoder.layer.2.intermediate",
     )
     ex.unit = 7
-    meta, arrays = wire.decode(ex.examples)
+    meta, arrays = wire.decode(ex.examples_view)
     row = meta["top"][0]
-    assert row["kind"] == "text"
+    assert row["context"] == "text"
     assert len(arrays["top0"]) == len(row["tokens"])
     assert row["tokens"][row["peak"]] in tokenizer.convert_ids_to_tokens(
         tokenizer(texts[row["id"]])["input_ids"]
@@ -121,7 +124,7 @@ def test_an_index_without_a_dataset_still_lists_examples(digits, data):
     index = actscope.mine(model, data, ["features.conv1"], k=5, progress=False)
     ex = actscope.Explorer(model, images[:2], index=index, layer="features.conv1")
     ex.unit = 0
-    meta, arrays = wire.decode(ex.examples)
+    meta, arrays = wire.decode(ex.examples_view)
     assert meta["has_context"] is False
     assert len(meta["top"]) == 5
     assert "top0" not in arrays
@@ -132,6 +135,6 @@ def test_an_index_without_a_dataset_still_lists_examples(digits, data):
 def test_snapshots_carry_examples_with_every_band(explorer):
     explorer.mine(background=False)
     explorer.snapshot(layers=["features.conv2"], inputs=[0], units=[3])
-    keys = set(snapshot.unpack(explorer.snapshot_data))
+    keys = set(sharing.unpack(explorer.snapshot_data))
     assert "examples|features.conv2|3|-1" in keys
     assert "examples|features.conv2|3|9" in keys

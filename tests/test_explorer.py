@@ -9,32 +9,34 @@ import torch
 from torch import nn
 
 import actscope
-from actscope import wire
-from actscope.errors import ForwardError, InputError, LayerNotFoundError, LayerOutputError
+from actscope.engine.errors import ForwardError, InputError, LayerNotFoundError, LayerOutputError
+from actscope.widget import wire
 
+from . import front_end
 from .model_state import assert_unchanged, record
 
 
 def view(ex):
-    return wire.decode(ex.view)
+    return wire.decode(ex.layer_view)
 
 
 def test_first_view_is_the_first_conv_of_input_0(explorer, digits):
     model, images, _ = digits
     meta, arrays = view(explorer)
-    assert (meta["layer"], meta["input"], meta["kind"]) == ("features.conv1", 0, "spatial")
+    assert (meta["layer"], meta["input_index"], meta["kind"]) == ("features.conv1", 0, "spatial")
+    assert meta["key"] == "0|features.conv1"
     expected = model.features.conv1(images[:1])[0].detach()
     assert torch.allclose(torch.from_numpy(arrays["act"]), expected, atol=2e-3)
     assert arrays["image"].shape == (8, 8, 3)
     top = expected.flatten(1).max(1).values.argsort(descending=True)[:5]
-    assert arrays["top_max_units"][:5].tolist() == top.tolist()
+    assert arrays["rank_max_units"][:5].tolist() == top.tolist()
 
 
 def test_selection_changes_recompute_the_view(explorer):
     explorer.layer = "classifier.fc2"
     explorer.input_index = 5
     meta, arrays = view(explorer)
-    assert (meta["layer"], meta["input"], meta["kind"]) == ("classifier.fc2", 5, "vector")
+    assert (meta["layer"], meta["input_index"], meta["kind"]) == ("classifier.fc2", 5, "vector")
     assert arrays["act"].shape == (10,)
 
 
@@ -61,28 +63,62 @@ def test_bad_values_raise_and_show_in_the_widget(explorer):
 
 
 def test_changes_from_the_front_end_never_raise(explorer, digits):
-    _model, _, _ = digits
-    explorer.set_state({"layer": "classifier.fc1"})
+    """A click arrives as a state update: good values apply; bad ones are rolled back,
+    shown in the widget, and the front end is sent the good value again."""
+    comm = front_end.connect(explorer)
+    front_end.update(explorer, {"layer": "classifier.fc1"})
     assert explorer.layer == "classifier.fc1"
     assert view(explorer)[0]["layer"] == "classifier.fc1"
+    for bad in (
+        {"layer": "classifier.fc11"},
+        {"input_index": 16},
+        {"input_index": -1},
+        {"unit": 64},
+        {"saliency_method": "grad"},
+        {"saliency_target": {"type": "nope"}},
+        {"saliency_target": "unit"},
+        {"examples_band": 10},
+    ):
+        (name,) = bad
+        before = getattr(explorer, name)
+        comm.sent.clear()
+        front_end.update(explorer, bad)  # must not raise
+        assert getattr(explorer, name) == before, f"{bad} was not rolled back"
+        assert explorer.status["state"] == "error", bad
+        assert explorer.status["where"] == "input"
+        resent = [u for u in comm.updates() if name in u]
+        assert resent and resent[-1][name] == before, f"the front end still shows {bad}"
+    assert "Did you mean" in front_end_error(explorer, {"layer": "classifier.fc11"})
+    front_end.update(explorer, {"layer": "features.conv2"})
+    assert explorer.status["state"] == "ready", "a good change clears the error"
+
+
+def front_end_error(ex, state):
+    front_end.update(ex, state)
+    return ex.status["message"]
 
 
 def test_prefetch_messages_are_answered_with_tagged_blobs(explorer):
-    sent = []
-    explorer.send = lambda content, buffers=None: sent.append((content, buffers))
-    explorer._on_msg(explorer, {"type": "hello"}, [])
-    explorer._on_msg(
-        explorer, {"type": "fetch", "id": 7, "layer": "features.conv3", "input": 2}, []
+    comm = front_end.connect(explorer)
+    front_end.send(explorer, {"type": "hello"})
+    front_end.send(
+        explorer, {"type": "fetch", "id": 7, "layer": "features.conv3", "input_index": 2}
     )
-    explorer._on_msg(explorer, {"type": "fetch", "id": 8, "layer": "nope", "input": 0}, [])
+    front_end.send(explorer, {"type": "fetch", "id": 8, "layer": "nope", "input_index": 0})
+    sent = comm.custom()
     assert sent[0][0] == {"type": "hello"}
     content, buffers = sent[1]
-    assert content["id"] == 7
+    assert content == {"type": "layer_view", "id": 7, "key": "2|features.conv3"}
     assert len(buffers) == 1
-    meta, arrays = wire.decode(buffers[0])
-    assert (meta["layer"], meta["input"]) == ("features.conv3", 2)
+    meta, arrays = wire.decode(bytes(buffers[0]))
+    assert (meta["layer"], meta["input_index"], meta["key"]) == (
+        "features.conv3",
+        2,
+        content["key"],
+    )
     assert arrays["act"].shape == (64, 4, 4)
     assert "No layer named 'nope'" in sent[2][0]["error"]
+    assert sent[2][1] == []
 
 
 def test_the_model_is_left_as_found(digits):
@@ -118,7 +154,7 @@ def test_a_forward_that_raises(digits):
         ex.input_index = 1
     assert ex.status["state"] == "error"
     meta, _ = view(ex)
-    assert meta["input"] == 1
+    assert (meta["input_index"], meta["key"]) == (1, f"1|{ex.layer}")
     assert "activation out of range" in meta["error"]
     assert_unchanged(model, before)
     with pytest.raises(ForwardError):
@@ -164,7 +200,7 @@ def test_nan_and_inf_are_counted_not_fatal():
     ex = actscope.Explorer(model, torch.randn(3, 4))
     meta, arrays = view(ex)
     assert (meta["nan"], meta["posinf"]) == (1, 1)
-    assert int(arrays["top_max_units"][0]) == 1, "+Inf ranks first; NaN never does"
+    assert int(arrays["rank_max_units"][0]) == 1, "+Inf ranks first; NaN never does"
 
 
 def test_huge_views_are_trimmed_with_a_note(minilm, sentences):
@@ -177,7 +213,12 @@ def test_huge_views_are_trimmed_with_a_note(minilm, sentences):
     assert arrays["act"].shape == (5, 1536)
     assert meta["shape"][0] > 5
     assert "Showing the first 5 of" in meta["trimmed"]["note"]
-    assert len(arrays["top_max_units"]) == 50, "rankings still cover every position"
+    # Rankings still cover every position: they equal the ranking of the whole activation.
+    full = ex.session.activation("encoder.layer.0.intermediate", 0)
+    expected = actscope.rank_units(full, unit_axis=1, k=50)
+    assert arrays["rank_max_units"].tolist() == expected.units.tolist()
+    assert arrays["rank_max_argmax"].tolist() == expected.argmax.tolist()
+    assert int(arrays["rank_max_argmax"].max()) >= 5, "a peak past the trimmed rows is found"
 
 
 def test_text_views_carry_their_tokens(minilm, sentences):
@@ -249,21 +290,30 @@ def test_empty_inputs_and_missing_tokenizer(digits):
         actscope.Explorer(model, ["some text"])
 
 
+def _full_capture(model, x, index):
+    """Every module's output for one input, the reference (a plain capture)."""
+    with torch.no_grad(), actscope.capture(model) as acts:
+        model(x[index : index + 1])
+    return acts
+
+
 def test_a_first_look_hooks_one_layer_and_matches_a_full_capture(twice_mlp):
     """An input's first view captures only the selected layer; a second layer captures all."""
     x = torch.randn(3, 4)
     ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
     session = ex.session
-    full = session._run(0, None)  # every module, the reference
-    assert set(session._single[0]) == {"shared", "shared#1"}  # one module, both its calls
-    assert 0 not in session._cache
+    full = _full_capture(twice_mlp, x, 0)
+    held = session.cached()
+    assert held["one_layer"] == {0: ["shared", "shared#1"]}  # one module, both its calls
+    assert 0 not in held["all_layers"]
     assert torch.equal(session.activation("shared#1", 0), full["shared#1"][0])
     assert torch.allclose(torch.from_numpy(view(ex)[1]["act"]), full["shared#1"][0], atol=1e-3)
     ex.layer = "out"
-    assert 0 in session._cache and 0 not in session._single
+    held = session.cached()
+    assert 0 in held["all_layers"] and 0 not in held["one_layer"]
     assert torch.equal(session.activation("out", 0), full["out"][0])
     session.forget()
-    assert not session._single and not session._cache
+    assert session.cached() == {"all_layers": [], "one_layer": {}}
 
 
 def test_a_first_look_stops_the_forward_pass_after_its_layer(twice_mlp):
@@ -275,12 +325,12 @@ def test_a_first_look_stops_the_forward_pass_after_its_layer(twice_mlp):
         list_layers_calls = len(later)  # discovering the layers runs the whole model
         ex.input_index = 1
         assert len(later) == list_layers_calls, "the pass went on past the selected layer"
-        assert set(ex.session._single[1]) == {"shared"}  # stopped after its first call
-        full = ex.session._run(1, None)
+        assert ex.session.cached()["one_layer"][1] == ["shared"]  # stopped after its first call
+        full = _full_capture(twice_mlp, x, 1)
         assert torch.equal(ex.session.activation("shared", 1), full["shared"][0])
         ex.layer = "shared#1"  # not in the early-stopped pass: one full pass now
         assert torch.equal(ex.session.activation("shared#1", 1), full["shared#1"][0])
-        assert 1 in ex.session._cache
+        assert 1 in ex.session.cached()["all_layers"]
     finally:
         handle.remove()
     assert not twice_mlp._forward_hooks and not twice_mlp.shared._forward_hooks
@@ -299,15 +349,15 @@ def test_a_model_in_training_mode_shows_one_pass_per_input():
 
 def test_stopping_early_is_bound_to_the_thread_that_asked(twice_mlp):
     """A mining run on the same model in another thread is never cut short."""
-    from actscope.session import _Enough, _stopping_after
+    from actscope.engine.forward import StopForward, stopping_after
 
     x = torch.randn(2, 4)
     elsewhere = []
-    with _stopping_after(twice_mlp, "shared"):
+    with stopping_after(twice_mlp, "shared"):
         worker = threading.Thread(target=lambda: elsewhere.append(twice_mlp(x)))
         worker.start()
         worker.join()
-        with pytest.raises(_Enough):
+        with pytest.raises(StopForward):
             twice_mlp(x)
     assert elsewhere[0].shape == (2, 3)  # the other thread's pass ran to the end
     assert not twice_mlp.shared._forward_hooks

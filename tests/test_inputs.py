@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actscope.errors import InputError
-from actscope.inputs import InputSet, collate, resolve_device, to_rgb
+from actscope.engine.errors import InputError
+from actscope.engine.inputs import InputSet, collate, resolve_device, to_rgb
 
 
 def test_image_batch(digits):
     _, images, labels = digits
     s = InputSet.from_user(images, labels=labels)
-    assert (s.kind, len(s)) == ("image", 16)
+    assert (s.modality, len(s)) == ("image", 16)
     assert s.example(3).shape == (1, 1, 8, 8)
     rgb = s.image(0)
     assert rgb.shape == (8, 8, 3)
@@ -24,7 +24,7 @@ def test_image_batch(digits):
 
 def test_list_of_tensors_gets_a_batch_axis():
     s = InputSet.from_user([torch.randn(3, 5, 5), torch.randn(3, 5, 5)])
-    assert s.kind == "image"
+    assert s.modality == "image"
     assert s.example(1).shape == (1, 3, 5, 5)
     assert s.batch([0, 1]).shape == (2, 3, 5, 5)
 
@@ -37,7 +37,7 @@ def test_strings_need_a_tokenizer():
 def test_strings_with_a_tokenizer(minilm):
     _, tokenizer = minilm
     s = InputSet.from_user(["one two", "three four five six"], tokenizer=tokenizer)
-    assert s.kind == "text"
+    assert s.modality == "text"
     assert s.tokens(0) == ["[CLS]", "one", "two", "[SEP]"]
     batch = s.batch([0, 1])
     assert batch["input_ids"].shape == (2, 6)
@@ -48,7 +48,7 @@ def test_dicts_with_or_without_a_batch_axis():
     with_axis = {"ids": torch.tensor([[1, 2, 3]])}
     without = {"ids": torch.tensor([4, 5, 6])}
     s = InputSet.from_user([with_axis, without])
-    assert s.kind == "dict"
+    assert s.modality == "dict"
     assert s.batch([0, 1])["ids"].tolist() == [[1, 2, 3], [4, 5, 6]]
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import actscope
-from actscope.errors import ForwardError, LayerOutputError
-from actscope.layers import canonical, per_example, view_of
+from actscope.engine.errors import ForwardError, LayerOutputError
+from actscope.engine.layers import per_example, view_layout, view_of
 
 from .model_state import assert_unchanged, record
 
@@ -116,8 +116,8 @@ def test_view_of_and_canonical_layouts():
     assert view_of((2, 3, 4, 5)) == ("other", 0)
     assert view_of(None) == ("none", None)
     x = torch.arange(24.0).reshape(2, 3, 4)
-    assert canonical(x, "other", 2).shape == (4, 6)
-    assert torch.equal(canonical(x, "other", 2)[1], x[:, :, 1].reshape(-1))
+    assert view_layout(x, "other", 2).shape == (4, 6)
+    assert torch.equal(view_layout(x, "other", 2)[1], x[:, :, 1].reshape(-1))
     seq = torch.arange(6.0).reshape(3, 2)
-    assert torch.equal(canonical(seq, "sequence", 0), seq.T)
+    assert torch.equal(view_layout(seq, "sequence", 0), seq.T)
     assert torch.equal(per_example(torch.arange(6).reshape(1, 6), 0, 4), torch.arange(6))

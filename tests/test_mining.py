@@ -15,8 +15,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 import actscope
-from actscope.mining import keys as K
-from actscope.mining import mine
+from actscope.engine.mining import keys as K
+from actscope.engine.mining import mine
 
 from .model_state import assert_unchanged, record
 

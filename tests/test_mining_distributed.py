@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import Dataset
 
-from actscope.mining import ActivationIndex, MiningInterrupted, mine
+from actscope.engine.mining import ActivationIndex, MiningInterrupted, mine
 
 from .test_mining import SeqProbe, batches_of, tied_sequences
 from .test_mining_index import assert_same

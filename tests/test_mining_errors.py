@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 import actscope
-from actscope.errors import ActscopeError, InputError, LayerNotFoundError, LayerOutputError
-from actscope.mining import MiningCancelled, MiningInterrupted, mine
-from actscope.mining.miner import _interrupts_deferred
+from actscope.engine.errors import ActscopeError, InputError, LayerNotFoundError, LayerOutputError
+from actscope.engine.mining import MiningCancelled, MiningInterrupted, mine
+from actscope.engine.mining.run import interrupts_deferred
 
 from .model_state import assert_unchanged, record
 from .test_mining import MapProbe, SeqProbe, batches_of, brute_force, expected_top
@@ -216,7 +216,7 @@ def test_ctrl_c_inside_an_update_waits_for_it_to_finish():
     done = []
 
     def update():
-        with _interrupts_deferred():
+        with interrupts_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             done.append("finished after the signal")
 

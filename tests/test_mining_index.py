@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from actscope.errors import IndexFileError, InputError, LayerNotFoundError
-from actscope.mining import ActivationIndex, ImageContext, TextContext, mine
+from actscope.engine.errors import IndexFileError, InputError, LayerNotFoundError
+from actscope.engine.mining import ActivationIndex, ImageContext, TextContext, mine
 
 from .model_state import assert_unchanged, record
 from .test_mining import MapProbe, SeqProbe, tied_sequences

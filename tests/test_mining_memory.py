@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 import torch
 
-from actscope.mining import mine
+from actscope.engine.mining import mine
 
 from .test_mining import SeqProbe
 
@@ -49,7 +49,7 @@ CHILD = textwrap.dedent(
     """
     import json, resource, sys, torch
     from torch import nn
-    from actscope.mining import mine
+    from actscope.engine.mining import mine
 
     class Probe(nn.Module):
         def __init__(self):

@@ -53,9 +53,10 @@ def test_wheel_carries_the_bundle(tmp_path):
         assert zf.read("actscope/static/widget.js") == (STATIC / "widget.js").read_bytes()
     for needed in (
         "actscope/static/widget.css",
-        "actscope/templates/standalone.html",
+        "actscope/widget/templates/standalone.html",
         "actscope/demo/digits_cnn.safetensors",
-        "actscope/widget.py",
+        "actscope/widget/explorer.py",
+        "actscope/engine/capture.py",
     ):
         assert needed in names, needed
     assert not any(n.startswith(("js/", "tests/")) or n.endswith(".ts") for n in names)

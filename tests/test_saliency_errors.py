@@ -6,12 +6,12 @@ import pytest
 import torch
 
 import actscope
-from actscope.errors import ActscopeError, ForwardError, InputError, LayerNotFoundError
-from actscope.saliency import Unit, saliency
+from actscope.engine.errors import ActscopeError, ForwardError, InputError, LayerNotFoundError
+from actscope.engine.saliency import Unit, saliency
 
 
 def test_exported_from_actscope():
-    from actscope.saliency import saliency as engine
+    from actscope.engine.saliency import saliency as engine
 
     assert actscope.saliency is engine
 

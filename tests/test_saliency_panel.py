@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import actscope
-from actscope import snapshot, wire
-from actscope.jobs import Cancelled, Jobs, Progress
+from actscope.widget import sharing, wire
+from actscope.widget.jobs import Cancelled, Jobs, Progress
 
 
 def test_the_panel_shows_the_engines_map(explorer, digits):
@@ -19,22 +19,22 @@ def test_the_panel_shows_the_engines_map(explorer, digits):
     explorer.saliency_method = "input_x_gradient"
     meta, arrays = wire.decode(explorer.saliency_view)
     assert meta["key"] == "3|input_x_gradient|top"
-    assert meta["kind"] == "image"
+    assert meta["over"] == "pixels"
     expected = actscope.saliency(model, images[3:4], "input_x_gradient")[0].sum(0)
     assert torch.allclose(
         torch.from_numpy(arrays["map"]), expected, atol=1e-3 * expected.abs().max()
     )
     assert arrays["image"].shape == (8, 8, 3)
-    assert explorer.task["state"] == "done"
+    assert explorer.job["state"] == "done"
 
 
 def test_it_follows_the_input_the_target_and_the_unit(explorer):
     explorer.saliency_method = "gradient"
     explorer.input_index = 5
     assert wire.decode(explorer.saliency_view)[0]["key"] == "5|gradient|top"
-    explorer.saliency_target = "class:7"
+    explorer.saliency_target = {"type": "class", "index": 7}
     assert wire.decode(explorer.saliency_view)[0]["key"] == "5|gradient|class:7"
-    explorer.saliency_target = "unit"
+    explorer.saliency_target = {"type": "unit"}
     meta, _ = wire.decode(explorer.saliency_view)
     assert "Select a unit" in meta["error"]
     explorer.unit = 4
@@ -61,16 +61,29 @@ def test_text_gets_one_score_per_token(minilm, sentences):
         model, sentences[:2], tokenizer=tokenizer, layer="encoder.layer.3.intermediate"
     )
     ex.unit = 11
-    ex.saliency_target = "unit"
+    ex.saliency_target = {"type": "unit"}
     ex.saliency_method = "gradient"
     meta, arrays = wire.decode(ex.saliency_view)
-    assert meta["kind"] == "tokens"
+    assert meta["over"] == "tokens"
     assert len(arrays["map"]) == len(meta["tokens"]) == 15
+
+
+def test_targets_and_methods_are_validated(explorer):
+    """Structured targets only: a bad one raises, shows, and leaves the last good value."""
+    explorer.saliency_target = {"type": "class", "index": 2}
+    for bad in ("class:7", {"type": "class", "index": -1}, {"type": "top", "extra": 1}):
+        with pytest.raises(actscope.InputError, match="saliency_target"):
+            explorer.saliency_target = bad
+        assert explorer.saliency_target == {"type": "class", "index": 2}
+        assert explorer.status["state"] == "error"
+    with pytest.raises(actscope.InputError, match="Did you mean 'gradient'"):
+        explorer.saliency_method = "gradiant"
+    assert explorer.saliency_method == ""
 
 
 def test_a_snapshot_carries_saliency_maps(explorer):
     explorer.snapshot(layers=["features.conv1"], inputs=[0, 1], units=[2], saliency=["gradient"])
-    keys = set(snapshot.unpack(explorer.snapshot_data))
+    keys = set(sharing.unpack(explorer.snapshot_data))
     assert {"saliency|0|gradient|top", "saliency|1|gradient|unit:features.conv1:2"} <= keys
 
 
@@ -110,7 +123,7 @@ def test_jobs_report_errors_and_results():
     jobs.start("saliency", lambda p: 42, results.append, errors.append)
     assert results == [42]
     assert statuses[-1]["state"] == "done"
-    progress = Progress(post=lambda s: None, kind="x")
+    progress = Progress(post=lambda s: None, name="x")
     progress.cancel_event.set()
     with pytest.raises(Cancelled):
         progress.check()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import actscope
-from actscope.saliency import METHODS, Unit, saliency
+from actscope.engine.saliency import METHODS, Unit, saliency
 
 
 class Golden(nn.Module):

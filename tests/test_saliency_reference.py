@@ -21,7 +21,7 @@ from captum.attr import (
     Saliency,
 )
 
-from actscope.saliency import RULES, Unit, saliency
+from actscope.engine.saliency import RULES, Unit, saliency
 
 TOLERANCE = 1e-5
 TEXTS = 3  # sentences of actscope.demo.text.SENTENCES used with MiniLM

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from actscope.errors import ActscopeError, ForwardError
-from actscope.saliency import METHODS, Unit, saliency
+from actscope.engine.errors import ActscopeError, ForwardError
+from actscope.engine.saliency import METHODS, Unit, saliency
 
 from .model_state import assert_unchanged, record
 

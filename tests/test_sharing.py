@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import actscope
-from actscope import figures, snapshot, wire
-from actscope.errors import ActscopeError, InputError, LayerNotFoundError
+from actscope.engine.errors import ActscopeError, InputError, LayerNotFoundError
+from actscope.widget import figures, sharing, wire
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,12 +20,18 @@ def test_snapshot_holds_every_layer_and_input_asked_for(explorer, digits):
     model, images, _ = digits
     info = explorer.snapshot(layers=["features.conv2", "classifier.fc2"], inputs=[0, 5, 9])
     assert info.views == 6
-    entries = snapshot.unpack(explorer.snapshot_data)
+    entries = sharing.unpack(explorer.snapshot_data)
     assert set(entries) == {
-        f"view|{i}|{layer}" for i in (0, 5, 9) for layer in ("features.conv2", "classifier.fc2")
+        f"layer_view|{i}|{layer}"
+        for i in (0, 5, 9)
+        for layer in ("features.conv2", "classifier.fc2")
     }
-    meta, arrays = wire.decode(entries["view|5|classifier.fc2"])
-    assert (meta["layer"], meta["input"]) == ("classifier.fc2", 5)
+    meta, arrays = wire.decode(entries["layer_view|5|classifier.fc2"])
+    assert (meta["layer"], meta["input_index"], meta["key"]) == (
+        "classifier.fc2",
+        5,
+        "5|classifier.fc2",
+    )
     expected = model(images[5:6])[0].detach()
     step = float(expected.max() - expected.min()) / wire.U8_LEVELS
     assert torch.allclose(torch.from_numpy(arrays["act"]), expected, atol=step / 2 + 1e-5)
@@ -107,7 +113,7 @@ def test_snapshot_saliency_of_a_model_without_a_top_prediction():
     model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
     ex = actscope.Explorer(model, torch.randn(2, 3, 4), layer="0")
     ex.snapshot(units=[1], saliency=["gradient"])
-    entries = snapshot.unpack(ex.snapshot_data)
+    entries = sharing.unpack(ex.snapshot_data)
     top, _ = wire.decode(entries["saliency|1|gradient|top"])
     assert "no single top prediction" in top["error"]
     meta, arrays = wire.decode(entries["saliency|1|gradient|unit:0:1"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from actscope import wire
+from actscope.widget import wire
 
 
 def test_float16_round_trip_keeps_relative_precision():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from actscope import wire
+from actscope.widget import wire
 
 FIXTURES = Path(__file__).resolve().parents[1] / "js" / "tests" / "fixtures"
 

@@ -187,3 +187,20 @@ export function isDark(el: Element): boolean {
   }
   return false;
 }
+
+const THEME_ATTRIBUTES = ["class", "data-jp-theme-light", "data-jp-theme-name", "data-vscode-theme-kind"];
+
+/** Call `onChange` when `el` turns from light to dark or back (JupyterLab and VS Code mark a
+ * theme switch on the body). Returns a function that stops watching. */
+export function watchTheme(el: Element, onChange: (dark: boolean) => void): () => void {
+  if (typeof MutationObserver === "undefined") return () => {};
+  let dark = isDark(el);
+  const watch = new MutationObserver(() => {
+    const now = isDark(el);
+    if (now === dark) return;
+    dark = now;
+    onChange(dark);
+  });
+  watch.observe(document.body, { attributes: true, attributeFilter: THEME_ATTRIBUTES });
+  return () => watch.disconnect();
+}

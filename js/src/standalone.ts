@@ -2,13 +2,13 @@
 // A small in-page model plays the part of the widget manager's model, holding the saved
 // traits; nothing is sent anywhere.
 import type { AnyModel } from "@anywidget/types";
-import { ExplorerView } from "./app";
-import type { Traits } from "./model";
+import { ExplorerView } from "./explorer";
+import type { Traits } from "./traits";
 
 // biome-ignore lint/suspicious/noExplicitAny: the AnyModel interface takes untyped handlers
 type Handler = (...args: any[]) => void;
 
-/** How `src/actscope/export.py` writes bytes traits into the page's JSON. */
+/** How `src/actscope/widget/export_page.py` writes bytes traits into the page's JSON. */
 interface Base64Value {
   $b64: string;
 }

@@ -1,36 +1,32 @@
-// Decoded views by (input, layer): what the `view` trait delivered, what a snapshot holds,
-// and what was prefetched while a kernel is live. An LRU bounded in bytes.
-import { fromDecoded, key, type LayerData, type ViewMeta } from "./views/data";
-import { decode } from "./wire";
+// Decoded layer views by key (`layerViewKey(input_index, layer)`, what each blob answers):
+// what the `layer_view` trait delivered, what a snapshot holds, and what was prefetched while
+// a kernel is live. An LRU bounded in bytes.
+import { type LayerEntry, layerViewFromBlob } from "./layouts/data";
 
 export class ViewStore {
-  private map = new Map<string, LayerData>();
+  private map = new Map<string, LayerEntry>();
   /** Views from a snapshot: never evicted (there may be no kernel to ask again). */
-  private pinned = new Map<string, LayerData>();
+  private pinned = new Map<string, LayerEntry>();
   private total = 0;
 
   constructor(private budget = 96 * 2 ** 20) {}
 
-  get(input: number, layer: string): LayerData | undefined {
-    const k = key(input, layer);
-    const data = this.map.get(k);
-    if (!data) return this.pinned.get(k);
-    if (data) {
-      // refresh its LRU position
-      this.map.delete(k);
-      this.map.set(k, data);
-    }
+  get(key: string): LayerEntry | undefined {
+    const data = this.map.get(key);
+    if (!data) return this.pinned.get(key);
+    // refresh its LRU position
+    this.map.delete(key);
+    this.map.set(key, data);
     return data;
   }
 
-  has(input: number, layer: string): boolean {
-    const k = key(input, layer);
-    return this.map.has(k) || this.pinned.has(k);
+  has(key: string): boolean {
+    return this.map.has(key) || this.pinned.has(key);
   }
 
   /** Keep a snapshot's view for good. */
-  pin(data: LayerData): void {
-    this.pinned.set(key(data.meta.input, data.meta.layer), data);
+  pin(data: LayerEntry): void {
+    this.pinned.set(data.meta.key, data);
   }
 
   get pinnedCount(): number {
@@ -38,14 +34,14 @@ export class ViewStore {
   }
 
   /** Decode a blob and keep it; returns the decoded view. */
-  putBlob(view: DataView): LayerData {
-    const data = fromDecoded(decode<ViewMeta>(view));
+  putBlob(view: DataView): LayerEntry {
+    const data = layerViewFromBlob(view);
     this.put(data);
     return data;
   }
 
-  put(data: LayerData): void {
-    const k = key(data.meta.input, data.meta.layer);
+  put(data: LayerEntry): void {
+    const k = data.meta.key;
     const old = this.map.get(k);
     if (old) {
       this.total -= cost(old);
@@ -70,6 +66,6 @@ export class ViewStore {
   }
 }
 
-function cost(d: LayerData): number {
-  return d.act.byteLength + 4096;
+function cost(d: LayerEntry): number {
+  return ("act" in d ? d.act.byteLength : 0) + 4096;
 }

@@ -1,5 +1,6 @@
+// @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import { ColorMap, NAN_RGB, POS_INF_RGB, robustPeak, scaleFor } from "../src/colormap";
+import { ColorMap, isDark, NAN_RGB, POS_INF_RGB, robustPeak, scaleFor, watchTheme } from "../src/colormap";
 
 const rgb = (c: number): number[] => [c & 255, (c >>> 8) & 255, (c >>> 16) & 255];
 
@@ -47,5 +48,43 @@ describe("robust ranges", () => {
     expect(scaleFor(0, 500, false, peak).hi).toBe(1);
     expect(scaleFor(-4, 5, false, 2)).toEqual({ lo: -2, hi: 2, signed: true, dark: false });
     expect(robustPeak([Number.NaN, Number.POSITIVE_INFINITY])).toBe(0);
+  });
+});
+
+describe("theme detection", () => {
+  it("finds the first opaque background up the tree and judges its brightness", () => {
+    const outer = document.createElement("div");
+    const inner = document.createElement("div");
+    outer.append(inner);
+    document.body.append(outer);
+    expect(isDark(inner)).toBe(false); // nothing opaque: light
+    outer.style.backgroundColor = "rgb(30, 30, 30)";
+    expect(isDark(inner)).toBe(true);
+    inner.style.backgroundColor = "rgba(255, 255, 255, 0.2)"; // too transparent to count
+    expect(isDark(inner)).toBe(true);
+    inner.style.backgroundColor = "rgb(250, 250, 250)";
+    expect(isDark(inner)).toBe(false);
+    outer.remove();
+  });
+});
+
+describe("theme watching", () => {
+  it("calls back when the page turns dark or light, and stops when asked", async () => {
+    const el = document.createElement("div");
+    document.body.append(el);
+    const seen: boolean[] = [];
+    const stop = watchTheme(el, (dark) => seen.push(dark));
+    document.body.className = "a"; // no change of background: no call
+    await new Promise((r) => setTimeout(r, 0));
+    document.body.style.backgroundColor = "rgb(0, 0, 0)";
+    document.body.className = "jp-theme-dark";
+    await new Promise((r) => setTimeout(r, 0));
+    expect(seen).toEqual([true]);
+    stop();
+    document.body.removeAttribute("style");
+    document.body.className = "";
+    await new Promise((r) => setTimeout(r, 0));
+    expect(seen).toEqual([true]);
+    el.remove();
   });
 });

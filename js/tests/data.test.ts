@@ -1,46 +1,34 @@
 import { describe, expect, it } from "vitest";
-import { ViewStore } from "../src/store";
-import { type LayerData, unitOrder, unitStats, type ViewMeta } from "../src/views/data";
+import {
+  descending,
+  fromDecoded,
+  isFailure,
+  type LayerData,
+  layerViewFromBlob,
+  layout,
+  unitOrder,
+  unitStats,
+} from "../src/layouts/data";
+import type { Kind } from "../src/traits";
+import { decode } from "../src/wire";
+import { errorBlob, viewBlob } from "./helpers/encode";
 
-function layer(kind: ViewMeta["kind"], shape: number[], values: number[], name = "l", input = 0): LayerData {
-  const top = {
-    units: new Int32Array(),
-    values: new Float32Array(),
-    other: new Float32Array(),
-    pos: new Int32Array(),
-  };
-  return {
-    meta: {
-      layer: name,
-      input,
-      kind,
-      shape,
-      layer_shape: shape,
-      unit_axis: 0,
-      n_units: 0,
-      nan: 0,
-      posinf: 0,
-      neginf: 0,
-      min: 0,
-      max: 0,
-      trimmed: null,
-    },
-    act: new Float32Array(values),
-    shape,
-    top: { max: top, mean: top },
-    image: null,
-    bytes: values.length * 2,
-  };
+function layer(kind: Kind, shape: number[], values: number[]): LayerData {
+  const entry = layerViewFromBlob(viewBlob("l", 0, kind, shape, values));
+  if (isFailure(entry)) throw new Error("not data");
+  return entry;
 }
 
 describe("per-unit summaries", () => {
   it("reads sequences as (T, D) with units last", () => {
     // 2 tokens × 3 neurons
     const d = layer("sequence", [2, 3], [1, 5, -1, 4, 0, Number.NaN]);
+    expect(layout(d)).toEqual({ units: 3, positions: 2, unitsLast: true });
     const s = unitStats(d);
     expect(Array.from(s.max)).toEqual([4, 5, -1]);
     expect(Array.from(s.argmax)).toEqual([1, 0, 0]);
     expect(Array.from(s.mean)).toEqual([2.5, 2.5, -1]);
+    expect(unitStats(d)).toBe(s); // computed once
     expect(Array.from(unitOrder(d, "max"))).toEqual([1, 0, 2]);
     expect(Array.from(unitOrder(d, "mean"))).toEqual([0, 1, 2]);
     expect(Array.from(unitOrder(d, "index"))).toEqual([0, 1, 2]);
@@ -48,6 +36,7 @@ describe("per-unit summaries", () => {
 
   it("reads spatial maps as (C, H, W) with units first", () => {
     const d = layer("spatial", [2, 1, 2], [0, 1, 7, -7]);
+    expect(layout(d)).toEqual({ units: 2, positions: 2, unitsLast: false });
     const s = unitStats(d);
     expect(Array.from(s.max)).toEqual([1, 7]);
     expect(Array.from(s.argmax)).toEqual([1, 0]);
@@ -57,18 +46,53 @@ describe("per-unit summaries", () => {
   it("never ranks an all-NaN unit first", () => {
     const d = layer("vector", [3], [Number.NaN, -2, -3]);
     expect(Array.from(unitOrder(d, "max"))).toEqual([1, 2, 0]);
+    expect(Number.isNaN(unitStats(d).mean[0])).toBe(true);
+  });
+
+  it("orders descending, NaN last, ties to the lower index", () => {
+    expect(Array.from(descending([1, 3, 3, Number.NaN, 2]))).toEqual([1, 2, 4, 0, 3]);
+    expect(Array.from(descending([Number.NaN, 1, Number.NaN, 1]))).toEqual([1, 3, 0, 2]);
+    expect(Array.from(descending([Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]))).toEqual([
+      2, 1, 0,
+    ]);
+    expect(Array.from(descending([]))).toEqual([]);
   });
 });
 
-describe("view store", () => {
-  it("evicts the least recently used views beyond its byte budget", () => {
-    const store = new ViewStore(4 * 1000 + 2 * 4096);
-    store.put(layer("vector", [500], new Array(500).fill(0), "a"));
-    store.put(layer("vector", [500], new Array(500).fill(0), "b"));
-    expect(store.get(0, "a")).toBeDefined(); // a is now the most recent
-    store.put(layer("vector", [500], new Array(500).fill(0), "c"));
-    expect(store.has(0, "b")).toBe(false);
-    expect(store.has(0, "a")).toBe(true);
-    expect(store.has(0, "c")).toBe(true);
+describe("decoding a layer-view blob", () => {
+  it("reads the activation, the image and both rankings", () => {
+    const blob = viewBlob(
+      "enc.1",
+      4,
+      "spatial",
+      [2, 1, 1],
+      [3, 7],
+      {},
+      {
+        image: { data: [1, 2, 3, 4, 5, 6], shape: [1, 2, 3], dtype: "u8raw" },
+        rank_max_units: { data: [1, 0], shape: [2], dtype: "i32" },
+        rank_max_max: { data: [7, 3], shape: [2] },
+        rank_max_mean: { data: [7, 3], shape: [2] },
+        rank_max_argmax: { data: [0, 0], shape: [2], dtype: "i32" },
+        rank_mean_units: { data: [1, 0], shape: [2], dtype: "i32" },
+        rank_mean_mean: { data: [7, 3], shape: [2] },
+      },
+    );
+    const d = fromDecoded(decode(blob));
+    if (isFailure(d)) throw new Error("not data");
+    expect(d.meta).toMatchObject({ key: "4|enc.1", layer: "enc.1", input_index: 4, kind: "spatial" });
+    expect(d.shape).toEqual([2, 1, 1]);
+    expect(Array.from(d.ranking.max.units)).toEqual([1, 0]);
+    expect(Array.from(d.ranking.max.max)).toEqual([7, 3]);
+    expect(d.ranking.max.argmax).toBeInstanceOf(Int32Array);
+    expect(Array.from(d.ranking.mean.mean)).toEqual([7, 3]);
+    expect(d.image).toMatchObject({ h: 1, w: 2 });
+    expect(Array.from(d.image?.data ?? [])).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("keeps an error blob as the answer to its key", () => {
+    const d = layerViewFromBlob(errorBlob("0|x", "boom", { layer: "x", input_index: 0 }));
+    expect(isFailure(d)).toBe(true);
+    expect(d.meta).toEqual({ key: "0|x", error: "boom", layer: "x", input_index: 0 });
   });
 });

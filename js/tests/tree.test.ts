@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import type { LayerInfo } from "../src/model";
-import { LayerTree } from "../src/views/tree";
+import { LayerTree } from "../src/components/tree";
+import type { LayerInfo } from "../src/traits";
 import { layerInfo } from "./helpers/layers";
 
 const L = (name: string, depth: number, parent: string, is_leaf: boolean, type = "Linear"): LayerInfo =>
@@ -45,5 +45,35 @@ describe("LayerTree", () => {
     expect(picked).toBe("head");
     tree.select("enc.block.attn"); // selecting inside a folded container unfolds it
     expect(names(tree)).toContain("enc.block.attn");
+  });
+
+  it("marks the selection, dims layers with no tensor, and folds deep containers of big models", () => {
+    const tree = new LayerTree(() => {});
+    tree.setLayers([...LAYERS, layerInfo("drop", { kind: "none", shape: null })], "head");
+    const row = (name: string) => tree.el.querySelector<HTMLElement>(`.acts-row[data-name='${name}']`);
+    expect(row("head")?.classList.contains("acts-selected")).toBe(true);
+    expect(row("head")?.getAttribute("aria-selected")).toBe("true");
+    expect(row("drop")?.classList.contains("acts-dim")).toBe(true);
+    expect(row("enc.block.attn")?.querySelector(".acts-shape")?.textContent).toBe("3");
+    tree.select("enc");
+    expect(row("head")?.classList.contains("acts-selected")).toBe(false);
+    expect(tree.order).toEqual(["enc", "enc.block", "enc.block.attn", "enc.block.mlp", "head", "drop"]);
+    const deep = Array.from({ length: 70 }, (_, i) =>
+      i === 0 ? L("root.a.b.c", 3, "", false) : L(`root.a.b.c.l${i}`, 4, "root.a.b.c", true),
+    );
+    tree.setLayers(deep, "root.a.b.c.l1");
+    expect(names(tree).length).toBe(70); // the selection's container stays open
+    tree.setLayers(deep, "");
+    expect(names(tree)).toEqual(["root.a.b.c"]);
+  });
+
+  it("keeps keys typed into the filter from the notebook", () => {
+    const tree = new LayerTree(() => {});
+    document.body.append(tree.el);
+    let reached = 0;
+    document.body.addEventListener("keydown", () => reached++);
+    tree.el.querySelector("input")?.dispatchEvent(new KeyboardEvent("keydown", { key: "j", bubbles: true }));
+    expect(reached).toBe(0);
+    tree.el.remove();
   });
 });

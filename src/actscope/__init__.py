@@ -1,26 +1,43 @@
 """actscope: explore what a PyTorch model computes inside, in a Jupyter widget.
 
-The engine (``list_layers``, ``capture``, ``rank_units``...) is plain PyTorch and works
-without the widget; :class:`Explorer` shows it all in JupyterLab, Notebook 7, VS Code and
-Colab, and in exported pages with no kernel.
+The engine (``list_layers``, ``capture``, ``rank_units``, ``mine``, ``saliency``...) is plain
+PyTorch and works without the widget; :class:`Explorer` shows it all in JupyterLab,
+Notebook 7, VS Code, Colab, marimo and Voilà, and in exported pages with no kernel.
+
+``Explorer`` is loaded on first use, so that ``import actscope; actscope.mine(...)`` (a
+script, every rank of a ``torchrun`` job) never imports anywidget, traitlets or ipywidgets.
 """
 
 from __future__ import annotations
 
-from .capture import Activations, capture
-from .errors import (
+from typing import TYPE_CHECKING, Any
+
+from .engine import (
+    ActivationIndex,
+    Activations,
     ActscopeError,
     ForwardError,
     IndexFileError,
     InputError,
+    LayerInfo,
     LayerNotFoundError,
     LayerOutputError,
+    MiningCancelled,
+    MiningInterrupted,
+    NoTopPredictionError,
+    Ranking,
+    Unit,
+    capture,
+    contrast,
+    list_layers,
+    mine,
+    rank_units,
+    saliency,
+    unit_stats,
 )
-from .layers import LayerInfo, list_layers
-from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
-from .ranking import Ranking, contrast, rank_units, unit_stats
-from .saliency import Unit, saliency
-from .widget import Explorer
+
+if TYPE_CHECKING:
+    from .widget import Explorer
 
 __version__ = "0.1.0"
 
@@ -37,6 +54,7 @@ __all__ = [
     "LayerOutputError",
     "MiningCancelled",
     "MiningInterrupted",
+    "NoTopPredictionError",
     "Ranking",
     "Unit",
     "__version__",
@@ -48,3 +66,20 @@ __all__ = [
     "saliency",
     "unit_stats",
 ]
+
+_LAZY = {"Explorer": "actscope.widget"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the widget side on first use (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'actscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The page needs no kernel: precompute every view a reader can click to.
     if args.text:
         from .demo.text import MLP_LAYERS
-        from .ranking import rank_units
+        from .engine.ranking import rank_units
 
         # The encoder has no top prediction: explain the layer's strongest neurons instead
         # (the top of the widget's own ranking for the first sentence).

@@ -107,20 +107,24 @@ def test_fifty_rapid_clicks_end_on_the_right_view(notebook, page):
         }""",
         layers,
     )
+    # What the clicks select, worked out from the clicks themselves: the last layer row
+    # clicked, and the last input clicked (the strip shows inputs 0-11 in order).
     final_layer = layers[49 % len(layers)]
-    final_input = nb.kernel.wait_for(
-        "[ex.layer, ex.input_index]", lambda v: v[0] == final_layer, timeout=30
-    )[1]
+    final_input = [i % 5 for i in range(50) if i % 7 == 3][-1]
     drawn(page, f"{final_input}|{final_layer}", timeout=30_000)
     nb.kernel.wait_for(
-        "__import__('actscope').wire.decode(ex.view)[0]['layer']", lambda v: v == final_layer
+        "[ex.layer, ex.input_index]", lambda v: v == [final_layer, final_input], timeout=30
+    )
+    nb.kernel.wait_for(
+        "__import__('actscope.widget', fromlist=['wire']).wire.decode(ex.layer_view)[0]['key']",
+        lambda v: v == f"{final_input}|{final_layer}",
     )
     # Every draw on the way showed the selection of its moment, never a stale answer.
     events = page.evaluate("() => window.__drawn")
     assert events, "nothing was drawn"
     for e in events:
         assert e["layer"] == e["selected"], e
-        assert str(e["input"]) == e["input_now"], e
+        assert str(e["input_index"]) == e["input_now"], e
     shown = page.locator(".acts-root").get_attribute("data-drawn")
     assert shown == f"{final_input}|{final_layer}"
 
@@ -159,7 +163,8 @@ def test_html_in_tokens_and_labels_is_shown_as_text(notebook, page):
     assert root.locator("b").count() == 0
     assert root.locator("script").count() == 0
     assert "<script>alert(2)</script>" in page.locator(".acts-input-label").first.inner_text()
-    page.wait_for_timeout(300)
+    # No element was made from the strings (checked above), so no handler can run later;
+    # a script that ran while drawing would have opened its dialog already.
     assert not dialogs, f"a script ran: {dialogs}"
 
 
@@ -180,9 +185,47 @@ def test_dark_theme_redraws_on_a_dark_background(notebook, page):
             .match(/\\d+/g).slice(0, 3).map(Number)"""
     )
     assert sum(rgb) / 3 < 80, f"the widget's background stayed light: rgb{tuple(rgb)}"
-    # The saliency map is redrawn in the dark theme's colour scale too.
-    assert page.locator("canvas.acts-saliency-map").evaluate("c => c.toDataURL()") != light_map
+    # The saliency map is redrawn in the dark theme's colour scale too: a real map (many
+    # colours, not a blank canvas), darker than the light one (near-zero scores are white
+    # on the light scale and near-black on the dark one).
+    dark_map = page.locator("canvas.acts-saliency-map")
+    assert dark_map.evaluate("c => c.toDataURL()") != light_map
+    page.evaluate(f"() => {{ window.__canvasStats = {CANVAS_STATS}; }}")
+    light = canvas_stats(page, light_map)
+    dark = dark_map.evaluate("(c) => window.__canvasStats(c)")
+    assert dark["colours"] >= 16, f"the dark map is (nearly) blank: {dark}"
+    assert dark["median"] < light["median"] - 40, (light, dark)
     screenshot(page, "interaction-dark", page.locator(".acts-root"))
+
+
+CANVAS_STATS = """(c) => {
+    const g = c.getContext('2d');
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    const lum = [], colours = new Set();
+    for (let i = 0; i < px.length; i += 4) {
+        lum.push(0.2126 * px[i] + 0.7152 * px[i + 1] + 0.0722 * px[i + 2]);
+        colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
+    }
+    lum.sort((a, b) => a - b);
+    return { median: lum[lum.length >> 1], colours: colours.size };
+}"""
+
+
+def canvas_stats(page, data_url):
+    """CANVAS_STATS of an image saved with toDataURL (drawn back onto a fresh canvas)."""
+    return page.evaluate(
+        """async (url) => {
+            const img = new Image();
+            img.src = url;
+            await img.decode();
+            const c = document.createElement('canvas');
+            c.width = img.width;
+            c.height = img.height;
+            c.getContext('2d').drawImage(img, 0, 0);
+            return window.__canvasStats(c);
+        }""",
+        data_url,
+    )
 
 
 def test_errors_show_in_the_widget(notebook, page):

@@ -44,13 +44,15 @@ def test_saliency_over_an_image_follows_the_input(notebook, page):
 
 
 def test_saliency_over_tokens_follows_the_neuron(notebook, page):
-    nb = notebook([*MINILM, "ex.saliency_target = 'unit'\nex.saliency_method = 'gradient'"])
+    nb = notebook(
+        [*MINILM, "ex.saliency_target = {'type': 'unit'}\nex.saliency_method = 'gradient'"]
+    )
     page.wait_for_selector(
         ".acts-root[data-drawn='0|encoder.layer.3.intermediate']", timeout=60_000
     )
-    note = page.locator(".acts-saliency .acts-hint")
-    note.wait_for()
-    assert "Select a unit" in note.inner_text()
+    # No unit selected yet: the panel's answer for exactly that says to pick one.
+    panel_key(page, "0|gradient|unit:encoder.layer.3.intermediate:")
+    assert "Select a unit" in page.locator(".acts-saliency").inner_text()
     tokens_of_top_unit(page, 0, "gradient", "encoder.layer.3.intermediate")
     tokens = page.locator(".acts-saliency-tokens .acts-token")
     assert "token 0:" in tokens.first.get_attribute("title")

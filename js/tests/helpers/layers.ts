@@ -1,5 +1,5 @@
 // A LayerInfo as Python's list_layers describes it, with test-friendly defaults.
-import type { LayerInfo } from "../../src/model";
+import type { LayerInfo } from "../../src/traits";
 
 export function layerInfo(name: string, fields: Partial<LayerInfo> = {}): LayerInfo {
   const kind = fields.kind ?? "vector";
@@ -20,6 +20,7 @@ export function layerInfo(name: string, fields: Partial<LayerInfo> = {}): LayerI
     depth: 0,
     parent: "",
     is_leaf: true,
+    aliases: [],
     ...fields,
   };
 }

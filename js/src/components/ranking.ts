@@ -1,0 +1,87 @@
+// The top units of the current layer for the current input, by max or by mean.
+import { clear, fmt, h } from "../dom";
+import type { LayerData, Ranking } from "../layouts/data";
+import { type RankBy, rankByValues } from "../traits";
+import "./ranking.css";
+
+export class RankingPanel {
+  readonly el = h("div", { class: "acts-ranking" });
+  private by: RankBy = "max";
+  private toggle = h("div", { class: "acts-seg", role: "group", "aria-label": "Rank by" });
+  private list = h("ol", { class: "acts-rank-list" });
+  private data: LayerData | null = null;
+  private unit: number | null = null;
+
+  constructor(private onUnit: (unit: number) => void) {
+    for (const by of rankByValues) {
+      const b = h("button", { class: "acts-btn", type: "button", "data-by": by, text: `by ${by}` });
+      b.addEventListener("click", () => {
+        this.by = by;
+        this.draw();
+      });
+      this.toggle.append(b);
+    }
+    this.el.append(h("div", { class: "acts-panel-title", text: "Top units" }), this.toggle, this.list);
+    this.list.addEventListener("click", (e) => {
+      const row = (e.target as HTMLElement).closest<HTMLElement>(".acts-rank-row");
+      if (row?.dataset.unit) this.onUnit(Number(row.dataset.unit));
+    });
+  }
+
+  render(data: LayerData | null, unit: number | null): void {
+    this.data = data;
+    this.unit = unit;
+    this.draw();
+  }
+
+  setUnit(unit: number | null): void {
+    this.unit = unit;
+    for (const row of this.list.querySelectorAll<HTMLElement>(".acts-rank-row")) {
+      row.classList.toggle("acts-selected", Number(row.dataset.unit) === unit);
+    }
+  }
+
+  private draw(): void {
+    for (const b of this.toggle.querySelectorAll<HTMLElement>("button")) {
+      b.classList.toggle("acts-on", b.dataset.by === this.by);
+    }
+    clear(this.list);
+    const data = this.data;
+    if (!data) return;
+    const r: Ranking = data.ranking[this.by];
+    for (let i = 0; i < r.units.length; i++) {
+      const u = r.units[i] as number;
+      const [maxV, meanV] = [r.max[i] as number, r.mean[i] as number];
+      const main = this.by === "max" ? maxV : meanV;
+      const pos = r.argmax[i] as number;
+      const row = h(
+        "li",
+        {
+          class: `acts-rank-row${u === this.unit ? " acts-selected" : ""}`,
+          "data-unit": u,
+          role: "button",
+          title: `unit ${u}: max ${fmt(maxV)}, mean ${fmt(meanV)}, peak at ${this.where(data, pos)}`,
+        },
+        h("span", { class: "acts-rank-unit", text: String(u) }),
+        h("span", { class: "acts-rank-value", text: fmt(main) }),
+        h("span", { class: "acts-rank-pos", text: this.where(data, pos) }),
+      );
+      this.list.append(row);
+    }
+  }
+
+  /** A peak position in words: a token, a (y, x) location, or nothing for vectors. */
+  private where(data: LayerData, pos: number): string {
+    const m = data.meta;
+    if (m.kind === "sequence") {
+      const tok = m.tokens?.[pos];
+      return tok !== undefined ? `“${tok}” @${pos}` : `@${pos}`;
+    }
+    if (m.kind === "spatial") {
+      const W = m.shape[2] ?? 1;
+      return `y${Math.floor(pos / W)} x${pos % W}`;
+    }
+    if (m.kind === "other") return `@${pos}`;
+    return "";
+  }
+}

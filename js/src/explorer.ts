@@ -1,0 +1,292 @@
+// The explorer (twin of src/actscope/widget/explorer.py): the layout, the selection (layer,
+// input, unit) and the keyboard, the status and the job (shown by the header), and the
+// wiring of the panels (panels/), each of which owns its traits. Everything drawn comes from
+// traits (or, for speed, views prefetched over custom messages while a kernel is live), so
+// a saved notebook or an exported page renders with no kernel.
+// The shell's styles come first: the panels' and components' own styles build on them.
+import "./explorer.css";
+import type { AnyModel } from "@anywidget/types";
+import { isDark, watchTheme } from "./colormap";
+import { Header } from "./components/header";
+import { InputStrip } from "./components/inputs";
+import { Tooltip } from "./components/tooltip";
+import { LayerTree } from "./components/tree";
+import { h } from "./dom";
+import { ExamplesPanel } from "./panels/examples";
+import { LayerViewPanel } from "./panels/layer_view";
+import { SaliencyPanel } from "./panels/saliency";
+import { Prefetcher } from "./prefetch";
+import { decodeSnapshot } from "./snapshot";
+import { ViewStore } from "./store";
+import type { LayerInfo, Reply, Request, Traits } from "./traits";
+import { asDataView } from "./wire";
+
+const HELLO_TIMEOUT_MS = 2000;
+const KEY_DEBOUNCE_MS = 60;
+
+type Model = AnyModel<Traits>;
+
+export class ExplorerView {
+  readonly root = h("div", {
+    class: "acts-root",
+    tabindex: 0,
+    "aria-label": "actscope explorer: arrow keys move through layers (up/down) and inputs (left/right)",
+  });
+  private store = new ViewStore();
+  private tooltip = new Tooltip(this.root);
+  private tree = new LayerTree((name) => this.selectLayer(name));
+  private strip = new InputStrip((i) => this.selectInput(i));
+  private layerView: LayerViewPanel;
+  private saliency: SaliencyPanel;
+  private examples: ExamplesPanel;
+  private prefetcher: Prefetcher;
+  private header = new Header(() => this.send({ type: "cancel" }));
+  private layers = new Map<string, LayerInfo>();
+  private live = false;
+  private helloDone = false;
+  private pendingSend: ReturnType<typeof setTimeout> | undefined;
+  private listeners: [string, (...args: unknown[]) => void][] = [];
+  private unwatchTheme: () => void;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private model: Model,
+    el: HTMLElement,
+  ) {
+    el.append(this.root);
+    this.onLayers();
+    this.prefetcher = new Prefetcher({
+      ready: () => this.live && this.layerView.drawn !== "" && model.get("prefetch") !== false,
+      query: () => ({
+        layers: [...this.layers.values()],
+        layer: model.get("layer"),
+        inputIndex: model.get("input_index"),
+        inputCount: (model.get("inputs_info") ?? []).length,
+        has: (key) => this.store.has(key),
+        room: this.store.room,
+      }),
+      send: (msg) => this.send(msg),
+      busy: (on) => {
+        this.root.dataset.prefetching = on ? "1" : "0";
+      },
+    });
+    // What the panels may use of the explorer (each takes the part it needs).
+    const host = {
+      model,
+      root: this.root,
+      tooltip: this.tooltip,
+      store: this.store,
+      on: (event: string, fn: () => void) => this.on(event, fn),
+      layerInfo: (name: string) => this.layers.get(name),
+      live: () => this.live,
+      offline: () => !this.live && this.helloDone,
+      isDark: () => isDark(this.root),
+      selectUnit: (unit: number | null) => this.selectUnit(unit),
+      commit: (debounce: boolean) => this.commit(debounce),
+      send: (msg: Request) => this.send(msg),
+      drawn: () => this.prefetcher.whenIdle(),
+    };
+    this.layerView = new LayerViewPanel(host);
+    this.saliency = new SaliencyPanel(host);
+    this.examples = new ExamplesPanel(host);
+    this.layout();
+    this.listen();
+    this.onInputs();
+    this.onStatus();
+    this.onJob();
+    this.layerView.show();
+    this.hello();
+    // Redraw when JupyterLab or VS Code switch between light and dark themes.
+    this.unwatchTheme = watchTheme(this.root, () => {
+      this.layerView.redraw();
+      this.saliency.redraw(); // its colour scale follows the theme too
+    });
+    void this.loadSnapshot();
+  }
+
+  dispose(): void {
+    for (const [event, fn] of this.listeners) this.model.off(event as "msg:custom", fn);
+    clearTimeout(this.helloTimer);
+    this.unwatchTheme();
+    clearTimeout(this.pendingSend);
+    this.prefetcher.dispose();
+    this.root.remove();
+  }
+
+  private layout(): void {
+    const main = h(
+      "div",
+      { class: "acts-main" },
+      this.strip.el,
+      ...this.layerView.parts,
+      this.examples.el,
+      this.saliency.el,
+    );
+    const body = h("div", { class: "acts-body" }, this.tree.el, main, this.layerView.ranking.el);
+    this.root.append(this.header.el, this.header.banner, body);
+    this.root.addEventListener("keydown", (e) => this.onKey(e));
+  }
+
+  // Traits ---------------------------------------------------------------------------------
+  private on(event: string, fn: (...args: unknown[]) => void): void {
+    this.model.on(event, fn);
+    this.listeners.push([event, fn]);
+  }
+
+  private listen(): void {
+    this.on("change:layers_info", () => this.onLayers());
+    this.on("change:inputs_info", () => this.onInputs());
+    this.on("change:thumbs", () => this.onInputs());
+    this.on("change:status", () => this.onStatus());
+    this.on("change:job", () => this.onJob());
+    // The saliency key holds the input (and the layer, for a unit target): without a kernel
+    // to send a new map, the panel must look up the snapshot's map itself.
+    const selected = (): void => {
+      this.prefetcher.selected();
+      queueMicrotask(() => this.layerView.show()); // once layer and unit are both set
+      this.saliency.show();
+    };
+    this.on("change:layer", () => {
+      this.tree.select(this.model.get("layer"));
+      selected();
+    });
+    this.on("change:input_index", () => {
+      this.strip.select(this.model.get("input_index"));
+      selected();
+    });
+    this.on("change:unit", () => this.onUnit());
+    this.on("change:prefetch", () => this.prefetcher.run());
+    this.on("change:snapshot_data", () => void this.loadSnapshot());
+    this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
+  }
+
+  private onLayers(): void {
+    const infos = this.model.get("layers_info") ?? [];
+    this.layers = new Map(infos.map((l) => [l.name, l]));
+    this.tree.setLayers(infos, this.model.get("layer"));
+  }
+
+  private onInputs(): void {
+    const inputs = this.model.get("inputs_info") ?? [];
+    this.strip.setInputs(inputs, asDataView(this.model.get("thumbs")), this.model.get("input_index"));
+  }
+
+  private onStatus(): void {
+    const status = this.model.get("status") ?? { state: "ready", message: "" };
+    this.header.status(status, this.model.get("model_info"));
+  }
+
+  private onJob(): void {
+    this.header.job(this.model.get("job") ?? {});
+    this.saliency.show(); // "computing…" while a saliency job runs
+  }
+
+  private onUnit(): void {
+    const unit = this.model.get("unit");
+    this.root.dataset.unit = unit === null ? "" : String(unit);
+    this.layerView.setUnit(unit);
+    this.saliency.show();
+    this.examples.show();
+  }
+
+  /** Pin every entry of the snapshot trait into the panels (inflated natively). */
+  private async loadSnapshot(): Promise<void> {
+    const blob = asDataView(this.model.get("snapshot_data"));
+    if (!blob) return;
+    try {
+      const snap = await decodeSnapshot(blob);
+      this.root.dataset.snapshot = String(this.layerView.pin(snap.layer_view));
+      this.saliency.loadSnapshot(snap.saliency);
+      this.examples.loadSnapshot(snap.examples);
+    } catch (err) {
+      this.layerView.showNote(`The saved snapshot could not be read: ${String(err)}`);
+      return;
+    }
+    if (!this.layerView.drawn) this.layerView.show();
+    this.saliency.show();
+    this.examples.show();
+  }
+
+  // Selection ------------------------------------------------------------------------------
+  /** Send the changed traits: at once, or after a keyboard pause (one message per burst). */
+  private commit(debounce: boolean): void {
+    clearTimeout(this.pendingSend);
+    this.pendingSend = debounce ? setTimeout(() => this.model.save_changes(), KEY_DEBOUNCE_MS) : undefined;
+    if (!debounce) this.model.save_changes();
+  }
+
+  private selectLayer(name: string, debounce = false): void {
+    if (name === this.model.get("layer")) return;
+    this.model.set("layer", name);
+    this.model.set("unit", null);
+    this.commit(debounce);
+  }
+
+  private selectInput(index: number, debounce = false): void {
+    const n = (this.model.get("inputs_info") ?? []).length;
+    if (index < 0 || index >= n || index === this.model.get("input_index")) return;
+    this.model.set("input_index", index);
+    this.commit(debounce);
+  }
+
+  private selectUnit(unit: number | null): void {
+    if (unit === this.model.get("unit")) return;
+    this.model.set("unit", unit);
+    this.commit(false);
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if ((e.target as HTMLElement).closest("input, textarea, select")) return;
+    if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      const next = this.tree.neighbour(e.key === "ArrowDown" ? 1 : -1);
+      if (next) this.selectLayer(next, true);
+    } else if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+      this.selectInput(this.model.get("input_index") + (e.key === "ArrowRight" ? 1 : -1), true);
+    } else if (e.key === "Escape") {
+      this.selectUnit(null);
+    } else {
+      return;
+    }
+    // Ours alone: keep the notebook from moving between cells too.
+    e.preventDefault();
+    e.stopPropagation();
+  }
+
+  // Talking to the kernel (optional) -------------------------------------------------------
+  private send(msg: Request): boolean {
+    try {
+      this.model.send(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private hello(): void {
+    if (!this.send({ type: "hello" })) {
+      this.helloDone = true;
+      return;
+    }
+    this.helloTimer = setTimeout(() => {
+      this.helloDone = true;
+      if (!this.live && !this.layerView.drawn) this.layerView.show();
+    }, HELLO_TIMEOUT_MS);
+  }
+
+  private onReply(msg: Reply, buffers: DataView[]): void {
+    if (msg.type === "hello") {
+      this.live = true;
+      this.helloDone = true;
+      this.prefetcher.whenIdle();
+      return;
+    }
+    if (msg.type !== "layer_view") return;
+    const blob = msg.error ? undefined : buffers?.[0];
+    if (blob) {
+      const entry = this.store.putBlob(blob);
+      if (entry.meta.key === this.layerView.currentKey() && !this.layerView.drawn) this.layerView.show();
+    }
+    this.prefetcher.answered(msg, blob !== undefined);
+  }
+}

@@ -1,0 +1,154 @@
+// A decoded layer-view blob (src/actscope/widget/panels/layer_view.py) and what the layouts
+// derive from it: per-unit summaries and orders.
+import type { LayerViewArray, LayerViewErrorMeta, LayerViewMeta, RankBy } from "../traits";
+import { type Decoded, decode } from "../wire";
+
+export type { LayerViewErrorMeta };
+
+/** The top units of the layer by one statistic, as Python's `Ranking(units, max, mean, argmax)`. */
+export interface Ranking {
+  units: Int32Array;
+  max: Float32Array;
+  mean: Float32Array;
+  argmax: Int32Array;
+}
+
+export interface LayerData {
+  meta: LayerViewMeta;
+  /** Activation values in the canonical layout (trimmed if the meta says so). */
+  act: Float32Array;
+  /** Shape of `act`. */
+  shape: number[];
+  ranking: Record<RankBy, Ranking>;
+  image: { data: Uint8Array; h: number; w: number } | null;
+  bytes: number;
+  /** Per-unit summaries of `act`, computed on first use. */
+  stats?: UnitStats;
+}
+
+/** A layer view that answers its key with an error instead of data. */
+export interface LayerFailure {
+  meta: LayerViewErrorMeta;
+  bytes: number;
+}
+
+/** What the store holds for a key: data, or the error that answers it. */
+export type LayerEntry = LayerData | LayerFailure;
+
+export interface UnitStats {
+  max: Float32Array;
+  mean: Float32Array;
+  argmax: Int32Array;
+}
+
+export type SortMode = "index" | RankBy;
+
+export function isFailure(entry: LayerEntry): entry is LayerFailure {
+  return "error" in entry.meta;
+}
+
+function f32(d: Decoded<unknown>, name: LayerViewArray): Float32Array {
+  const a = d.arrays.get(name);
+  return a instanceof Float32Array ? a : new Float32Array(a ?? []);
+}
+
+function i32(d: Decoded<unknown>, name: LayerViewArray): Int32Array {
+  const a = d.arrays.get(name);
+  return a instanceof Int32Array ? a : new Int32Array(a ?? []);
+}
+
+function ranking(d: Decoded<unknown>, by: RankBy): Ranking {
+  return {
+    units: i32(d, `rank_${by}_units`),
+    max: f32(d, `rank_${by}_max`),
+    mean: f32(d, `rank_${by}_mean`),
+    argmax: i32(d, `rank_${by}_argmax`),
+  };
+}
+
+export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): LayerEntry {
+  const meta = d.meta;
+  if ("error" in meta) return { meta, bytes: d.bytes };
+  const img = d.arrays.get("image");
+  const imgShape = d.shapes.get("image");
+  return {
+    meta,
+    act: f32(d, "act"),
+    shape: d.shapes.get("act") ?? [],
+    ranking: { max: ranking(d, "max"), mean: ranking(d, "mean") },
+    image:
+      img instanceof Uint8Array && imgShape
+        ? { data: img, h: imgShape[0] as number, w: imgShape[1] as number }
+        : null,
+    bytes: d.bytes,
+  };
+}
+
+/** Decode a layer-view blob (data or error). */
+export function layerViewFromBlob(blob: DataView): LayerEntry {
+  return fromDecoded(decode<LayerViewMeta | LayerViewErrorMeta>(blob));
+}
+
+/** Units and positions of the canonical layout: sequence (T, D) has units last. */
+export function layout(data: LayerData): { units: number; positions: number; unitsLast: boolean } {
+  const s = data.shape;
+  if (data.meta.kind === "sequence") return { units: s[1] ?? 1, positions: s[0] ?? 1, unitsLast: true };
+  if (s.length === 0) return { units: 1, positions: 1, unitsLast: false };
+  const units = s[0] as number;
+  return { units, positions: units ? data.act.length / units : 0, unitsLast: false };
+}
+
+export function unitStats(data: LayerData): UnitStats {
+  if (data.stats) return data.stats;
+  const { units, positions, unitsLast } = layout(data);
+  const max = new Float32Array(units).fill(Number.NEGATIVE_INFINITY);
+  const sum = new Float64Array(units);
+  const count = new Int32Array(units);
+  const argmax = new Int32Array(units);
+  const a = data.act;
+  for (let p = 0; p < positions; p++) {
+    for (let u = 0; u < units; u++) {
+      const v = a[unitsLast ? p * units + u : u * positions + p] as number;
+      if (v > (max[u] as number)) {
+        max[u] = v;
+        argmax[u] = p;
+      }
+      if (v - v === 0) {
+        sum[u] = (sum[u] as number) + v;
+        count[u] = (count[u] as number) + 1;
+      }
+    }
+  }
+  const mean = new Float32Array(units);
+  for (let u = 0; u < units; u++) mean[u] = count[u] ? (sum[u] as number) / (count[u] as number) : Number.NaN;
+  data.stats = { max, mean, argmax };
+  return data.stats;
+}
+
+/**
+ * Indices of `values` from the largest down: NaN last (after -Inf), ties to the lower index.
+ * The one ordering of units in actscope (Python's `engine/ranking.py` `descending`).
+ */
+export function descending(values: ArrayLike<number>): Int32Array {
+  const n = values.length;
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return order.sort((a, b) => {
+    const [va, vb] = [values[a] as number, values[b] as number];
+    const [nanA, nanB] = [Number.isNaN(va), Number.isNaN(vb)];
+    if (nanA || nanB) return nanA === nanB ? a - b : nanA ? 1 : -1;
+    return va === vb ? a - b : vb > va ? 1 : -1;
+  });
+}
+
+/** Unit indices in display order: by index, or by max/mean activation (descending). */
+export function unitOrder(data: LayerData, mode: SortMode): Int32Array {
+  const n = layout(data).units;
+  if (mode === "index") {
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order;
+  }
+  const stats = unitStats(data);
+  return descending(mode === "max" ? stats.max : stats.mean);
+}

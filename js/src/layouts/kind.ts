@@ -1,0 +1,49 @@
+// What every per-kind layout (sequence, spatial, vector) shares: the interface the layer view
+// draws through, and pixel canvases.
+import type { ColorMap } from "../colormap";
+import type { Tooltip } from "../components/tooltip";
+import { h } from "../dom";
+import type { LayerData, SortMode } from "./data";
+import "./kind.css";
+
+export interface ViewContext {
+  cmap: ColorMap;
+  tooltip: Tooltip;
+  sort: SortMode;
+  unit: number | null;
+  onUnit: (unit: number) => void;
+  /** Width available to the view, in CSS pixels. */
+  width: number;
+  dark: boolean;
+}
+
+export interface KindView {
+  readonly el: HTMLElement;
+  /** Draw `data` from scratch. */
+  render(data: LayerData, ctx: ViewContext): void;
+  /** Show a newly selected unit without redrawing everything. */
+  setUnit(unit: number | null): void;
+}
+
+/** A canvas of `width × height` pixels filled through a packed-RGBA callback. */
+export function pixelCanvas(
+  width: number,
+  height: number,
+  fill: (px: Uint32Array) => void,
+  cls = "acts-pixels",
+): HTMLCanvasElement {
+  const canvas = h("canvas", { class: cls, width: Math.max(1, width), height: Math.max(1, height) });
+  const ctx = canvas.getContext("2d");
+  if (ctx && width > 0 && height > 0) {
+    const img = ctx.createImageData(width, height);
+    fill(new Uint32Array(img.data.buffer));
+    ctx.putImageData(img, 0, 0);
+  }
+  return canvas;
+}
+
+/** The cell under the mouse on a canvas drawn at `cw × ch` CSS pixels per cell. */
+export function cellAt(e: MouseEvent, canvas: HTMLElement, cw: number, ch: number): [number, number] {
+  const box = canvas.getBoundingClientRect();
+  return [Math.floor((e.clientY - box.top) / ch), Math.floor((e.clientX - box.left) / cw)];
+}

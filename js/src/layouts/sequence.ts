@@ -1,0 +1,152 @@
+// (T, D) sequences: a token × neuron heatmap, neurons sortable, and the tokens coloured by
+// the selected neuron. Also draws "other" layouts as positions × units.
+import { ColorMap } from "../colormap";
+import { clear, fmt, h } from "../dom";
+import { type LayerData, unitOrder } from "./data";
+import { cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
+import "./sequence.css";
+
+const ROW = 14;
+const LABEL_WIDTH = 110;
+
+export class SequenceView implements KindView {
+  readonly el = h("div", { class: "acts-seq" });
+  private scroll = h("div", { class: "acts-seq-scroll" });
+  private detail = h("div", { class: "acts-detail" });
+  private mark = h("div", { class: "acts-col-mark" });
+  private data: LayerData | null = null;
+  private ctx: ViewContext | null = null;
+  private order: Int32Array = new Int32Array(0);
+  private position = new Int32Array(0);
+  private cw = 2;
+
+  constructor() {
+    this.el.append(this.scroll, this.detail);
+  }
+
+  render(data: LayerData, ctx: ViewContext): void {
+    this.data = data;
+    this.ctx = ctx;
+    const [T, D] = [data.shape[0] ?? 0, data.shape[1] ?? 0];
+    this.order = unitOrder(data, ctx.sort);
+    this.position = new Int32Array(D);
+    for (let j = 0; j < D; j++) this.position[this.order[j] as number] = j;
+    this.cw = Math.max(2, Math.min(24, Math.floor((ctx.width - LABEL_WIDTH - 20) / Math.max(D, 1))));
+    const labels = h("div", { class: "acts-seq-labels", style: `width: ${LABEL_WIDTH}px` });
+    const tokens = data.meta.tokens;
+    for (let t = 0; t < T; t++) {
+      const text = tokens ? (tokens[t] ?? "") : `pos ${t}`;
+      labels.append(h("div", { class: "acts-seq-label", text, title: `position ${t}: ${text}` }));
+    }
+    const act = data.act;
+    const sorted = ctx.sort === "index" ? undefined : this.order;
+    const canvas = pixelCanvas(D, T, (px) => {
+      for (let t = 0; t < T; t++) {
+        ctx.cmap.paint(act.subarray(t * D, (t + 1) * D), px.subarray(t * D, (t + 1) * D), sorted);
+      }
+    });
+    canvas.style.width = `${D * this.cw}px`;
+    canvas.style.height = `${T * ROW}px`;
+    const wrap = h("div", { class: "acts-seq-canvas" }, canvas, this.mark);
+    canvas.addEventListener("mousemove", (e) => this.hover(e, canvas));
+    canvas.addEventListener("mouseleave", () => ctx.tooltip.hide());
+    canvas.addEventListener("click", (e) => {
+      const [, j] = cellAt(e, canvas, this.cw, ROW);
+      const unit = this.order[j];
+      if (unit !== undefined) ctx.onUnit(unit);
+    });
+    clear(this.scroll);
+    this.scroll.append(h("div", { class: "acts-seq-grid" }, labels, wrap));
+    this.setUnit(ctx.unit);
+  }
+
+  private hover(e: MouseEvent, canvas: HTMLElement): void {
+    const { data, ctx } = this;
+    if (!data || !ctx) return;
+    const D = data.shape[1] ?? 0;
+    const [t, j] = cellAt(e, canvas, this.cw, ROW);
+    const unit = this.order[j];
+    if (unit === undefined || t < 0 || t >= (data.shape[0] ?? 0)) {
+      ctx.tooltip.hide();
+      return;
+    }
+    const tok = data.meta.tokens?.[t];
+    ctx.tooltip.show(e, [
+      data.meta.layer,
+      `neuron ${unit}`,
+      tok !== undefined ? `token ${t} “${tok}”` : `position ${t}`,
+      `value ${fmt(data.act[t * D + unit] as number)}`,
+    ]);
+  }
+
+  setUnit(unit: number | null): void {
+    if (this.ctx) this.ctx.unit = unit;
+    const data = this.data;
+    clear(this.detail);
+    if (!data) return;
+    const D = data.shape[1] ?? 0;
+    if (unit === null || unit >= D) {
+      this.mark.style.display = "none";
+      this.detail.append(
+        h("div", {
+          class: "acts-hint",
+          text:
+            unit === null
+              ? "Click a neuron (a column) or a row of the ranking to colour the tokens by it."
+              : `Neuron ${unit} is outside the part of the layer shown here.`,
+        }),
+      );
+      return;
+    }
+    const j = this.position[unit] ?? 0;
+    this.mark.style.display = "block";
+    this.mark.style.left = `${j * this.cw}px`;
+    this.mark.style.width = `${Math.max(this.cw, 2)}px`;
+    const left = j * this.cw;
+    if (
+      left < this.scroll.scrollLeft ||
+      left > this.scroll.scrollLeft + this.scroll.clientWidth - LABEL_WIDTH
+    ) {
+      this.scroll.scrollLeft = Math.max(0, left - this.scroll.clientWidth / 2);
+    }
+    this.detail.append(this.tokensFor(data, unit));
+  }
+
+  /** The input's tokens, each coloured by the neuron's activation there. */
+  private tokensFor(data: LayerData, unit: number): HTMLElement {
+    const [T, D] = [data.shape[0] ?? 0, data.shape[1] ?? 0];
+    let peak = 0;
+    let lo = 0;
+    for (let t = 0; t < T; t++) {
+      const v = data.act[t * D + unit] as number;
+      if (v - v === 0) {
+        peak = Math.max(peak, Math.abs(v));
+        lo = Math.min(lo, v);
+      }
+    }
+    const cmap = new ColorMap({
+      lo: lo < 0 ? -peak : 0,
+      hi: peak || 1,
+      signed: lo < 0,
+      dark: this.ctx?.dark ?? false,
+    });
+    const box = h("div", { class: "acts-token-text", "data-unit": unit });
+    box.append(
+      h("div", {
+        class: "acts-detail-title",
+        text: `Neuron ${unit} on this input (colour scale: its own peak, ${fmt(peak)})`,
+      }),
+    );
+    const line = h("div", { class: "acts-token-line" });
+    for (let t = 0; t < T; t++) {
+      const v = data.act[t * D + unit] as number;
+      const tok = data.meta.tokens?.[t] ?? `p${t}`;
+      const span = h("span", { class: "acts-token", text: tok, title: `token ${t}: ${fmt(v)}` });
+      span.style.background = cmap.css(v);
+      span.style.color = cmap.textOn(v);
+      line.append(span);
+    }
+    box.append(line);
+    return box;
+  }
+}

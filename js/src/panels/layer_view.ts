@@ -1,0 +1,264 @@
+// The layer view panel (twin of src/actscope/widget/panels/layer_view.py): one layer for one
+// input, drawn by the layout of its kind, with its colour legend and the ranking of its
+// units. It draws only the view whose key answers the current selection, from the store
+// (the `layer_view` trait, a snapshot, or prefetched views).
+import type { AnyModel } from "@anywidget/types";
+import { ColorMap, isDark, robustPeak, scaleFor } from "../colormap";
+import { Legend } from "../components/legend";
+import { RankingPanel } from "../components/ranking";
+import type { Tooltip } from "../components/tooltip";
+import { clear, h, shapeText } from "../dom";
+import {
+  isFailure,
+  type LayerData,
+  type LayerEntry,
+  layerViewFromBlob,
+  type SortMode,
+} from "../layouts/data";
+import type { KindView } from "../layouts/kind";
+import { SequenceView } from "../layouts/sequence";
+import { SpatialView } from "../layouts/spatial";
+import { VectorView } from "../layouts/vector";
+import type { ViewStore } from "../store";
+import { type DrawnDetail, type LayerInfo, layerViewKey, type Traits } from "../traits";
+import { asDataView } from "../wire";
+import "./layer_view.css";
+
+export interface LayerViewHost {
+  model: AnyModel<Traits>;
+  root: HTMLElement;
+  tooltip: Tooltip;
+  store: ViewStore;
+  on(event: string, fn: () => void): void;
+  layerInfo(name: string): LayerInfo | undefined;
+  /** True once it is clear that no kernel will answer (nothing more will arrive). */
+  offline(): boolean;
+  selectUnit(unit: number | null): void;
+  /** A view was drawn (the explorer prefetches once the user pauses). */
+  drawn(): void;
+}
+
+const SORT_TITLES: Record<SortMode, string> = {
+  index: "Units in index order",
+  max: "Units sorted by max activation on this input",
+  mean: "Units sorted by mean activation on this input",
+};
+
+export class LayerViewPanel {
+  readonly head = h("div", { class: "acts-main-head" });
+  readonly legend = new Legend((clip) => {
+    this.clip = clip;
+    this.redraw();
+  });
+  readonly note = h("div", { class: "acts-note" });
+  readonly viewBox = h("div", { class: "acts-view" });
+  readonly ranking: RankingPanel;
+  private layerTitle = h("div", { class: "acts-layer-title" });
+  private sortBox = h("div", { class: "acts-seg", role: "group", "aria-label": "Sort units" });
+  private layouts: Record<"sequence" | "spatial" | "vector", KindView> = {
+    sequence: new SequenceView(),
+    spatial: new SpatialView(),
+    vector: new VectorView(),
+  };
+  private active: KindView | null = null;
+  private sort: SortMode = "index";
+  private clip = true;
+  private drawnKey = "";
+  private drawnPrint = "";
+
+  constructor(private host: LayerViewHost) {
+    this.ranking = new RankingPanel((u) => host.selectUnit(u));
+    for (const mode of ["index", "max", "mean"] as const) {
+      const b = h("button", { class: "acts-btn", type: "button", "data-sort": mode, text: mode });
+      b.title = SORT_TITLES[mode];
+      b.addEventListener("click", () => {
+        this.sort = mode;
+        this.redraw();
+      });
+      this.sortBox.append(b);
+    }
+    this.head.append(this.layerTitle, h("span", { class: "acts-label", text: "sort" }), this.sortBox);
+    host.on("change:layer_view", () => this.onTrait());
+    this.onTrait();
+  }
+
+  /** The main column's part of this panel, in order (the ranking goes in the side column). */
+  get parts(): HTMLElement[] {
+    return [this.head, this.legend.el, this.note, this.viewBox];
+  }
+
+  /** The key drawn on screen ("" while loading or showing a note). */
+  get drawn(): string {
+    return this.drawnKey;
+  }
+
+  currentKey(): string {
+    return layerViewKey(this.host.model.get("input_index"), this.host.model.get("layer"));
+  }
+
+  private onTrait(): void {
+    const blob = asDataView(this.host.model.get("layer_view"));
+    if (!blob) return;
+    const data = this.host.store.putBlob(blob);
+    if (data.meta.key === this.currentKey()) this.show();
+  }
+
+  /** Keep a snapshot's views for good. Returns how many the store now pins. */
+  pin(blobs: Map<string, DataView>): number {
+    for (const blob of blobs.values()) this.host.store.pin(layerViewFromBlob(blob));
+    return this.host.store.pinnedCount;
+  }
+
+  /** Draw everything again (the sort, the clip or the theme changed). */
+  redraw(): void {
+    this.drawnKey = "";
+    this.show();
+  }
+
+  setUnit(unit: number | null): void {
+    this.active?.setUnit(unit);
+    this.ranking.setUnit(unit);
+  }
+
+  /** Show the current selection: its view if stored, else the loading state or a note. */
+  show(): void {
+    const { model, root } = this.host;
+    const layer = model.get("layer");
+    const input = model.get("input_index");
+    const k = layerViewKey(input, layer);
+    const info = this.host.layerInfo(layer);
+    root.dataset.layer = layer;
+    root.dataset.input = String(input);
+    for (const b of this.sortBox.querySelectorAll<HTMLElement>("button")) {
+      b.classList.toggle("acts-on", b.dataset.sort === this.sort);
+    }
+    clear(this.layerTitle);
+    this.layerTitle.append(
+      h("span", { class: "acts-layer-name", text: layer }),
+      h("span", { class: "acts-type", text: info?.type ?? "" }),
+      h("span", { class: "acts-shape", text: shapeText(info?.shape) }),
+    );
+    const data = this.host.store.get(k);
+    if (!data || data.meta.key !== k) {
+      this.loading(info, k);
+      return;
+    }
+    const print = fingerprint(data);
+    if (this.drawnKey === k && this.drawnPrint === print) return;
+    this.draw(data, info);
+    this.drawnKey = k;
+    this.drawnPrint = print;
+    root.dataset.drawn = k;
+    root.classList.remove("acts-loading");
+    root.dispatchEvent(
+      new CustomEvent("actscope:drawn", {
+        bubbles: true,
+        detail: { layer, input_index: input, t: performance.now() } satisfies DrawnDetail,
+      }),
+    );
+    this.host.drawn();
+  }
+
+  private loading(info: LayerInfo | undefined, k: string): void {
+    this.host.root.dataset.drawn = "";
+    this.drawnKey = "";
+    if (info?.kind === "none") {
+      this.showNote(
+        `${info.name} (${info.type}) returned no tensor${info.calls === 0 ? ": it did not run for this input" : ""}. Pick another layer.`,
+        k,
+      );
+      return;
+    }
+    if (this.host.offline()) {
+      this.showNote(
+        "This view was not saved with the page. Run the notebook with a kernel (or include it in ex.snapshot(...)) to see it.",
+        k,
+      );
+      return;
+    }
+    this.host.root.classList.add("acts-loading");
+  }
+
+  /** A note instead of a view (nothing to draw, or an error), tagged with the key of the
+   * selection it answers (`data-key`), as views are. */
+  showNote(text: string, key = ""): void {
+    this.host.root.classList.remove("acts-loading");
+    this.active = null;
+    clear(this.viewBox);
+    clear(this.legend.el);
+    this.ranking.render(null, null);
+    this.note.textContent = "";
+    this.viewBox.append(h("div", { class: "acts-missing", "data-key": key, text }));
+  }
+
+  private draw(entry: LayerEntry, info: LayerInfo | undefined): void {
+    if (isFailure(entry)) {
+      this.showNote(entry.meta.error, entry.meta.key);
+      this.viewBox.firstElementChild?.classList.add("acts-view-error");
+      return;
+    }
+    const data = entry;
+    const m = data.meta;
+    const root = this.host.root;
+    const dark = isDark(root);
+    root.dataset.theme = dark ? "dark" : "light";
+    const cmap = new ColorMap(scaleFor(m.min, m.max, dark, this.clip ? robustPeak(data.act) : undefined));
+    this.legend.render(cmap, m, this.clip);
+    const notes: string[] = [];
+    if (m.kind === "other") {
+      notes.push(
+        `Shape ${shapeText(m.layer_shape)} has no image or sequence layout: shown as positions (rows) × units (columns), units on axis ${m.unit_axis}.`,
+      );
+    }
+    if (m.trimmed) notes.push(m.trimmed.note);
+    if (info && info.calls > 1)
+      notes.push(
+        `This module runs ${info.calls} times per forward pass; each call is its own entry (name#k).`,
+      );
+    this.note.textContent = notes.join(" ");
+    const kind = m.kind === "spatial" ? "spatial" : m.kind === "vector" ? "vector" : "sequence";
+    const view = this.layouts[kind];
+    const shown = m.kind === "other" ? transposed(data) : data;
+    const width = this.viewBox.clientWidth || 640;
+    if (this.active !== view) {
+      clear(this.viewBox);
+      this.viewBox.append(view.el);
+      this.active = view;
+    }
+    const unit = this.host.model.get("unit");
+    view.render(shown, {
+      cmap,
+      tooltip: this.host.tooltip,
+      sort: this.sort,
+      unit,
+      onUnit: (u) => this.host.selectUnit(u),
+      width,
+      dark,
+    });
+    this.ranking.render(data, unit);
+  }
+}
+
+/** A cheap identity for drawn data: skip redrawing what is already on screen. */
+export function fingerprint(d: LayerEntry): string {
+  if (isFailure(d)) return `${d.meta.key}|error|${d.meta.error}`;
+  const a = d.act;
+  let s = 0;
+  const step = Math.max(1, Math.floor(a.length / 251));
+  for (let i = 0; i < a.length; i += step) s = (s * 31 + (a[i] as number) * 1000) % 1e9;
+  return `${d.meta.key}|${a.length}|${s}|`;
+}
+
+/** (units, positions) → (positions, units), so "other" layouts draw like sequences. */
+export function transposed(d: LayerData): LayerData {
+  const [U, P] = [d.shape[0] ?? 0, d.act.length / Math.max(d.shape[0] ?? 1, 1)];
+  const out = new Float32Array(d.act.length);
+  for (let u = 0; u < U; u++) for (let p = 0; p < P; p++) out[p * U + u] = d.act[u * P + p] as number;
+  return {
+    ...d,
+    act: out,
+    shape: [P, U],
+    meta: { ...d.meta, kind: "sequence", tokens: undefined },
+    stats: undefined,
+  };
+}

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { isFailure, type LayerData } from "../src/layouts/data";
+import { ViewStore } from "../src/store";
+import { layerViewKey } from "../src/traits";
+import { errorBlob, viewBlob } from "./helpers/encode";
+
+function layer(name: string, n: number, input = 0): LayerData {
+  const empty = {
+    units: new Int32Array(),
+    max: new Float32Array(),
+    mean: new Float32Array(),
+    argmax: new Int32Array(),
+  };
+  return {
+    meta: {
+      key: layerViewKey(input, name),
+      layer: name,
+      input_index: input,
+      kind: "vector",
+      shape: [n],
+      layer_shape: [n],
+      unit_axis: 0,
+      n_units: n,
+      nan: 0,
+      posinf: 0,
+      neginf: 0,
+      min: 0,
+      max: 0,
+      trimmed: null,
+    },
+    act: new Float32Array(n),
+    shape: [n],
+    ranking: { max: empty, mean: empty },
+    image: null,
+    bytes: n * 2,
+  };
+}
+
+describe("view store", () => {
+  it("evicts the least recently used views beyond its byte budget", () => {
+    const store = new ViewStore(4 * 1000 + 2 * 4096);
+    store.put(layer("a", 500));
+    store.put(layer("b", 500));
+    expect(store.get("0|a")).toBeDefined(); // a is now the most recent
+    store.put(layer("c", 500));
+    expect(store.has("0|b")).toBe(false);
+    expect(store.has("0|a")).toBe(true);
+    expect(store.has("0|c")).toBe(true);
+    expect(store.size).toBe(2 * (2000 + 4096));
+    expect(store.room).toBe(4000 + 2 * 4096 - store.size);
+  });
+
+  it("files views by the key they answer, replacing an older answer", () => {
+    const store = new ViewStore();
+    const first = store.putBlob(viewBlob("enc.0", 3, "vector", [2], [1, 2]));
+    expect(first.meta.key).toBe("3|enc.0");
+    expect(store.get("3|enc.0")).toBe(first);
+    expect(store.get("0|enc.0")).toBeUndefined();
+    const size = store.size;
+    const second = store.putBlob(viewBlob("enc.0", 3, "vector", [2], [5, 6]));
+    expect(store.get("3|enc.0")).toBe(second);
+    expect(store.size).toBe(size);
+  });
+
+  it("keeps pinned snapshot views past any budget, and holds errors as answers", () => {
+    const store = new ViewStore(0);
+    store.pin(layer("p", 10));
+    store.put(layer("q", 10));
+    expect(store.has("0|p")).toBe(true);
+    expect(store.pinnedCount).toBe(1);
+    const failed = store.putBlob(errorBlob("1|r", "no such input", { layer: "r", input_index: 1 }));
+    expect(isFailure(failed)).toBe(true);
+    expect(store.get("1|r")?.meta).toMatchObject({ key: "1|r", error: "no such input" });
+  });
+});

@@ -1,0 +1,216 @@
+"""Capturing layer outputs with hooks that never outlive the ``with`` block.
+
+Hooks are global state on a user's model, so every hook actscope adds is temporary by
+construction: :func:`capture` is a context manager that removes its hooks in ``finally``,
+whatever happens in the block (an exception, ``KeyboardInterrupt``). It adds forward hooks
+and nothing else: parameters, buffers, ``training`` flags, ``requires_grad``, ``.grad`` and
+the user's own hooks are left exactly as they were.
+
+A submodule that runs several times in one forward pass is recorded once per call: the
+first call under its plain name, later calls as ``name#1``, ``name#2``...
+
+Hooks record only the forward passes of the thread that opened the ``with`` block (see
+:mod:`.hooks`), so a capture running in a background thread (mining, saliency started from
+the widget) and the explorer's own passes never see each other's activations.
+
+Any path of a module names it (:mod:`.names`): a module reachable by two paths is hooked
+once, and its outputs are read by either name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batch import detach
+from .errors import LayerNotFoundError, LayerOutputError
+from .hooks import Hooks
+from .names import all_paths, call_name, resolve_modules, split_call, unwrap
+from .outputs import OutputSelector, select
+
+
+class Activations(Mapping[str, torch.Tensor]):
+    """Detached layer outputs by name, filled while a :func:`capture` block runs.
+
+    ``acts[name]`` is the selected tensor of the module's first call (``acts["x#1"]`` the
+    second call's); :meth:`calls` lists every call and :meth:`raw` gives the whole output
+    (a tuple, a dict...) of a call.
+    """
+
+    def __init__(
+        self, outputs: Mapping[str, OutputSelector] | None = None, *, clone: bool = False
+    ) -> None:
+        self._records: dict[str, list[Any]] = {}
+        self._versions: dict[str, list[int | None]] = {}
+        self._outputs = dict(outputs or {})
+        self._clone = clone
+        self._alias: dict[str, str] = {}  # another path of a recorded module → its record
+        self.overwritten: set[str] = set()
+        """Layers whose output a later module changed in place (capture again with clone=True)."""
+
+    def _split(self, name: str) -> tuple[str, int]:
+        """``(recorded base name, call)`` of a layer name given by any of its paths."""
+        base, call = split_call(name)
+        return self._alias.get(base, base), call
+
+    # Mapping interface ---------------------------------------------------------------
+    def __getitem__(self, name: str) -> torch.Tensor:
+        raw = self.raw(name)
+        if self._split(name)[0] in self.overwritten:
+            raise LayerOutputError(
+                f"The output of layer {name!r} was changed in place by a later module "
+                "(for example ReLU(inplace=True)) after it was captured. "
+                "Capture it with actscope.capture(..., clone=True)."
+            )
+        return select(raw, self.selector(name), name)
+
+    def __iter__(self) -> Iterator[str]:
+        for base, calls in self._records.items():
+            for i in range(len(calls)):
+                yield call_name(base, i)
+
+    def __len__(self) -> int:
+        return sum(len(calls) for calls in self._records.values())
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        base, call = self._split(name)
+        return call < len(self._records.get(base, ()))
+
+    def __repr__(self) -> str:
+        return f"Activations({list(self)})"
+
+    # Extras ----------------------------------------------------------------------------
+    def raw(self, name: str) -> Any:
+        """The whole (detached) output of one call of a layer, before selection."""
+        base, call = self._split(name)
+        if base not in self._records:
+            raise LayerNotFoundError(name, self._records)
+        calls = self._records[base]
+        if call >= len(calls):
+            if not calls:
+                raise LayerOutputError(
+                    f"Layer {base!r} did not run during the forward pass, so it has no "
+                    "activations. Check that the model uses it for these inputs."
+                )
+            raise LayerOutputError(
+                f"Layer {base!r} ran {len(calls)} time(s); there is no call {call}. "
+                f"Its calls are {[call_name(base, i) for i in range(len(calls))]}."
+            )
+        return calls[call]
+
+    def calls(self, name: str) -> list[torch.Tensor]:
+        """The selected tensor of every call of a module, in call order."""
+        base, _ = self._split(name)
+        if base not in self._records:
+            raise LayerNotFoundError(name, self._records)
+        return [self[call_name(base, i)] for i in range(len(self._records[base]))]
+
+    def n_calls(self, name: str) -> int:
+        """How many times the module ``name`` ran (0 if it was hooked but never ran)."""
+        return len(self._records.get(self._split(name)[0], ()))
+
+    def selector(self, name: str) -> OutputSelector | None:
+        """The output selector that applies to ``name`` (its own, else its module's)."""
+        base, call = split_call(name)
+        own, _ = self._split(name)
+        for key in (name, base, call_name(own, call), own):
+            if key in self._outputs:
+                return self._outputs[key]
+        return None
+
+    def update(self, other: Activations) -> None:
+        """Take ``other``'s records for the layers it captured (e.g. again, with clone=True)."""
+        self._alias.update(other._alias)
+        for name, calls in other._records.items():
+            self._records[name] = calls
+            self._versions[name] = other._versions[name]
+            if name in other.overwritten:
+                self.overwritten.add(name)
+            else:
+                self.overwritten.discard(name)
+
+    def _hook(self, name: str) -> Any:
+        record: list[Any] = []
+        versions: list[int | None] = []
+        self._records[name] = record
+        self._versions[name] = versions
+        append, note = record.append, versions.append
+        clone = self._clone
+
+        def hook(_module: nn.Module, _args: Any, output: Any) -> None:
+            if isinstance(output, torch.Tensor):
+                if clone:
+                    output = output.detach().clone()
+                note(None if output.is_inference() else output._version)
+            else:
+                note(None)
+            append(output)
+
+        return hook
+
+    def _finalise(self) -> None:
+        for name, calls in self._records.items():
+            versions = self._versions[name]
+            for output, version in zip(calls, versions, strict=True):
+                if version is not None and output._version != version:
+                    self.overwritten.add(name)
+            calls[:] = [detach(c) for c in calls]
+
+
+@contextmanager
+def capture(
+    model: nn.Module,
+    layers: str | Iterable[str] | None = None,
+    *,
+    outputs: Mapping[str, OutputSelector] | None = None,
+    clone: bool = False,
+) -> Iterator[Activations]:
+    """Record the outputs of ``layers`` during the forward passes run inside the block.
+
+    Args:
+        model: any ``torch.nn.Module``; it is left exactly as found.
+        layers: a dotted name as in ``model.named_modules()``, a list of them, or ``None``
+            for every submodule.
+        outputs: for layers that return tuples or dicts, which tensor to take: a path
+            (``"0"``, ``"1.0"``, ``"last_hidden_state"``) or a function of the output. By
+            default the first tensor.
+        clone: copy each output as it is recorded. Needed only when a later module
+            changes it in place (``ReLU(inplace=True)``); reading such a layer without it
+            raises an error that says so.
+
+    Returns:
+        An :class:`Activations` mapping, filled as the model runs; tensors are detached.
+
+    Example::
+
+        with actscope.capture(model, ["encoder.layer.3.intermediate"]) as acts:
+            model(**batch)
+        acts["encoder.layer.3.intermediate"]   # (batch, tokens, 1536)
+    """
+    model = unwrap(model)
+    names = [layers] if isinstance(layers, str) else layers
+    modules = resolve_modules(model, names)
+    acts = Activations(outputs, clone=clone)
+    hooked: dict[int, str] = {}
+    for base, module in modules.items():
+        if id(module) in hooked:
+            acts._alias[base] = hooked[id(module)]  # two paths of one module: one hook
+            continue
+        hooked[id(module)] = base
+    for path, module in all_paths(model).items():  # reading by any path works
+        own = hooked.get(id(module))
+        if own is not None and path != own:
+            acts._alias.setdefault(path, own)
+    try:
+        with Hooks() as hooks:
+            for base in hooked.values():
+                hooks.forward(modules[base], acts._hook(base))
+            yield acts
+    finally:
+        acts._finalise()

@@ -1,0 +1,94 @@
+"""Temporary module hooks: the only way actscope hooks a user's model.
+
+Hooks are global state on a user's model, so every hook actscope adds lives inside a
+``with Hooks() as hooks:`` block and is removed in ``finally`` when the block ends, however
+it ends (an exception, ``KeyboardInterrupt``, a generator closed early). They are also
+*thread-bound*: a hook runs only for forward passes of the thread that opened the block,
+so a background job (mining, saliency) and the explorer's own passes on the same model
+never see each other's hooks.
+
+Example::
+
+    with Hooks() as hooks:
+        hooks.forward(model.encoder.layer[3], lambda module, args, output: print(output.shape))
+        model(**batch)
+    # no hook is left on the model here
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+ForwardHook = Callable[[nn.Module, tuple[Any, ...], Any], Any]
+PreHook = Callable[[nn.Module, tuple[Any, ...]], Any]
+
+
+def this_thread_only(hook: Callable[..., Any], owner: int | None = None) -> Callable[..., Any]:
+    """``hook``, run only for calls from thread ``owner`` (default: the calling thread)."""
+    ident = threading.get_ident() if owner is None else owner
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == ident:
+            return hook(*args, **kwargs)
+        return None
+
+    return guarded
+
+
+class Hooks:
+    """A set of module hooks that exists only inside its ``with`` block.
+
+    Args:
+        all_threads: run the hooks for every thread's forward passes, not only for the
+            thread that opened the block (for code that runs the model on worker threads).
+    """
+
+    def __init__(self, *, all_threads: bool = False) -> None:
+        self._handles: list[RemovableHandle] = []
+        self._open = False
+        self._all_threads = all_threads
+        self._owner = threading.get_ident()
+
+    def __enter__(self) -> Hooks:
+        self._open = True
+        self._owner = threading.get_ident()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        """Remove every hook of the block now (also done when the block ends)."""
+        self._open = False
+        handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.remove()
+
+    def _bind(self, hook: Callable[..., Any]) -> Callable[..., Any]:
+        if not self._open:
+            raise RuntimeError("Hooks can be added only inside their `with Hooks():` block.")
+        return hook if self._all_threads else this_thread_only(hook, self._owner)
+
+    def forward(self, module: nn.Module, hook: ForwardHook, *, prepend: bool = False) -> None:
+        """Call ``hook(module, args, output)`` after each call of ``module``; a value it
+        returns replaces the output."""
+        self._handles.append(module.register_forward_hook(self._bind(hook), prepend=prepend))
+
+    def pre(self, module: nn.Module, hook: PreHook, *, prepend: bool = False) -> None:
+        """Call ``hook(module, args)`` before each call of ``module``; a value it returns
+        replaces the positional arguments."""
+        self._handles.append(module.register_forward_pre_hook(self._bind(hook), prepend=prepend))
+
+    def __len__(self) -> int:
+        return len(self._handles)

@@ -1,0 +1,313 @@
+"""The ``Explorer`` widget: layout, selection and wiring; the panels do the rest.
+
+Twin of ``js/src/explorer.ts``. The explorer holds the selection (layer, input, unit), what
+the header and the input strip show, the status banner and the background jobs; each panel
+(``panels/``) is a mixin that owns its traits, observers, job, encoder and key. The front
+end renders from traits alone, which keeps saved notebooks and exported pages working
+without a kernel; custom messages only prefetch while a kernel is live.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anywidget
+import torch
+import traitlets
+from torch import nn
+
+from ..engine.errors import InputError
+from ..engine.forward import ForwardFn
+from ..engine.inputs import InputSet
+from ..engine.outputs import OutputSelector
+from . import sharing
+from .contract import Job, StatusPlace
+from .display import describe_model, inputs_info, message, thumbnails
+from .jobs import Jobs
+from .panels.base import as_trait_error
+from .panels.examples import ExamplesPanel
+from .panels.layer_view import DEFAULT_MAX_VALUES, DEFAULT_TOP_K, LayerViewPanel
+from .panels.saliency import SaliencyPanel
+from .session import Session
+
+_STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+
+
+class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget):
+    """Click through the layers, inputs and units of any PyTorch model.
+
+    Args:
+        model: any ``torch.nn.Module`` (or a wrapper of one, such as nnsight's). It runs
+            where it is (``device="auto"``) under ``torch.no_grad()`` and is left as found:
+            hooks are removed after each pass, buffers restored.
+        inputs: an image batch ``(N, C, H, W)``, a batch tensor, a list of tensors (one
+            example each, no batch axis), a list of strings (with ``tokenizer``) or a list
+            of dicts of tensors.
+        tokenizer: a Hugging Face tokenizer, for text inputs.
+        labels: one label per input, shown in the input strip.
+        layers: the layers to offer (dotted names); by default every submodule.
+        dataset, index: data to mine top-activating examples from, or a ready
+            :class:`ActivationIndex` (see ``actscope.mine``).
+        device: ``"auto"`` (where the model is) or an explicit device matching the model.
+        forward: ``forward(model, batch)`` when a batch is not fed as ``model(batch)`` or
+            ``model(**batch)``.
+        outputs: per layer, which tensor of a tuple/dict output to show.
+        unit_axes: per layer, which axis of one example's output indexes units.
+        layer: the layer selected first.
+        image_mean, image_std: the normalisation of image inputs, to show them as seen.
+        max_length: tokens kept per text input.
+        top_k: units listed in the ranking panel.
+        max_view_values: values sent for one view at most; bigger views are trimmed
+            (with a note) and rankings still cover every unit.
+        prefetch: fetch the current input's other layers in the background.
+
+    Traits (synced with the front end; set them from Python to drive the view; a bad value
+    raises, shows in the widget, and the trait keeps its last good value):
+        layer (str): the selected layer's name.
+        input_index (int): the selected input.
+        unit (int | None): the selected unit (channel, neuron) of the layer, if any.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    # Selection: two-way. -------------------------------------------------------------------
+    layer = traitlets.Unicode("").tag(sync=True)
+    """Type: str. Default: the first leaf layer with a spatial or sequence output."""
+    input_index = traitlets.Int(0).tag(sync=True)
+    """Type: int. Default: 0."""
+    unit = traitlets.Int(None, allow_none=True).tag(sync=True)
+    """Type: int | None. Default: None (no unit selected). Reset when the layer changes."""
+
+    # Written by Python. ----------------------------------------------------------------------
+    model_info = traitlets.Dict().tag(sync=True)
+    """Type: ``ModelInfo`` (name, device, dtype, n_params, training)."""
+    layers_info: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    """Type: list of ``LayerInfo.to_dict()``, in tree order."""
+    inputs_info: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    """Type: list of ``InputInfo`` (modality, label, text or shape)."""
+    thumbs = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob of RGB thumbnails (image inputs only)."""
+    status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
+    """Type: ``Status`` (state: ready | busy | error, message, where)."""
+    job = traitlets.Dict({}).tag(sync=True)
+    """Type: ``Job`` (name, state: running | done | cancelled | error, progress, message):
+    the background job started from the widget, if any."""
+    snapshot_data = traitlets.Bytes(b"").tag(sync=True)
+    """Type: compressed wire blob of precomputed views (see ``snapshot``). Default: empty."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        tokenizer: Any = None,
+        labels: Sequence[Any] | None = None,
+        layers: Sequence[str] | None = None,
+        dataset: Any = None,
+        index: Any = None,
+        device: str | torch.device = "auto",
+        *,
+        forward: ForwardFn | None = None,
+        outputs: Mapping[str, OutputSelector] | None = None,
+        unit_axes: Mapping[str, int] | None = None,
+        layer: str | None = None,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        max_length: int = 512,
+        top_k: int = DEFAULT_TOP_K,
+        max_view_values: int = DEFAULT_MAX_VALUES,
+        prefetch: bool = True,
+    ) -> None:
+        if not (_STATIC / "widget.js").is_file():
+            raise RuntimeError(
+                f"The actscope front-end bundle is missing ({_STATIC / 'widget.js'}). "
+                "Build it with `make build` (or reinstall with `pip install -e .`)."
+            )
+        input_set = InputSet.from_user(
+            inputs,
+            tokenizer=tokenizer,
+            labels=labels,
+            max_length=max_length,
+            image_mean=image_mean,
+            image_std=image_std,
+        )
+        session = Session(
+            model,
+            input_set,
+            forward=forward,
+            device=device,
+            layers=layers,
+            outputs=outputs,
+            unit_axes=unit_axes,
+        )
+        self.dataset = dataset
+        self.indexes: list[Any] = [index] if index is not None else []
+        """Activation indexes (``actscope.mine``) the examples panel reads from."""
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+        self._top_k = top_k
+        self._max_values = max_view_values
+        self._from_front = False
+        self._jobs = Jobs(self._on_job)
+        first = layer if layer is not None else session.default_layer()
+        session.info(first)  # an unknown layer raises here, with suggestions
+        self.session = session
+        super().__init__(
+            model_info=describe_model(session.model, session.device),
+            layers_info=[info.to_dict() for info in session.layers],
+            inputs_info=inputs_info(input_set),
+            thumbs=thumbnails(input_set),
+            prefetch=prefetch,
+            mining=self._mining_info(),
+        )
+        self.layer = first  # its observers compute the first view (and raise on failure)
+        self.on_msg(self._on_msg)
+
+    # Validation: bad values raise TraitError-compatible errors (rolled back by traitlets). -----
+    @traitlets.validate("layer")
+    def _check_layer(self, proposal: Any) -> str:
+        name = str(proposal["value"])
+        return str(self._checked(name, lambda: self.session.info(name)))
+
+    @traitlets.validate("input_index")
+    def _check_input(self, proposal: Any) -> int:
+        value, n = int(proposal["value"]), len(self.session.inputs)
+
+        def test() -> None:
+            if not 0 <= value < n:
+                raise InputError(
+                    f"input_index {value} is out of range: there are {n} inputs (0 to {n - 1})."
+                )
+
+        return int(self._checked(value, test))
+
+    @traitlets.validate("unit")
+    def _check_unit(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is None or not self.layer:
+            return value  # type: ignore[no-any-return]
+        info = self.session.info(self.layer)
+
+        def test() -> None:
+            if not 0 <= int(value) < max(info.n_units, 1):
+                raise InputError(
+                    f"unit {value} is out of range for layer {self.layer!r}, which has "
+                    f"{info.n_units} units (0 to {info.n_units - 1})."
+                )
+
+        return int(self._checked(int(value), test))
+
+    # Reacting to the selection. --------------------------------------------------------------
+    @traitlets.observe("layer")
+    def _on_layer(self, change: Any) -> None:
+        if change["old"] != change["new"]:
+            self.unit = None
+
+    def _view_ok(self) -> None:
+        if self.status.get("state") != "ready":
+            self.status = {"state": "ready", "message": self._ready_message()}
+
+    def _ready_message(self) -> str:
+        if self.session.model.training:
+            return (
+                "The model is in training mode: dropout and batch norm act as in training. "
+                "Call model.eval() for repeatable activations."
+            )
+        return ""
+
+    def _show_error(self, exc: BaseException, where: StatusPlace) -> None:
+        self.status = {"state": "error", "message": message(exc), "where": where}
+
+    def _on_job(self, status: dict[str, Any]) -> None:
+        job: Job = status  # type: ignore[assignment]
+        self.job = dict(job)
+
+    def set_state(self, sync_data: Any) -> None:
+        """Apply a change from the front end. A bad value is rolled back by traitlets, the
+        front end is sent the good value again, and the error shows in the widget."""
+        self._from_front = True
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as exc:
+            self._show_error(exc, "input")
+            self.send_state([k for k in sync_data if k in self.keys])
+        finally:
+            self._from_front = False
+
+    # Figures and sharing. ---------------------------------------------------------------------
+    def figure(self, *args: Any, view: str = "layer", **options: Any) -> Any:
+        """A plotly figure of a view, matching what the widget draws.
+
+        ``view="layer"`` (the default): ``figure(layer=None, input_index=None, unit=None,
+        sort="index", clip=True)`` — the layer view of the current selection, or of the
+        given layer, input and unit; ``sort`` orders units as the widget does, ``clip``
+        clips colours at the 99.9th percentile of |values|.
+
+        Returns:
+            A ``plotly.graph_objects.Figure``.
+        """
+        make = getattr(self, f"_figure_{view}", None)
+        if make is None:
+            views = sorted(
+                n.removeprefix("_figure_") for n in dir(self) if n.startswith("_figure_")
+            )
+            raise InputError(f"No figure of view {view!r}: views are {', '.join(views)}.")
+        return make(*args, **options)
+
+    def snapshot(
+        self,
+        layers: Sequence[str] | None = None,
+        inputs: Sequence[int] | None = None,
+        units: Sequence[int] | None = None,
+        *,
+        saliency: Sequence[str] = (),
+        precision: str = "u8",
+        max_bytes: int = sharing.DEFAULT_MAX_BYTES,
+    ) -> sharing.SnapshotInfo:
+        """Precompute views so that a saved notebook or exported page can show them without
+        a kernel; see :func:`actscope.widget.sharing.snapshot` for the arguments.
+
+        Example::
+
+            ex.snapshot(layers=["features.conv1", "classifier.fc2"], inputs=range(8))
+            ex.to_html("explorer.html")
+        """
+        return sharing.snapshot(
+            self,
+            layers,
+            inputs,
+            units,
+            saliency=saliency,
+            precision=precision,
+            max_bytes=max_bytes,
+        )
+
+    def to_html(self, path: str | pathlib.Path, *, title: str | None = None) -> pathlib.Path:
+        """Write a standalone page: the explorer with its bundle and state inlined.
+
+        The page needs no network and no kernel; opened from disk it shows the views the
+        widget holds (``snapshot`` adds more).
+        """
+        return sharing.to_html(self, path, title=title)
+
+    # Custom messages: answered by the panel that declares them. ---------------------------------
+    def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "hello":
+            self.send({"type": "hello"})
+            return
+        if kind == "cancel":
+            self._jobs.cancel()
+            return
+        for cls in type(self).__mro__:
+            handler = vars(cls).get("messages", {}).get(kind)
+            if handler is not None:
+                try:
+                    getattr(self, handler)(content, buffers)
+                except Exception as exc:  # the front end has no one to raise to
+                    self._show_error(as_trait_error(exc), "action")
+                return

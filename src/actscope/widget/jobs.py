@@ -1,0 +1,164 @@
+"""Long work started from the widget (mining, slow saliency) without freezing it.
+
+The work runs in a background thread; it reports progress and checks for cancellation
+through a :class:`Progress`. Everything that touches the widget (traits, messages) is
+posted back to the kernel's event loop, so traitlets are only ever set on the main
+thread. Outside a kernel (a plain script, a test), work runs synchronously.
+
+Model hooks are thread-bound (see ``engine/hooks.py``), so the explorer's own
+forward passes can run while a job holds hooks on the same model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+PROGRESS_INTERVAL_S = 0.1
+
+
+class Cancelled(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside a job's work when the user pressed Cancel."""
+
+
+@dataclass
+class Progress:
+    """Given to a job's work: ``update(done, total, message)`` and ``check()``."""
+
+    post: Callable[[dict[str, Any]], None]
+    name: str
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    _last: float = 0.0
+
+    def update(self, done: float, total: float | None = None, message: str = "") -> None:
+        """Report progress (at most every 0.1 s); raises :class:`Cancelled` when asked to stop."""
+        self.check()
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL_S and (total is None or done < total):
+            return
+        self._last = now
+        fraction = None if not total else min(1.0, float(done) / float(total))
+        self.post({"name": self.name, "state": "running", "progress": fraction, "message": message})
+
+    def check(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled(f"{self.name} cancelled")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+@dataclass
+class Job(Generic[T]):
+    name: str
+    progress: Progress
+    thread: threading.Thread | None = None
+
+
+def main_thread_caller() -> Callable[[Callable[[], None]], None] | None:
+    """A thread-safe way to run a function on the kernel's event loop, if in a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return None
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    loop = getattr(kernel, "io_loop", None)
+    if loop is None:
+        return None
+    add: Callable[[Callable[[], None]], None] = loop.add_callback
+    return add
+
+
+class Jobs:
+    """Background jobs of one widget: at most one of each name (saliency, examples, mining)."""
+
+    def __init__(self, on_status: Callable[[dict[str, Any]], None]) -> None:
+        self._on_status = on_status
+        self._jobs: dict[str, Job[Any]] = {}
+        self._lock = threading.Lock()
+
+    def start(
+        self,
+        name: str,
+        work: Callable[[Progress], T],
+        done: Callable[[T], None],
+        failed: Callable[[BaseException], None],
+        *,
+        background: bool | None = None,
+    ) -> None:
+        """Run ``work`` (in a thread when in a kernel); then ``done(result)`` or ``failed(exc)``
+        on the main thread. A job of the same name still running is cancelled first."""
+        call = main_thread_caller()
+        threaded = call is not None if background is None else background
+        post = (
+            (lambda status: call(lambda: self._on_status(status)))
+            if (threaded and call)
+            else self._on_status
+        )
+        progress = Progress(post=post, name=name)
+        with self._lock:
+            if name in self._jobs:
+                self._jobs[name].progress.cancel_event.set()
+            job: Job[T] = Job(name=name, progress=progress)
+            self._jobs[name] = job
+
+        def finish(outcome: Callable[[], None]) -> None:
+            if threaded and call is not None:
+                call(outcome)
+            else:
+                outcome()
+
+        def run() -> None:
+            try:
+                result = work(progress)
+            except BaseException as exc:  # reported to the widget (and the user's callback)
+                error = exc
+                finish(lambda: self._finish(job, failed, error))
+                return
+            finish(lambda: self._finish(job, lambda _: done(result), None))
+
+        post({"name": name, "state": "running", "progress": 0.0, "message": "starting"})
+        if threaded:
+            job.thread = threading.Thread(target=run, name=f"actscope-{name}", daemon=True)
+            job.thread.start()
+        else:
+            run()
+
+    def _finish(
+        self, job: Job[Any], outcome: Callable[[Any], None], exc: BaseException | None
+    ) -> None:
+        if isinstance(exc, Cancelled):
+            self._on_status(
+                {"name": job.name, "state": "cancelled", "progress": None, "message": "cancelled"}
+            )
+        elif exc is not None:
+            self._on_status(
+                {"name": job.name, "state": "error", "progress": None, "message": str(exc)}
+            )
+            outcome(exc)
+        else:
+            self._on_status({"name": job.name, "state": "done", "progress": 1.0, "message": ""})
+            outcome(None)
+        with self._lock:
+            if self._jobs.get(job.name) is job:
+                del self._jobs[job.name]
+
+    def cancel(self, name: str | None = None) -> None:
+        """Ask running jobs (named ``name``, or all) to stop at their next progress report."""
+        with self._lock:
+            for own, job in self._jobs.items():
+                if name is None or own == name:
+                    job.progress.cancel_event.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every running job's thread ends (for scripts and tests)."""
+        for job in list(self._jobs.values()):
+            if job.thread is not None:
+                job.thread.join(timeout)

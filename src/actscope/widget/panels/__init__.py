@@ -1,0 +1,1 @@
+"""The explorer's panels, one module each, mirrored by ``js/src/panels/<panel>.ts``."""

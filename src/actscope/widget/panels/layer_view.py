@@ -1,0 +1,248 @@
+"""The layer view: one layer's activation for the selected input, and its unit ranking.
+
+Twin of ``js/src/panels/layer_view.ts``. The ``layer_view`` trait holds the blob of the
+current ``(input_index, layer)``, tagged with :func:`~actscope.widget.contract.layer_view_key`
+so the front end never draws another selection's data. While a kernel is live the front
+end prefetches other layers and inputs with ``fetch`` messages, answered with the same
+blob as a message buffer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import traitlets
+
+from ...engine.inputs import InputSet
+from ...engine.layers import LayerInfo
+from ...engine.ranking import Ranking, descending, top_units, unit_stats
+from .. import wire
+from ..contract import (
+    ErrorMeta,
+    FetchRequest,
+    LayerViewMeta,
+    LayerViewReply,
+    Trimmed,
+    layer_view_key,
+    snapshot_key,
+)
+from ..display import message, value_summary
+from .base import Panel, SnapshotPlan
+
+DEFAULT_MAX_VALUES = 2_000_000  # 4 MB of float16 per view message
+DEFAULT_TOP_K = 50
+
+
+def unit_axis_of(kind: str) -> int:
+    """Where the units are in a view's layout (see ``engine.layers.view_layout``)."""
+    return 1 if kind == "sequence" else 0
+
+
+def layer_view_blob(
+    info: LayerInfo,
+    act: torch.Tensor,
+    *,
+    layer: str,
+    input_index: int,
+    inputs: InputSet,
+    top_k: int = DEFAULT_TOP_K,
+    max_values: int = DEFAULT_MAX_VALUES,
+    precision: wire.Precision = "f16",
+) -> bytes:
+    """The blob for one layer of one input: the activation (trimmed if huge) and its ranking.
+
+    ``layer`` is the name the view answers (the selection, an alias of ``info.name`` maybe);
+    ``precision`` applies to the activation; rankings always travel as float16.
+    """
+    axis = unit_axis_of(info.kind)
+    stats = unit_stats(act, axis)
+    shown, trimmed = trim(act, info.kind, max_values)
+    meta: LayerViewMeta = {
+        **value_summary(act),  # type: ignore[typeddict-item]  # mypy: NotRequired + **
+        "key": layer_view_key(input_index, layer),
+        "layer": layer,
+        "input_index": input_index,
+        "kind": info.kind,
+        "shape": list(act.shape),
+        "layer_shape": list(info.shape or ()),
+        "unit_axis": info.unit_axis,
+        "n_units": int(act.shape[axis]) if act.ndim else 1,
+        "trimmed": trimmed,
+    }
+    tokens = inputs.tokens(input_index)
+    if tokens is not None:
+        meta["tokens"] = tokens
+    arrays: dict[str, Any] = {"act": shown}
+    for by in ("max", "mean"):
+        arrays.update(_ranking_arrays(top_units(stats, top_k, by), by))
+    image = inputs.image(input_index)
+    if image is not None:
+        arrays["image"] = image
+    return wire.encode(arrays, meta, precisions={"act": precision})
+
+
+def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
+    return {
+        f"rank_{by}_units": ranking.units,
+        f"rank_{by}_max": ranking.max,
+        f"rank_{by}_mean": ranking.mean,
+        f"rank_{by}_argmax": ranking.argmax,
+    }
+
+
+def error_blob(layer: str, input_index: int, text: str) -> bytes:
+    """A blob that answers a selection with an error message instead of data."""
+    meta: ErrorMeta = {"key": layer_view_key(input_index, layer), "error": text}
+    return wire.encode({}, {**meta, "layer": layer, "input_index": input_index})
+
+
+def trim(act: torch.Tensor, kind: str, max_values: int) -> tuple[torch.Tensor, Trimmed | None]:
+    """At most ``max_values`` values of ``act``, cut along positions or units, with a note."""
+    total = act.numel()
+    if total <= max_values or act.ndim == 0:
+        return act, None
+    if kind == "sequence":
+        keep = max(1, max_values // act.shape[1])
+        what = f"the first {keep} of {act.shape[0]} positions"
+    else:
+        per_unit = max(1, total // act.shape[0])
+        keep = max(1, max_values // per_unit)
+        what = f"the first {keep} of {act.shape[0]} units"
+    shown = act[:keep]
+    return shown, {
+        "shown": list(shown.shape),
+        "note": f"Showing {what}: the full view ({total:,} values) is over the "
+        f"{max_values:,}-value limit of one message. Rankings cover every unit.",
+    }
+
+
+class LayerViewPanel(Panel):
+    """The selected layer's activation for the selected input, with its ranking."""
+
+    messages: ClassVar[dict[str, str]] = {"fetch": "_answer_fetch"}
+
+    layer_view = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob (``LayerViewMeta``) of the current (input_index, layer), tagged."""
+    prefetch = traitlets.Bool(True).tag(sync=True)
+    """Type: bool. Default: True. While a kernel is live, fetch the current input's other
+    layers in the background so that moving between layers needs no round trip."""
+
+    _top_k: int = DEFAULT_TOP_K
+    _max_values: int = DEFAULT_MAX_VALUES
+
+    @traitlets.observe("layer", "input_index")
+    def _on_layer_view_selection(self, _change: Any) -> None:
+        if self._ready():
+            self._refresh_layer_view(raise_errors=not self._from_front)
+
+    def _refresh_layer_view(self, *, raise_errors: bool) -> None:
+        """Recompute ``layer_view`` for the current selection."""
+        layer, index = self.layer, self.input_index
+        try:
+            self.layer_view = self._layer_view_blob(layer, index)
+        except Exception as exc:
+            self.layer_view = error_blob(layer, index, message(exc))
+            self._show_error(exc, "view")
+            if raise_errors:
+                raise
+            return
+        self._view_ok()
+
+    def _view_ok(self) -> None:
+        """A view drew: clear the error banner (subclasses say what "ready" shows)."""
+
+    def _layer_view_blob(
+        self, layer: str, input_index: int, precision: wire.Precision = "f16"
+    ) -> bytes:
+        act = self.session.activation(layer, input_index)
+        return layer_view_blob(
+            self.session.info(layer),
+            act,
+            layer=layer,
+            input_index=input_index,
+            inputs=self.session.inputs,
+            top_k=self._top_k,
+            max_values=self._max_values,
+            precision=precision,
+        )
+
+    def _answer_fetch(self, content: FetchRequest, _buffers: Any) -> None:
+        layer, index = str(content["layer"]), int(content["input_index"])
+        reply: LayerViewReply = {
+            "type": "layer_view",
+            "id": int(content["id"]),
+            "key": layer_view_key(index, layer),
+        }
+        try:
+            blob = self._layer_view_blob(layer, index)
+        except Exception as exc:
+            self.send({**reply, "error": message(exc)})
+            return
+        self.send(reply, [blob])
+
+    def snapshot_entries(self, plan: SnapshotPlan) -> list[tuple[str, bytes]]:
+        entries = super().snapshot_entries(plan)
+        for i in plan.inputs:
+            if len(plan.layers) > 1:
+                self.session.activations(i)  # one pass for all the layers
+            for name in plan.layers:
+                blob = self._layer_view_blob(name, i, precision=plan.precision)  # type: ignore[arg-type]
+                entries.append((snapshot_key("layer_view", layer_view_key(i, name)), blob))
+        return entries
+
+    def _figure_layer(
+        self,
+        layer: str | None = None,
+        input_index: int | None = None,
+        unit: int | None = None,
+        *,
+        sort: str = "index",
+        clip: bool = True,
+    ) -> Any:
+        """``ex.figure(view="layer")``: the layer view as the widget draws it.
+
+        Args:
+            layer, input_index: default to the current selection.
+            unit: a unit of the layer: for sequences, the tokens coloured by it; for
+                spatial layers, its map over the input. Without it, the whole layer.
+            sort: ``"index"``, ``"max"`` or ``"mean"``: the order of units (as in the widget).
+            clip: clip the colour range at the 99.9th percentile of |values|.
+        """
+        from .. import figures
+        from ..contract import Kind
+
+        name = layer if layer is not None else self.layer
+        index = input_index if input_index is not None else self.input_index
+        info = self.session.info(name)
+        act = self.session.activation(name, index).float().cpu()
+        title = f"{name} ({info.type}) · input {self.session.inputs.labels[index]}"
+        tokens = self.session.inputs.tokens(index)
+        kind: Kind = info.kind
+        axis = unit_axis_of(kind)
+        order = None
+        if sort != "index":
+            stats = unit_stats(act, axis)
+            order = descending(stats.max if sort == "max" else stats.mean)
+        if unit is not None:
+            from ...engine.errors import InputError
+
+            if not 0 <= unit < act.shape[axis]:
+                raise InputError(
+                    f"unit {unit} is out of range for {name!r} ({act.shape[axis]} units)."
+                )
+            if kind == "sequence":
+                values = act[:, unit]
+                labels = tokens or [str(t) for t in range(len(values))]
+                return figures.tokens_figure(values, labels, title=f"{title} · neuron {unit}")
+            if kind == "spatial":
+                image = self.session.inputs.image(index)
+                return figures.channel_figure(act[unit], image, title=f"{title} · channel {unit}")
+        if kind == "spatial":
+            return figures.spatial_figure(act, title=title, order=order, clip=clip)
+        if kind == "vector":
+            return figures.vector_figure(act, title=title, clip=clip)
+        if kind == "sequence":
+            return figures.sequence_figure(act, tokens, title=title, order=order, clip=clip)
+        # other layouts: (units, positions) drawn as positions × units
+        return figures.sequence_figure(act.T, None, title=title, order=order, clip=clip)

@@ -1,0 +1,202 @@
+"""A model, its inputs and the activations seen so far: the state behind one explorer.
+
+``Session`` is plain Python and torch (no traitlets): the widget's panels ask it for
+tensors, and users can ask it the same things (``ex.session.activation(layer, i)``).
+The first look at an input runs the model only up to the selected layer, keeping that
+layer alone; the first look at a second layer of the input captures every layer in one
+pass. Results stay on the model's device in a small LRU cache, so moving between layers
+then costs no forward pass.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..engine.batch import move
+from ..engine.capture import Activations, capture
+from ..engine.errors import LayerNotFoundError, LayerOutputError
+from ..engine.forward import ForwardFn, StopForward, run_forward, stopping_after
+from ..engine.hooks import Hooks
+from ..engine.inputs import InputSet, model_float_dtype, resolve_device
+from ..engine.layers import LayerInfo, list_layers, per_example, view_layout
+from ..engine.names import resolve_modules, split_call, unwrap
+from ..engine.outputs import OutputSelector
+
+
+class Session:
+    """Everything the explorer knows about one model and one set of inputs."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: InputSet,
+        *,
+        forward: ForwardFn | None = None,
+        device: str | torch.device = "auto",
+        layers: Sequence[str] | None = None,
+        outputs: Mapping[str, OutputSelector] | None = None,
+        unit_axes: Mapping[str, int] | None = None,
+        cache_size: int = 4,
+    ) -> None:
+        model = unwrap(model)
+        self.model = model
+        self.inputs = inputs
+        self.forward = forward
+        self.device = resolve_device(model, device)
+        self.float_dtype = model_float_dtype(model)
+        self.outputs = dict(outputs or {})
+        self.unit_axes = dict(unit_axes or {})
+        if layers is not None:
+            resolve_modules(model, layers)  # unknown names raise with suggestions
+        self._wanted = list(layers) if layers is not None else None
+        self._cache: OrderedDict[int, Activations] = OrderedDict()
+        self._single: dict[int, Activations] = {}  # inputs seen through one layer only
+        self._cache_size = cache_size
+        self.layers: list[LayerInfo] = self._discover()
+        self._by_name = {info.name: info for info in self.layers}
+        for info in self.layers:  # every path of a module names it (its aliases too)
+            for alias in info.aliases:
+                self._by_name.setdefault(alias, info)
+
+    # Layers ------------------------------------------------------------------------------
+    def _discover(self) -> list[LayerInfo]:
+        infos = list_layers(
+            self.model,
+            self.inputs.example(0),
+            forward=self.forward,
+            device=self.device,
+            outputs=self.outputs,
+            unit_axes=self.unit_axes,
+        )
+        if self._wanted is None:
+            return infos
+        wanted = {split_call(n)[0] for n in self._wanted}
+        return [i for i in infos if split_call(i.name)[0] in wanted]
+
+    def info(self, layer: str) -> LayerInfo:
+        """The :class:`LayerInfo` of a layer shown in this session."""
+        try:
+            return self._by_name[layer]
+        except KeyError:
+            raise LayerNotFoundError(layer, self._by_name) from None
+
+    def default_layer(self) -> str:
+        """The layer shown first: the first leaf with a drawable output."""
+        for info in self.layers:
+            if info.is_leaf and info.kind in ("spatial", "sequence"):
+                return info.name
+        for info in self.layers:
+            if info.kind != "none":
+                return info.name
+        raise LayerOutputError("No layer of this model returned a tensor for the first input.")
+
+    # Activations -------------------------------------------------------------------------
+    def activations(self, index: int) -> Activations:
+        """Every shown layer's output for input ``index`` (one forward pass, then cached)."""
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        acts = self._run(index, self._wanted)  # None: every submodule
+        self._single.pop(index, None)
+        self._cache[index] = acts
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return acts
+
+    def _layer_activations(self, layer: str, index: int) -> Activations:
+        """Activations holding ``layer`` for input ``index``.
+
+        The first look at an input hooks only that layer and stops the forward pass once
+        its output is in hand: keeping one output instead of every module's is faster
+        (fresh memory for every output costs page faults), and an early layer skips the
+        rest of the model. Asking for a second layer of the input captures them all, once.
+        """
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        if self.model.training:
+            # Dropout differs between passes: all of an input's layers from one pass.
+            return self.activations(index)
+        single = self._single.get(index)
+        if single is not None and layer in single:
+            return single
+        if single is not None:
+            return self.activations(index)
+        acts = self._run(index, [split_call(layer)[0]], stop_after=layer)
+        self._single[index] = acts
+        while len(self._single) > self._cache_size:
+            self._single.pop(next(iter(self._single)))
+        return acts
+
+    def _run(
+        self, index: int, names: Sequence[str] | None, *, stop_after: str | None = None
+    ) -> Activations:
+        """One forward pass of input ``index`` with ``names`` hooked (None: all), ended
+        early once layer ``stop_after`` (a name such as ``block#1``) has given its output."""
+        batch = move(self.inputs.example(index), self.device, self.float_dtype)
+        what = f"input {index} ({self.inputs.labels[index]})"
+
+        def forward() -> None:
+            with stopping_after(self.model, stop_after), suppress(StopForward):
+                run_forward(self.model, batch, self.forward, what=what)
+
+        with torch.no_grad(), capture(self.model, names, outputs=self.outputs) as acts:
+            forward()
+        if acts.overwritten:
+            # A later module changed some outputs in place: capture those again, copied.
+            again = sorted(acts.overwritten)
+            with (
+                torch.no_grad(),
+                capture(self.model, again, outputs=self.outputs, clone=True) as fixed,
+            ):
+                forward()
+            acts.update(fixed)
+        return acts
+
+    def activation(self, layer: str, index: int) -> torch.Tensor:
+        """One example's output of ``layer`` in its view layout (see ``layers.view_layout``)."""
+        info = self.info(layer)
+        if info.kind == "none":
+            raise LayerOutputError(
+                f"Layer {layer!r} ({info.type}) returned no tensor"
+                + (" (it did not run)" if info.calls == 0 else "")
+                + "; pick another layer."
+            )
+        tensor = self._layer_activations(info.name, index)[info.name]
+        return view_layout(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
+
+    def cached(self) -> dict[str, Any]:
+        """What the session holds: ``all_layers``, the inputs captured whole, and
+        ``one_layer``, the inputs seen through one layer only, with the layers held."""
+        return {
+            "all_layers": list(self._cache),
+            "one_layer": {i: sorted(acts) for i, acts in self._single.items()},
+        }
+
+    def forget(self) -> None:
+        """Drop cached activations (after the model's weights change)."""
+        self._cache.clear()
+        self._single.clear()
+
+
+@contextmanager
+def counting_forwards(model: nn.Module, progress: Any, expected: int) -> Iterator[None]:
+    """Report each forward pass of ``model`` to ``progress`` (which may cancel the work)."""
+    if progress is None:
+        yield
+        return
+    calls = [0]
+
+    def count(_module: nn.Module, _args: Any) -> None:
+        calls[0] += 1
+        progress.update(min(calls[0], expected - 1), expected, f"pass {calls[0]} of ~{expected}")
+
+    with Hooks() as hooks:
+        hooks.pre(model, count)
+        yield

@@ -1,0 +1,238 @@
+"""The TypeScript side of the contract, generated: ``js/src/traits.ts`` and the fixture of
+cases both sides must agree on (keys, the order of units)::
+
+    python -m actscope.widget.typescript
+
+``tests/test_contract.py`` fails when the committed files differ from what this writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+import types
+import typing
+from typing import Any, Literal, NotRequired, get_args, get_origin
+
+from . import contract as C
+from .contract import (
+    EXAMPLE_BANDS,
+    KEYS,
+    SALIENCY_LABELS,
+    Blob,
+    SaliencyTarget,
+    examples_key,
+    layer_view_key,
+    saliency_key,
+    snapshot_key,
+)
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+TRAITS_TS = ROOT / "js" / "src" / "traits.ts"
+FIXTURE = ROOT / "js" / "tests" / "fixtures" / "contract.json"
+
+_ENUMS = [
+    "Kind",
+    "Modality",
+    "StatusState",
+    "StatusPlace",
+    "JobName",
+    "JobState",
+    "SaliencyMethod",
+    "SaliencyTargetType",
+    "SaliencyOver",
+    "ExampleContext",
+    "RankBy",
+    "SnapshotPanel",
+    "LayerViewArray",
+]
+_INTERFACES = [
+    C.LayerInfoDict,
+    C.InputInfo,
+    C.ModelInfo,
+    C.Status,
+    C.Job,
+    C.SaliencyTarget,
+    C.MiningInfo,
+    C.Traits,
+    C.ErrorMeta,
+    C.LayerViewErrorMeta,
+    C.ValueSummary,
+    C.Trimmed,
+    C.LayerViewMeta,
+    C.SaliencyViewMeta,
+    C.UnitSummaryMeta,
+    C.BandMeta,
+    C.ExampleRow,
+    C.ExamplesViewMeta,
+    C.ExamplesMissingMeta,
+    C.SnapshotMeta,
+    C.ThumbsMeta,
+    C.DrawnDetail,
+    C.HelloRequest,
+    C.CancelRequest,
+    C.MineRequest,
+    C.OpenExampleRequest,
+    C.FetchRequest,
+    C.HelloReply,
+    C.LayerViewReply,
+]
+_UNIONS = {"Request": C.Request, "Reply": C.Reply}
+
+
+def _ts_name(name: str) -> str:
+    return name.removesuffix("Dict")
+
+
+def _ts_type(tp: Any) -> str:
+    """A Python annotation as TypeScript."""
+    if tp is Blob:
+        return "DataView | null"
+    if tp is str:
+        return "string"
+    if tp is int or tp is float:
+        return "number"
+    if tp is bool:
+        return "boolean"
+    if tp is type(None) or tp is None:
+        return "null"
+    if tp is Any:
+        return "unknown"
+    for enum in _ENUMS:
+        if tp == getattr(C, enum):
+            return enum
+    origin = get_origin(tp)
+    if origin is NotRequired:
+        return _ts_type(get_args(tp)[0])
+    if origin is Literal:
+        return " | ".join(json.dumps(v) for v in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_ts_type(a) for a in get_args(tp))
+    if origin is list:
+        inner = _ts_type(get_args(tp)[0])
+        return f"({inner})[]" if " " in inner else f"{inner}[]"
+    if origin is dict:
+        return f"Record<string, {_ts_type(get_args(tp)[1])}>"
+    name = getattr(tp, "__name__", None)
+    if name and typing.is_typeddict(tp):
+        return _ts_name(name)
+    raise TypeError(f"no TypeScript for {tp!r}")
+
+
+def _interface(cls: Any) -> str:
+    hints = typing.get_type_hints(cls, include_extras=True)  # inherited keys included
+    lines = []
+    doc = " ".join(line.strip() for line in (cls.__doc__ or "").strip().splitlines())
+    if doc:
+        lines.append(f"/** {doc} */")
+    lines.append(f"export interface {_ts_name(cls.__name__)} {{")
+    for key in hints:
+        loose = get_origin(hints[key]) is NotRequired or key in cls.__optional_keys__
+        optional = "?" if loose else ""
+        lines.append(f"  {key}{optional}: {_ts_type(hints[key])};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _enum(name: str) -> str:
+    tp = getattr(C, name)
+    values = get_args(tp)
+    return (
+        f"export type {name} = {' | '.join(json.dumps(v) for v in values)};\n"
+        f"export const {name[0].lower() + name[1:]}Values: readonly {name}[] = "
+        f"{json.dumps(list(values))};"
+    )
+
+
+def _key_function(panel: str, template: str) -> str:
+    fields = [part.split("}")[0] for part in template.split("{")[1:]]
+    types = {"input_index": "number", "unit": "number", "band": "number", "panel": "SnapshotPanel"}
+    args = ", ".join(f"{f}: {types.get(f, 'string')}" for f in fields)
+    body = template.replace("{", "${")
+    camel = "".join(w.capitalize() for w in panel.split("_"))
+    return (
+        f"export function {camel[0].lower() + camel[1:]}Key({args}): string {{\n"
+        f"  return `{body}`;\n}}"
+    )
+
+
+def typescript() -> str:
+    """The text of ``js/src/traits.ts``."""
+    parts = [
+        "// Generated from src/actscope/widget/contract.py by "
+        "`python -m actscope.widget.typescript`.\n"
+        "// Do not edit: change the contract, then regenerate (tests/test_contract.py checks it)."
+    ]
+    parts += [_enum(name) for name in _ENUMS]
+    parts.append(f"export const saliencyLabels: Record<SaliencyMethod, string> = "
+                 f"{json.dumps(SALIENCY_LABELS, ensure_ascii=False)};")  # fmt: skip
+    parts.append(f"export const EXAMPLE_BANDS = {EXAMPLE_BANDS};")
+    parts += [_interface(cls) for cls in _INTERFACES]
+    for name, union in _UNIONS.items():
+        members = " | ".join(_ts_name(a.__name__) for a in get_args(union))
+        parts.append(f"export type {name} = {members};")
+    parts += [_key_function(panel, template) for panel, template in KEYS.items()]
+    return "\n\n".join(parts) + "\n"
+
+
+def fixture() -> dict[str, Any]:
+    """Cases both sides must agree on: keys, and the NaN-last order of units."""
+    from actscope.engine.ranking import descending
+
+    targets: list[tuple[SaliencyTarget, str, int | None]] = [
+        ({"type": "top"}, "features.conv1", None),
+        ({"type": "class", "index": 7}, "features.conv1", 3),
+        ({"type": "unit"}, "encoder.layer.3.intermediate", 1187),
+        ({"type": "unit"}, "blocks.0#1", None),
+    ]
+    import torch
+
+    values = [3.0, math.nan, 3.0, -math.inf, math.inf, 0.5, math.nan, -1.0]
+    order = descending(torch.tensor(values)).tolist()
+    return {
+        "layer_view": [
+            {"input_index": i, "layer": name, "key": layer_view_key(i, name)}
+            for i, name in [(0, "features.conv1"), (12, "transformer.h.0.mlp#1")]
+        ],
+        "saliency": [
+            {
+                "input_index": 2,
+                "method": "integrated_gradients",
+                "target": target,
+                "layer": layer,
+                "unit": unit,
+                "key": saliency_key(2, "integrated_gradients", target, layer, unit),
+            }
+            for target, layer, unit in targets
+        ],
+        "examples": [
+            {
+                "layer": "encoder.layer.3.intermediate",
+                "unit": 5,
+                "band": b,
+                "key": examples_key("encoder.layer.3.intermediate", 5, b),
+            }
+            for b in (-1, 0, 9)
+        ],
+        "snapshot": [
+            {"panel": "layer_view", "key": "0|a", "full": snapshot_key("layer_view", "0|a")}
+        ],
+        "order": {"values": [_json_float(v) for v in values], "descending": order},
+    }
+
+
+def _json_float(v: float) -> float | str:
+    return v if math.isfinite(v) else str(v)
+
+
+def write() -> None:
+    TRAITS_TS.write_text(typescript(), encoding="utf-8")
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    FIXTURE.write_text(json.dumps(fixture(), indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write()
+    print(f"wrote {TRAITS_TS} and {FIXTURE}", file=sys.stderr)
