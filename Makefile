@@ -2,12 +2,13 @@
 #   make demo             set up, then open the explorer on the demo model in JupyterLab
 #   make demo HEADLESS=1  set up, then write the standalone page actscope-demo.html
 #   make test             set up, then run every check and test (what CI runs)
+#   make test-fast        lint, types, vitest and the quick Python tests (under a minute)
 
 VENV := .venv
 PY := $(VENV)/bin/python
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup setup-test demo test lint typecheck test-js test-py test-notebooks build bench clean
+.PHONY: setup setup-test demo test test-fast lint build bench clean
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +28,9 @@ endif
 
 test: setup-test
 	@scripts/test.sh
+
+test-fast: setup
+	@scripts/test.sh fast
 
 lint:
 	@scripts/test.sh lint

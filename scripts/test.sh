@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Every check and test, in order of speed; stops at the first failure.
-# Usage: scripts/test.sh [lint]   (run `make test`, which sets up first)
+# Usage: scripts/test.sh [lint|fast]   (run `make test` or `make test-fast`, which set up first)
+#   lint  the static checks only
+#   fast  the static checks, vitest, and the Python tests that need no browser, no real
+#         model and no subprocess (markers browser, real_model, slow): under a minute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin
@@ -14,10 +17,15 @@ step "biome (js/)";          (cd js && npx biome check src tests build.mjs)
 [[ "${1:-}" == "lint" ]] && exit 0
 
 step "vitest";               (cd js && npx vitest run)
-step "pytest (engine, widget, browser, notebooks)"
-# Exit code 5 means no tests were collected: a failure, not a pass.
 set +e
-$V/python -m pytest
+if [[ "${1:-}" == "fast" ]]; then
+  step "pytest (quick tier: no browser, no real model, no subprocess)"
+  $V/python -m pytest -q -m "not browser and not slow and not real_model"
+else
+  step "pytest (engine, widget, browser, notebooks)"
+  $V/python -m pytest
+fi
+# Exit code 5 means no tests were collected: a failure, not a pass.
 code=$?
 set -e
 if [[ $code == 5 ]]; then echo "pytest collected no tests" >&2; exit 1; fi

@@ -11,6 +11,16 @@ from torch import nn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+REAL_MODEL_FIXTURES = {"minilm", "tiny_lm", "gpt2_random", "llama_random"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that load a real model (MiniLM, the demo LM, big random configs) are marked
+    ``real_model``, so that the fast tier (``make test-fast``) can leave them out."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_model)
+
 
 @pytest.fixture(scope="session")
 def digits():
