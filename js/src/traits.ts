@@ -4,8 +4,8 @@
 export type Kind = "spatial" | "sequence" | "vector" | "other" | "none";
 export const kindValues: readonly Kind[] = ["spatial", "sequence", "vector", "other", "none"];
 
-export type Modality = "image" | "text" | "tensor" | "dict";
-export const modalityValues: readonly Modality[] = ["image", "text", "tensor", "dict"];
+export type Modality = "image" | "text" | "tensor" | "dict" | "tuple";
+export const modalityValues: readonly Modality[] = ["image", "text", "tensor", "dict", "tuple"];
 
 export type StatusState = "ready" | "busy" | "error";
 export const statusStateValues: readonly StatusState[] = ["ready", "busy", "error"];

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batch import children, move, zip_tensors
+from .batch import children, move, rebuild, zip_tensors
 from .errors import InputError
 from .forward import Batch, ForwardFn, call_model
 
@@ -42,8 +42,9 @@ __all__ = [
     "to_rgb",
 ]
 
-Modality = Literal["image", "text", "tensor", "dict"]
-"""What an input is: an image, a text (token ids), another tensor, or a dict of tensors."""
+Modality = Literal["image", "text", "tensor", "dict", "tuple"]
+"""What an input is: an image, a text (token ids), another tensor, a dict or a tuple of
+tensors."""
 
 IMAGE_CHANNELS = (1, 3, 4)
 
@@ -255,6 +256,8 @@ def to_rgb(
 
 def _normalise(inputs: Any, tokenizer: Any, max_length: int) -> tuple[Modality, list[Any], Any]:
     examples: list[Any]
+    if _is_dataset(inputs):  # a Hugging Face datasets.Dataset or a torch map-style Dataset
+        inputs = _dataset_items(inputs, tokenizer)
     if isinstance(inputs, torch.Tensor):
         if inputs.ndim == 0:
             raise InputError(
@@ -295,10 +298,12 @@ def _normalise(inputs: Any, tokenizer: Any, max_length: int) -> tuple[Modality, 
         return ("image" if modalities == {"image"} else "tensor"), examples, None
     if all(isinstance(x, Mapping) for x in items):
         return "dict", [_batched_dict(x, i) for i, x in enumerate(items)], None
+    if all(isinstance(x, tuple) for x in items):
+        return "tuple", [_batched_tuple(x, i) for i, x in enumerate(items)], None
     types = sorted({type(x).__name__ for x in items})
     raise InputError(
         f"The input list mixes or holds unsupported types ({', '.join(types)}): pass tensors, "
-        "strings (with a tokenizer) or dicts of tensors, all of one kind."
+        "strings (with a tokenizer), dicts or tuples of tensors, all of one kind."
     )
 
 
@@ -321,3 +326,58 @@ def _batched_dict(example: Mapping[str, Any], index: int) -> dict[str, Any]:
         k: (v if batched or not isinstance(v, torch.Tensor) else v[None])
         for k, v in example.items()
     }
+
+
+def _batched_tuple(example: tuple[Any, ...], index: int) -> tuple[Any, ...]:
+    """A tuple (or namedtuple) example with a batch axis of 1 on its tensors."""
+    tensors = [v for v in example if isinstance(v, torch.Tensor)]
+    if not tensors:
+        raise InputError(f"Input {index} is a tuple with no tensors in it.")
+    batched = all(v.ndim >= 1 and v.shape[0] == 1 for v in tensors) and len(tensors) > 1
+    return rebuild(
+        example, [v if batched or not isinstance(v, torch.Tensor) else v[None] for v in example]
+    )
+
+
+def _is_dataset(obj: Any) -> bool:
+    if isinstance(obj, torch.Tensor | str | Mapping | list | tuple):
+        return False
+    return hasattr(obj, "__getitem__") and hasattr(obj, "__len__")
+
+
+def _dataset_items(dataset: Any, tokenizer: Any) -> list[Any]:
+    """The rows of a dataset as inputs: texts when a tokenizer is given and the rows have a
+    text column; otherwise the rows, with lists and numbers made tensors."""
+    rows = [dataset[i] for i in range(len(dataset))]
+    if rows and isinstance(rows[0], Mapping):
+        column = text_column(rows[0]) if tokenizer is not None else None
+        if column is not None:
+            return [str(row[column]) for row in rows]
+        return [
+            {k: _as_tensor(v) for k, v in row.items() if not isinstance(v, str)} for row in rows
+        ]
+    return rows
+
+
+def _as_tensor(value: Any) -> Any:
+    if isinstance(value, list | int | float) and not isinstance(value, bool):
+        try:
+            return torch.as_tensor(value)
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def text_column(item: Mapping[str, Any]) -> str | None:
+    """The column of a dict item that holds its text: ``"text"``, or the only string one."""
+    texts = [k for k, v in item.items() if isinstance(v, str)]
+    if not texts:
+        return None
+    if "text" in texts:
+        return "text"
+    if len(texts) == 1:
+        return str(texts[0])
+    raise InputError(
+        f"The dataset's items hold several text columns ({', '.join(map(str, texts))}): "
+        "tokenize them yourself (dataset.map(...)) or feed them with forward=..."
+    )

@@ -28,7 +28,7 @@ Blob = NewType("Blob", bytes)
 # -- enums -------------------------------------------------------------------------------------
 
 Kind = Literal["spatial", "sequence", "vector", "other", "none"]
-Modality = Literal["image", "text", "tensor", "dict"]
+Modality = Literal["image", "text", "tensor", "dict", "tuple"]
 StatusState = Literal["ready", "busy", "error"]
 StatusPlace = Literal["view", "input", "action", "mining", "saliency", "examples"]
 JobName = Literal["saliency", "examples", "mining"]

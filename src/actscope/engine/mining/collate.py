@@ -12,11 +12,16 @@ from torch.utils import data as tud
 from ..batch import rows, shape_of, tensor_paths
 from ..errors import InputError
 from ..forward import Batch
-from ..inputs import collate
+from ..inputs import collate, text_column
 
 
 def collate_items(items: list[Any], first_index: int, tokenizer: Any, max_length: int) -> Batch:
-    """A batch from dataset items: strings are tokenized, dicts padded if a tokenizer is given."""
+    """A batch from dataset items: strings are tokenized, dicts padded if a tokenizer is given.
+
+    Dict items with a text column (a Hugging Face ``datasets.Dataset`` of raw text) are
+    tokenized when a tokenizer is given: the column ``"text"``, or the only one holding
+    strings; the batch is the tokenizer's output.
+    """
     if all(isinstance(x, str) for x in items):
         if tokenizer is None:
             raise InputError(
@@ -24,6 +29,9 @@ def collate_items(items: list[Any], first_index: int, tokenizer: Any, max_length
             )
         return tokenize(items, tokenizer, max_length)
     if all(isinstance(x, Mapping) for x in items):
+        column = text_column(items[0]) if tokenizer is not None else None
+        if column is not None:
+            return tokenize([str(x[column]) for x in items], tokenizer, max_length)
         items = [unbatched(x) for x in items]
         if tokenizer is not None and not same_shapes(items):
             return dict(tokenizer.pad(items, return_tensors="pt"))

@@ -142,7 +142,11 @@ def contexts(
     if not wanted:
         return []
     source = make_source(
-        dataset, batch_size=len(wanted), tokenizer=tokenizer, max_length=max_length
+        dataset,
+        batch_size=len(wanted),
+        tokenizer=tokenizer,
+        max_length=max_length,
+        batches=index.settings.extra.get("batches"),  # read as it was mined
     )
     source.tokenizer = source.tokenizer or tokenizer
     batch = source.fetch([i - id_offset for i in wanted])

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..batch import move
 from ..errors import ActscopeError, InputError, LayerOutputError
-from ..forward import ForwardFn
-from ..inputs import resolve_device
+from ..forward import ForwardFn, run_forward
+from ..inputs import model_float_dtype, resolve_device
 from ..layers import LayerInfo, list_layers
 from ..names import canonical, resolve_modules, split_call, unwrap
 from ..outputs import OutputSelector
@@ -36,7 +37,7 @@ from .index import ActivationIndex
 from .meta import LayerMeta, Settings
 from .reduce import Strategy
 from .run import Failure, Plan, ProgressCallback, Run
-from .sources import Source, head, make_source
+from .sources import Probe, Source, head, make_source
 
 
 class MiningInterrupted(ActscopeError):  # noqa: N818 - named like KeyboardInterrupt, its kin
@@ -80,6 +81,7 @@ def mine(
     progress: bool = True,
     callback: ProgressCallback | None = None,
     strategy: Strategy = "auto",
+    batches: bool | None = None,
 ) -> ActivationIndex:
     """Find, for every unit of ``layers``, the dataset examples that activate it most.
 
@@ -133,6 +135,11 @@ def mine(
             (``None`` if unknown), ``elapsed`` (seconds), ``rank``, ``world``, ``done``.
         strategy: ``"auto"`` (``"pruned"`` on the CPU, ``"full"`` elsewhere) or either one;
             both give identical results (see :mod:`actscope.engine.mining.reduce`).
+        batches: whether the items of an ``IterableDataset``, of a ``DataLoader`` with
+            ``batch_size=None`` or of a list are ready batches (``True``) or single
+            examples (``False``). By default a ``batch_size=None`` loader yields batches
+            (as PyTorch means it) and otherwise the first item decides: items the model
+            runs on as they are, but not with a batch axis added, are batches.
 
     Returns:
         An :class:`ActivationIndex` (tensors on the CPU).
@@ -171,7 +178,14 @@ def mine(
         ("pruned" if dev.type == "cpu" else "full") if strategy == "auto" else strategy
     )
     group = current_group(distributed)
-    source = make_source(dataset, batch_size=batch_size, tokenizer=tokenizer, max_length=max_length)
+    source = make_source(
+        dataset,
+        batch_size=batch_size,
+        tokenizer=tokenizer,
+        max_length=max_length,
+        batches=batches,
+        probe=forward_probe(model, forward, dev),
+    )
     first = _first_batch(source)
     if model.training:
         warnings.warn(
@@ -226,6 +240,21 @@ def mine(
             stacklevel=2,
         )
     return index
+
+
+def forward_probe(model: nn.Module, forward: ForwardFn | None, device: torch.device) -> Probe:
+    """Runs the model on a batch (no gradients): ``None`` if it ran, else the error."""
+    dtype = model_float_dtype(model)
+
+    def probe(batch: Any) -> str | None:
+        try:
+            with torch.no_grad():
+                run_forward(model, move(batch, device, dtype), forward, what="the first item")
+        except Exception as exc:  # the caller words the outcome
+            return str(exc) if isinstance(exc, ActscopeError) else f"{type(exc).__name__}: {exc}"
+        return None
+
+    return probe
 
 
 def probe_layers(
@@ -340,6 +369,7 @@ def _settings(
         "id_offset": id_offset,
         "world_size": group.world,
         "strategy": strategy,
+        "batches": source.batches,
     }
 
 

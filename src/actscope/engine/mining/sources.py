@@ -4,15 +4,22 @@
 what the user passes                        how it is read
 =========================================== =============================================
 list of strings (+ ``tokenizer``)           tokenized per batch, padded, truncated
-list of tensors / dicts / ``BatchEncoding``  :class:`actscope.engine.inputs.InputSet` (one example
-                                            each); dicts of unequal lengths are padded
-                                            with ``tokenizer.pad`` when a tokenizer is given
+list of tensors                             one example each
+list of dicts / tuples / ``BatchEncoding``  one example each (dicts of unequal lengths are
+                                            padded with ``tokenizer.pad``), or ready
+                                            batches when the model reads the first item
+                                            only as a batch (``batches=`` says which)
 a batch tensor ``(N, ...)``                 rows are examples
 a dict of batched tensors (``BatchEncoding``) rows are examples
 ``torch.utils.data.Dataset`` (map-style)    ``dataset[i]`` collated per batch
-``torch.utils.data.IterableDataset``        its examples, collated per batch
+Hugging Face ``datasets.Dataset``           rows collated per batch; a text column is
+                                            tokenized when a tokenizer is given
+``torch.utils.data.IterableDataset``        its examples, collated per batch; or its
+                                            items as ready batches when the model reads
+                                            them only as batches (``batches=``)
 ``DataLoader`` or any iterable of batches   as it yields them (a ``DataLoader`` must not
-                                            shuffle: ids are positions in its order)
+                                            shuffle: ids are positions in its order);
+                                            with ``batch_size=None`` its items are batches
 =========================================== =============================================
 
 An example's id is its position in the dataset (plus ``id_offset``), whatever the batch
@@ -32,7 +39,7 @@ from typing import Any
 import torch
 from torch.utils import data as tud
 
-from ..batch import rows, tensor_paths
+from ..batch import describe, rows, tensor_paths
 from ..errors import InputError
 from ..forward import Batch
 from ..inputs import InputSet, text_limit
@@ -94,6 +101,9 @@ class Source:
     size: int | None = None
     tokenizer: Any = None
     description: str = ""
+    batches: bool | None = None
+    """Whether the dataset's items were read as ready batches (``None``: not a question
+    for this form)."""
 
     def first(self) -> Batch:
         """The first batch of the whole dataset (for discovering layer shapes)."""
@@ -231,21 +241,41 @@ class StreamSource(Source):
 # -- building a source from what the user passed -------------------------------------------------
 
 
+Probe = Callable[[Batch], "str | None"]
+"""Runs the model on a batch: ``None`` if it ran, else what went wrong."""
+
+
 def make_source(
-    dataset: Any, *, batch_size: int, tokenizer: Any = None, max_length: int = 512
+    dataset: Any,
+    *,
+    batch_size: int,
+    tokenizer: Any = None,
+    max_length: int = 512,
+    batches: bool | None = None,
+    probe: Probe | None = None,
 ) -> Source:
-    """The :class:`Source` for any accepted dataset form (see the module docstring)."""
+    """The :class:`Source` for any accepted dataset form (see the module docstring).
+
+    ``batches`` says whether the items of an ``IterableDataset``, a ``DataLoader`` without
+    automatic batching or a list are ready batches (``True``) or single examples
+    (``False``). ``None`` decides as PyTorch means it (a ``batch_size=None`` loader yields
+    batches) and, where the form does not say, by ``probe``: items the model runs on as
+    they are, but not with a batch axis added, are batches.
+    """
     if isinstance(dataset, Source):
         return dataset
     name = type(dataset).__name__
     if isinstance(dataset, tud.DataLoader):
-        return _loader_source(dataset, tokenizer)
+        return _loader_source(dataset, tokenizer, batches, batch_size, max_length)
     if isinstance(dataset, tud.IterableDataset):
-        items = _grouped(dataset, batch_size, tokenizer, max_length)
-        size = _len_or_none(dataset)
+        if batches is None:
+            batches = _items_are_batches(_peek(dataset), probe, tokenizer, max_length, "ask")
+        items = dataset if batches else _grouped(dataset, batch_size, tokenizer, max_length)
+        size = None if batches else _len_or_none(dataset)
         source = StreamSource(items, size=size, description=f"IterableDataset {name}")
         source.one_shot = False
         source.tokenizer = tokenizer
+        source.batches = batches
         return source
     if isinstance(dataset, str):
         dataset = [dataset]
@@ -258,12 +288,22 @@ def make_source(
         )
     if isinstance(dataset, Mapping):
         return _columns_source(dataset, batch_size, tokenizer)
-    if isinstance(dataset, list | tuple):
-        return _list_source(list(dataset), batch_size, tokenizer, max_length)
+    if isinstance(dataset, list | tuple) and not hasattr(dataset, "_fields"):
+        items = list(dataset)
+        if batches is None and items and not isinstance(items[0], str | torch.Tensor):
+            # Containers (dicts, tuples) may be ready batches; tensors are examples unless
+            # batches=True says otherwise (a list of tensors has always meant examples).
+            batches = _items_are_batches(items[0], probe, tokenizer, max_length, "examples")
+        if batches:
+            source = StreamSource(items, size=None, description="list of batches")
+            source.size = sum(batch_size_of(b) for b in items)
+            source.tokenizer, source.batches = tokenizer, True
+            return source
+        return _list_source(items, batch_size, tokenizer, max_length)
     if isinstance(dataset, tud.Dataset) or (
         hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")
     ):
-        return _dataset_source(dataset, batch_size, tokenizer, max_length)
+        return _dataset_source(dataset, batch_size, tokenizer, max_length)  # HF Dataset too
     if isinstance(dataset, Iterable):
         source = StreamSource(dataset, size=None, description=f"iterable {name}")
         source.tokenizer = tokenizer
@@ -341,12 +381,14 @@ def _dataset_source(dataset: Any, batch_size: int, tokenizer: Any, max_length: i
     )
 
 
-def _loader_source(loader: tud.DataLoader[Any], tokenizer: Any) -> Source:
-    if loader.batch_size is None and loader.batch_sampler is None:
-        raise InputError(
-            "This DataLoader yields single examples (batch_size=None): give it a batch_size, "
-            "or pass its dataset to actscope.mine with batch_size=..."
-        )
+def _loader_source(
+    loader: tud.DataLoader[Any],
+    tokenizer: Any,
+    batches: bool | None,
+    batch_size: int,
+    max_length: int,
+) -> Source:
+    automatic = not (loader.batch_size is None and loader.batch_sampler is None)
     sampler = loader.sampler
     if not isinstance(loader.dataset, tud.IterableDataset) and not isinstance(
         sampler, tud.SequentialSampler
@@ -356,9 +398,76 @@ def _loader_source(loader: tud.DataLoader[Any], tokenizer: Any) -> Source:
             "position differs from run to run and ids would not name it. Use "
             "DataLoader(dataset, shuffle=False, ...) or pass the dataset itself."
         )
-    source = StreamSource(loader, size=_len_or_none(loader.dataset), description="DataLoader")
-    source.tokenizer = tokenizer
+    if not automatic and batches is False:
+        # batch_size=None yields the dataset's items as they are; here, single examples.
+        items = _grouped(loader, batch_size, tokenizer, max_length)
+        source = StreamSource(items, size=_len_or_none(loader.dataset), description="DataLoader")
+        source.one_shot, source.tokenizer, source.batches = False, tokenizer, False
+        return source
+    # With batch_size=None a DataLoader yields what its dataset yields: ready batches, as
+    # PyTorch means it (batches=False says they are single examples).
+    size = _len_or_none(loader.dataset) if automatic else None
+    source = StreamSource(loader, size=size, description="DataLoader")
+    source.tokenizer, source.batches = tokenizer, True
     return source
+
+
+def _peek(dataset: Iterable[Any]) -> Any:
+    for item in dataset:
+        return item
+    return None
+
+
+def _items_are_batches(
+    item: Any, probe: Probe | None, tokenizer: Any, max_length: int, both: str
+) -> bool:
+    """Whether a dataset's items are ready batches, by running the model on the first one
+    as it is and with a batch axis added (two probe passes, only for forms that do not say).
+
+    ``both`` says what a model that runs either way means: ``"ask"`` (an error naming
+    ``batches=``) or ``"examples"``.
+    """
+    if item is None or isinstance(item, str) or probe is None:
+        return False
+    found = [t for _, t in tensor_paths(item)]
+    if not found:
+        return False
+    if isinstance(item, Mapping) and all(t.ndim >= 2 and t.shape[0] == 1 for t in found):
+        return False  # a tokenizer's return_tensors="pt": one example, as a batch of one
+    try:
+        as_example = collate_items([item], 0, tokenizer, max_length)
+    except InputError:
+        as_example = None
+    example_error = probe(as_example) if as_example is not None else "it cannot be collated"
+    batch_error = probe(item)
+    if batch_error is None and example_error is not None:
+        return True
+    if batch_error is None and example_error is None:
+        # Both readings run. By PyTorch's convention an item is one example, unless every
+        # tensor in it has a leading axis of one shared length > 1 over at least two axes:
+        # that is how a batch looks, and the two readings give different layer shapes.
+        leading = {t.shape[0] for t in found if t.ndim >= 2}
+        looks_batched = (
+            not isinstance(item, torch.Tensor)  # a tensor (C, H, W) is one image
+            and len(leading) == 1
+            and min(leading) > 1
+            and all(t.ndim >= 2 for t in found)
+        )
+        if both == "examples" or not looks_batched:
+            return False
+        raise InputError(
+            "The model runs on the dataset's first item both as a ready batch and as one "
+            f"example ({describe(item)}), so it is not clear which the items are: pass "
+            "batches=True (each item is a batch) or batches=False (each item is one example)."
+        )
+    if batch_error is not None and example_error is not None:
+        raise InputError(
+            f"The model runs on the dataset's first item ({describe(item)}) neither as one "
+            f"example ({example_error}) nor as a ready batch ({batch_error}). Check the data, "
+            "or say how a batch is fed with forward=... (batches=True/False says which the "
+            "items are)."
+        )
+    return False
 
 
 def _len_or_none(obj: Any) -> int | None:

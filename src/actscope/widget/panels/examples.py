@@ -353,8 +353,13 @@ class ExamplesPanel(Panel):
         if label in inputs.labels:
             self.input_index = inputs.labels.index(label)
             return
+        index = next(iter(self.indexes), None)
         source = make_source(
-            self.dataset, batch_size=1, tokenizer=self._tokenizer, max_length=self._max_length
+            self.dataset,
+            batch_size=1,
+            tokenizer=self._tokenizer,
+            max_length=self._max_length,
+            batches=index.settings.extra.get("batches") if index is not None else None,
         )
         batch = source.fetch([example_id])
         item = self.dataset[example_id] if isinstance(self.dataset, list) else None
