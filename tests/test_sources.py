@@ -27,6 +27,7 @@ def assert_close(a, b):
         else:
             assert torch.equal(ta[name], tb[name]), name
 
+
 LAYER = "features.conv1"
 Pair = namedtuple("Pair", ["image", "label"])
 

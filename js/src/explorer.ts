@@ -92,7 +92,7 @@ export class ExplorerView {
     this.layout();
     this.listen();
     this.onInputs();
-    this.onStatus();
+    this.onStatus(true);
     this.onJob();
     this.layerView.show();
     this.hello();
@@ -171,9 +171,9 @@ export class ExplorerView {
     this.strip.setInputs(inputs, asDataView(this.model.get("thumbs")), this.model.get("input_index"));
   }
 
-  private onStatus(): void {
+  private onStatus(initial = false): void {
     const status = this.model.get("status") ?? { state: "ready", message: "" };
-    this.header.status(status, this.model.get("model_info"));
+    this.header.status(status, this.model.get("model_info"), initial);
   }
 
   private onJob(): void {

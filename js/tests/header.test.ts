@@ -31,6 +31,19 @@ describe("Header", () => {
     expect(header.banner.classList.contains("acts-shown")).toBe(false);
   });
 
+  it("opens no banner for a change refused before the explorer was shown", () => {
+    const refused = { state: "error", message: "No layer named 'x'", where: "input" } as const;
+    const header = new Header(() => {});
+    header.status(refused, undefined, true); // e.g. a Voilà app of a notebook with that cell
+    expect(header.banner.classList.contains("acts-shown")).toBe(false);
+    expect(header.el.querySelector(".acts-status")?.textContent).toBe("");
+    header.status(refused, undefined); // refused while shown: the user is told
+    expect(header.banner.classList.contains("acts-shown")).toBe(true);
+    const broken = new Header(() => {});
+    broken.status({ state: "error", message: "forward failed", where: "view" }, undefined, true);
+    expect(broken.banner.classList.contains("acts-shown")).toBe(true); // about the state shown
+  });
+
   it("shows a running job with progress and Cancel, then its end", () => {
     let cancelled = 0;
     const header = new Header(() => cancelled++);
@@ -38,7 +51,12 @@ describe("Header", () => {
     header.job({ name: "saliency", state: "running", progress: null, message: "step 2" });
     expect(job.textContent).toBe("saliency: step 2Cancel");
     expect(job.querySelector("progress")?.hasAttribute("value")).toBe(false); // indeterminate
-    job.querySelector("button")?.click();
+    const button = job.querySelector("button");
+    header.job({ name: "saliency", state: "running", progress: 0.5, message: "step 3" });
+    expect(job.textContent).toBe("saliency: step 3Cancel");
+    expect(job.querySelector("progress")?.value).toBe(0.5);
+    expect(job.querySelector("button")).toBe(button); // the same button: no click is lost
+    button?.click();
     expect(cancelled).toBe(1);
     header.job({ state: "cancelled" });
     expect(job.textContent).toBe("job cancelled");

@@ -6,6 +6,9 @@ import "./header.css";
 
 const HELP = "↑/↓ layers · ←/→ inputs · Esc clears the unit · click a unit to select it";
 
+/** Errors about a change that was refused (the explorer kept its state), not the state. */
+const REFUSED: readonly string[] = ["input", "action"];
+
 export class Header {
   readonly el = h("div", { class: "acts-header" });
   readonly banner = h("div", { class: "acts-banner", role: "alert" });
@@ -33,8 +36,12 @@ export class Header {
     );
   }
 
-  /** The status (busy, or an error in the banner) and the model's description. */
-  status(s: Status, model: ModelInfo | undefined): void {
+  /**
+   * The status (busy, or an error in the banner) and the model's description. `initial`:
+   * the status as the explorer was shown (a saved notebook, a Voilà app, a page): a refused
+   * change from before then is not about the state shown, so it opens no banner.
+   */
+  status(s: Status, model: ModelInfo | undefined, initial = false): void {
     if (model?.name) {
       const dtype = model.dtype ? ` · ${model.dtype}` : "";
       this.modelEl.textContent = `${model.name} · ${model.device}${dtype} · ${model.n_params.toLocaleString()} params`;
@@ -43,23 +50,45 @@ export class Header {
     this.statusEl.textContent =
       s.state === "error" ? "error" : s.state === "busy" ? s.message || "working…" : "";
     this.statusEl.title = s.message;
+    const stale = initial && s.state === "error" && REFUSED.includes(s.where ?? "");
+    if (stale) this.statusEl.textContent = "";
     this.bannerText.textContent = s.message;
-    this.banner.classList.toggle("acts-shown", s.state === "error" || (s.state === "ready" && !!s.message));
+    this.banner.classList.toggle(
+      "acts-shown",
+      !stale && (s.state === "error" || (s.state === "ready" && !!s.message)),
+    );
     this.banner.dataset.state = s.state;
   }
 
-  /** The background job: its progress and a Cancel button while it runs. */
+  /**
+   * The background job: its progress and a Cancel button while it runs. Progress updates
+   * change the text and the bar in place: the Cancel button stays the same element, so a
+   * click on it is never lost to a redraw.
+   */
   job(job: Job): void {
-    clear(this.jobEl);
     this.jobEl.dataset.state = job.state ?? "";
     if (job.state === "running") {
-      const bar = h("progress", { class: "acts-progress", max: 1 });
-      if (job.progress != null) bar.value = job.progress;
-      const cancel = h("button", { class: "acts-btn", type: "button", text: "Cancel" });
-      cancel.addEventListener("click", () => this.onCancel());
-      this.jobEl.append(h("span", { text: `${job.name ?? "working"}: ${job.message ?? ""}` }), bar, cancel);
-    } else if (job.state === "cancelled") {
+      if (!this.running) {
+        clear(this.jobEl);
+        const cancel = h("button", { class: "acts-btn", type: "button", text: "Cancel" });
+        cancel.addEventListener("click", () => this.onCancel());
+        this.running = {
+          text: h("span"),
+          bar: h("progress", { class: "acts-progress", max: 1 }),
+        };
+        this.jobEl.append(this.running.text, this.running.bar, cancel);
+      }
+      this.running.text.textContent = `${job.name ?? "working"}: ${job.message ?? ""}`;
+      if (job.progress != null) this.running.bar.value = job.progress;
+      else this.running.bar.removeAttribute("value"); // indeterminate
+      return;
+    }
+    this.running = null;
+    clear(this.jobEl);
+    if (job.state === "cancelled") {
       this.jobEl.append(h("span", { class: "acts-hint", text: `${job.name ?? "job"} cancelled` }));
     }
   }
+
+  private running: { text: HTMLElement; bar: HTMLProgressElement } | null = null;
 }

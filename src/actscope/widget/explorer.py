@@ -236,6 +236,16 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
         finally:
             self._from_front = False
 
+    # Jobs. ---------------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the explorer's background jobs (mining, saliency) at their next progress
+        report, as the widget's Cancel button does; what was mined so far is kept."""
+        self._jobs.cancel()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the explorer's background jobs have ended (scripts and tests)."""
+        self._jobs.wait(timeout)
+
     # Figures and sharing. ---------------------------------------------------------------------
     def figure(self, *args: Any, view: str = "layer", **options: Any) -> Any:
         """A plotly figure of a view, matching what the widget draws.

@@ -1,9 +1,16 @@
 """Long work started from the widget (mining, slow saliency) without freezing it.
 
 The work runs in a background thread; it reports progress and checks for cancellation
-through a :class:`Progress`. Everything that touches the widget (traits, messages) is
-posted back to the kernel's event loop, so traitlets are only ever set on the main
-thread. Outside a kernel (a plain script, a test), work runs synchronously.
+through a :class:`Progress`, so Cancel stops it at its next report (within a second).
+Where results go depends on the host:
+
+- a Jupyter kernel (JupyterLab, Notebook 7, VS Code, Colab, Voilà): everything that touches
+  the widget is posted back to the kernel's event loop, so traitlets are only ever set on
+  the main thread;
+- marimo: the thread is a ``marimo.Thread`` (which may talk to marimo's front end) and
+  applies results itself; the kernel stays free, so Cancel arrives while the job runs;
+- a plain script or a test: work runs synchronously, unless ``background=True`` asks for a
+  thread (then ``Jobs.cancel`` and ``Jobs.wait`` work as in a notebook).
 
 Model hooks are thread-bound (see ``engine/hooks.py``), so the explorer's own
 forward passes can run while a job holds hooks on the same model.
@@ -11,6 +18,7 @@ forward passes can run while a job holds hooks on the same model.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +84,30 @@ def main_thread_caller() -> Callable[[Callable[[], None]], None] | None:
     return add
 
 
+def in_marimo() -> bool:
+    """Whether this runs inside a marimo notebook or app (marimo imported and active)."""
+    marimo = sys.modules.get("marimo")
+    if marimo is None:
+        return False
+    try:
+        return bool(marimo.running_in_notebook())
+    except Exception:  # a marimo without this call, or outside its runtime
+        return False
+
+
+def thread_class() -> type[threading.Thread]:
+    """``marimo.Thread`` inside marimo (its threads may reach marimo's front end), else
+    ``threading.Thread``."""
+    if in_marimo():
+        thread: type[threading.Thread] = sys.modules["marimo"].Thread
+        return thread
+    return threading.Thread
+
+
+def _ignore(_status: dict[str, Any]) -> None:
+    """Where a quiet job's status goes."""
+
+
 class Jobs:
     """Background jobs of one widget: at most one of each name (saliency, examples, mining)."""
 
@@ -92,16 +124,21 @@ class Jobs:
         failed: Callable[[BaseException], None],
         *,
         background: bool | None = None,
+        quiet: bool = False,
     ) -> None:
-        """Run ``work`` (in a thread when in a kernel); then ``done(result)`` or ``failed(exc)``
-        on the main thread. A job of the same name still running is cancelled first."""
+        """Run ``work`` (in a thread in a kernel or in marimo); then ``done(result)`` or
+        ``failed(exc)`` (on the kernel's main thread where there is one). A job of the same
+        name still running is cancelled first. A ``quiet`` job (quick work) reports no
+        status, so it never hides the state of a slow one (a mining run's "cancelled")."""
         call = main_thread_caller()
-        threaded = call is not None if background is None else background
+        threaded = (call is not None or in_marimo()) if background is None else background
         post = (
             (lambda status: call(lambda: self._on_status(status)))
             if (threaded and call)
             else self._on_status
         )
+        if quiet:
+            post = _ignore
         progress = Progress(post=post, name=name)
         with self._lock:
             if name in self._jobs:
@@ -126,7 +163,7 @@ class Jobs:
 
         post({"name": name, "state": "running", "progress": 0.0, "message": "starting"})
         if threaded:
-            job.thread = threading.Thread(target=run, name=f"actscope-{name}", daemon=True)
+            job.thread = thread_class()(target=run, name=f"actscope-{name}", daemon=True)
             job.thread.start()
         else:
             run()
@@ -134,21 +171,31 @@ class Jobs:
     def _finish(
         self, job: Job[Any], outcome: Callable[[Any], None], exc: BaseException | None
     ) -> None:
-        if isinstance(exc, Cancelled):
-            self._on_status(
-                {"name": job.name, "state": "cancelled", "progress": None, "message": "cancelled"}
-            )
-        elif exc is not None:
-            self._on_status(
-                {"name": job.name, "state": "error", "progress": None, "message": str(exc)}
-            )
-            outcome(exc)
-        else:
-            self._on_status({"name": job.name, "state": "done", "progress": 1.0, "message": ""})
-            outcome(None)
+        report = self._on_status if job.progress.post is not _ignore else _ignore
+        self._report(job, outcome, exc, report)
         with self._lock:
             if self._jobs.get(job.name) is job:
                 del self._jobs[job.name]
+
+    def _report(
+        self,
+        job: Job[Any],
+        outcome: Callable[[Any], None],
+        exc: BaseException | None,
+        post: Callable[[dict[str, Any]], None],
+    ) -> None:
+        if isinstance(exc, Cancelled):
+            post({"name": job.name, "state": "cancelled", "progress": None, "message": "cancelled"})
+        elif exc is not None:
+            post({"name": job.name, "state": "error", "progress": None, "message": str(exc)})
+            outcome(exc)
+        elif job.progress.cancelled:
+            # Cancelled, but the work returned what it had done (mining keeps a partial index).
+            post({"name": job.name, "state": "cancelled", "progress": None, "message": "kept"})
+            outcome(None)
+        else:
+            post({"name": job.name, "state": "done", "progress": 1.0, "message": ""})
+            outcome(None)
 
     def cancel(self, name: str | None = None) -> None:
         """Ask running jobs (named ``name``, or all) to stop at their next progress report."""

@@ -255,7 +255,7 @@ class ExamplesPanel(Panel):
         def failed(exc: BaseException) -> None:
             self.examples_view = error_blob(layer, unit, band, message(exc))
 
-        self._jobs.start("examples", work, done, failed)
+        self._jobs.start("examples", work, done, failed, quiet=True)
 
     def _context_options(self) -> ContextOptions | None:
         if self.dataset is None:
