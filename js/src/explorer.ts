@@ -19,7 +19,7 @@ import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
 import { ViewStore } from "./store";
 import type { LayerInfo, Reply, Request, Traits } from "./traits";
-import { asDataView } from "./wire";
+import { asDataView, readOr } from "./wire";
 
 const HELLO_TIMEOUT_MS = 2000;
 const KEY_DEBOUNCE_MS = 60;
@@ -193,9 +193,14 @@ export class ExplorerView {
   private async loadSnapshot(): Promise<void> {
     const blob = asDataView(this.model.get("snapshot_data"));
     if (!blob) return;
+    let damage = "";
     try {
       const snap = await decodeSnapshot(blob);
-      this.root.dataset.snapshot = String(this.layerView.pin(snap.layer_view));
+      const views = this.layerView.pin(snap.layer_view);
+      this.root.dataset.snapshot = String(views.pinned);
+      if (views.damaged) {
+        damage = `${views.damaged} of ${snap.layer_view.size} saved views are damaged (${views.reason})`;
+      }
       this.saliency.loadSnapshot(snap.saliency);
       this.examples.loadSnapshot(snap.examples);
     } catch (err) {
@@ -203,6 +208,8 @@ export class ExplorerView {
       return;
     }
     if (!this.layerView.drawn) this.layerView.show();
+    if (damage && !this.layerView.drawn)
+      this.layerView.showNote(`The saved snapshot could not be read in full: ${damage}.`);
     this.saliency.show();
     this.examples.show();
   }
@@ -265,7 +272,9 @@ export class ExplorerView {
 
   private hello(): void {
     if (!this.send({ type: "hello" })) {
+      // No kernel at all (a standalone page): say now what was not saved, not "loading".
       this.helloDone = true;
+      if (!this.layerView.drawn) this.layerView.show();
       return;
     }
     this.helloTimer = setTimeout(() => {
@@ -283,10 +292,16 @@ export class ExplorerView {
     }
     if (msg.type !== "layer_view") return;
     const blob = msg.error ? undefined : buffers?.[0];
-    if (blob) {
-      const entry = this.store.putBlob(blob);
-      if (entry.meta.key === this.layerView.currentKey() && !this.layerView.drawn) this.layerView.show();
+    // A prefetched blob that cannot be read is a failed fetch: the view loads when opened.
+    const entry = blob
+      ? readOr(
+          () => this.store.putBlob(blob),
+          () => null,
+        )
+      : null;
+    if (entry && entry.meta.key === this.layerView.currentKey() && !this.layerView.drawn) {
+      this.layerView.show();
     }
-    this.prefetcher.answered(msg, blob !== undefined);
+    this.prefetcher.answered(msg, entry !== null);
   }
 }

@@ -60,25 +60,79 @@ export function isCompressed(view: DataView): boolean {
   return view.byteLength >= 4 && view.getUint32(0, true) === MAGIC_COMPRESSED;
 }
 
-/** Decode an uncompressed blob. Arrays of floats come out as Float32Array. */
+/** A blob that cannot be read: truncated, corrupted, or not an actscope blob. */
+export class WireError extends Error {
+  override name = "WireError";
+}
+
+/** The most values one array may declare: far beyond any view, short of a bad allocation. */
+export const MAX_VALUES = 2 ** 28;
+
+const WIDTH: Record<WireDType, number> = { f16: 2, u8: 1, u8raw: 1, i32: 4, f32: 4 };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Check one array's header entry against the blob; returns its value count. */
+function checkSpec(name: string, spec: unknown, dataBytes: number): number {
+  if (!isObject(spec)) throw new WireError(`array ${name}: its description is not an object`);
+  const { dtype, shape, offset, scale, zero } = spec;
+  if (typeof dtype !== "string" || !(dtype in WIDTH)) {
+    throw new WireError(`array ${name}: unknown dtype ${JSON.stringify(dtype)}`);
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new WireError(`array ${name}: shape ${JSON.stringify(shape)} is not a list of sizes`);
+  }
+  let n = 1;
+  for (const d of shape as number[]) n *= d;
+  if (n > MAX_VALUES) throw new WireError(`array ${name}: ${n} values is too many`);
+  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0) {
+    throw new WireError(`array ${name}: bad offset ${JSON.stringify(offset)}`);
+  }
+  if (typeof scale !== "number" || typeof zero !== "number") {
+    throw new WireError(`array ${name}: scale and zero must be numbers`);
+  }
+  const end = offset + n * (WIDTH[dtype as WireDType] as number);
+  if (end > dataBytes) {
+    throw new WireError(`array ${name}: needs bytes up to ${end} but the blob holds ${dataBytes}`);
+  }
+  return n;
+}
+
+/**
+ * Decode an uncompressed blob. Arrays of floats come out as Float32Array. A blob that is
+ * not well formed raises a {@link WireError} that says what is wrong; nothing else throws.
+ */
 export function decode<M = Record<string, unknown>>(view: DataView): Decoded<M> {
   if (view.byteLength < 8 || view.getUint32(0, true) !== MAGIC) {
-    throw new Error("not an actscope blob (bad magic)");
+    throw new WireError("not an actscope blob (bad magic)");
   }
   const headerLength = view.getUint32(4, true);
+  if (8 + headerLength > view.byteLength) {
+    throw new WireError(`truncated blob: a ${headerLength}-byte header in ${view.byteLength} bytes`);
+  }
   const headerBytes = new Uint8Array(view.buffer, view.byteOffset + 8, headerLength);
-  const header = JSON.parse(new TextDecoder().decode(headerBytes)) as {
-    meta: M;
-    arrays: Record<string, ArraySpec>;
-  };
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder().decode(headerBytes));
+  } catch (err) {
+    throw new WireError(`corrupted header: ${String(err)}`);
+  }
+  if (!isObject(header) || !isObject(header.meta) || !isObject(header.arrays)) {
+    throw new WireError("corrupted header: it needs a meta object and an arrays object");
+  }
   const dataStart = Math.ceil((8 + headerLength) / 8) * 8;
+  const dataBytes = Math.max(0, view.byteLength - dataStart);
   const arrays = new Map<string, Float32Array | Uint8Array | Int32Array>();
   const shapes = new Map<string, number[]>();
   for (const [name, spec] of Object.entries(header.arrays)) {
-    arrays.set(name, decodeArray(view, spec, dataStart));
-    shapes.set(name, spec.shape);
+    checkSpec(name, spec, dataBytes);
+    const checked = spec as unknown as ArraySpec;
+    arrays.set(name, decodeArray(view, checked, dataStart));
+    shapes.set(name, checked.shape);
   }
-  return { meta: header.meta, arrays, shapes, bytes: view.byteLength };
+  return { meta: header.meta as M, arrays, shapes, bytes: view.byteLength };
 }
 
 function decodeArray(
@@ -133,9 +187,26 @@ function decodeArray(
 export async function decodeAsync<M = Record<string, unknown>>(view: DataView): Promise<Decoded<M>> {
   if (!isCompressed(view)) return decode<M>(view);
   const body = new Uint8Array(view.buffer, view.byteOffset + 4, view.byteLength - 4);
-  const stream = new Blob([body.slice()]).stream().pipeThrough(new DecompressionStream("deflate"));
-  const inflated = await new Response(stream).arrayBuffer();
+  let inflated: ArrayBuffer;
+  try {
+    const stream = new Blob([body.slice()]).stream().pipeThrough(new DecompressionStream("deflate"));
+    inflated = await new Response(stream).arrayBuffer();
+  } catch (err) {
+    throw new WireError(`corrupted compressed blob: ${String(err)}`);
+  }
   return decode<M>(new DataView(inflated));
+}
+
+/**
+ * `read()`, or `failed(reason)` when the blob it reads is not well formed (or its meta is
+ * not what the panel expects): a bad blob becomes an error shown in place, never a throw.
+ */
+export function readOr<T>(read: () => T, failed: (reason: string) => T): T {
+  try {
+    return read();
+  } catch (err) {
+    return failed(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** A DataView from what a Bytes trait holds (DataView, ArrayBuffer, typed array or null). */

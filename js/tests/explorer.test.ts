@@ -128,6 +128,12 @@ describe("ExplorerView", () => {
     expect(el.querySelector(".acts-missing")?.getAttribute("data-key")).toBe("0|b");
   });
 
+  it("says at once, with no kernel at all, that the first view was not saved", () => {
+    const { el, root } = setup(); // no layer_view: a page saved before the view was computed
+    expect(root.classList.contains("acts-loading")).toBe(false);
+    expect(el.querySelector(".acts-missing")?.textContent).toMatch(/not saved with the page/);
+  });
+
   it("waits for the kernel's hello before saying a view was not saved", async () => {
     vi.useFakeTimers();
     const { model, root, el } = setup({}, KernelModel);

@@ -164,10 +164,19 @@ describe("LayerViewPanel", () => {
     expect(events.length).toBe(1);
   });
 
-  it("pins a snapshot's views", () => {
+  it("pins a snapshot's views, and counts the damaged ones", () => {
     const { panel, root } = mount();
-    const n = panel.pin(new Map([["0|a", viewBlob("a", 0, "sequence", [4, 3], new Array(12).fill(0))]]));
-    expect(n).toBe(1);
+    const good = viewBlob("a", 0, "sequence", [4, 3], new Array(12).fill(0));
+    const bad = new DataView(new Uint8Array([65, 67, 84, 49, 255, 0, 0, 0]).buffer); // header past the end
+    const result = panel.pin(
+      new Map([
+        ["0|a", good],
+        ["1|a", bad],
+      ]),
+    );
+    expect(result.pinned).toBe(1);
+    expect(result.damaged).toBe(1);
+    expect(result.reason).toMatch(/truncated blob/);
     panel.show();
     expect(root.dataset.drawn).toBe("0|a");
   });

@@ -1,7 +1,7 @@
 // The input strip: image thumbnails or text snippets around the current input, prev/next.
 import { clear, h } from "../dom";
 import type { InputInfo } from "../traits";
-import { type Decoded, decode } from "../wire";
+import { type Decoded, decode, readOr } from "../wire";
 import "./inputs.css";
 
 const WINDOW = 12;
@@ -30,7 +30,13 @@ export class InputStrip {
 
   setInputs(inputs: InputInfo[], thumbs: DataView | null, current: number): void {
     this.inputs = inputs;
-    this.thumbs = thumbs ? decode(thumbs) : null;
+    // Thumbnails that cannot be read leave the strip with labels and texts only.
+    this.thumbs = thumbs
+      ? readOr<Decoded | null>(
+          () => decode(thumbs),
+          () => null,
+        )
+      : null;
     this.select(current);
   }
 

@@ -1,7 +1,8 @@
 // A decoded layer-view blob (src/actscope/widget/panels/layer_view.py) and what the layouts
 // derive from it: per-unit summaries and orders.
 import type { LayerViewArray, LayerViewErrorMeta, LayerViewMeta, RankBy } from "../traits";
-import { type Decoded, decode } from "../wire";
+import { kindValues } from "../traits";
+import { type Decoded, decode, WireError } from "../wire";
 
 export type { LayerViewErrorMeta };
 
@@ -68,7 +69,12 @@ function ranking(d: Decoded<unknown>, by: RankBy): Ranking {
 
 export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): LayerEntry {
   const meta = d.meta;
-  if ("error" in meta) return { meta, bytes: d.bytes };
+  if (typeof meta.key !== "string") throw new WireError("a layer view without a key");
+  if ("error" in meta) return { meta: { ...meta, error: String(meta.error) }, bytes: d.bytes };
+  if (!kindValues.includes(meta.kind) || typeof meta.layer !== "string") {
+    throw new WireError(`a layer view of kind ${JSON.stringify(meta.kind)}`);
+  }
+  if (!(d.arrays.get("act") instanceof Float32Array)) throw new WireError("a layer view without values");
   const img = d.arrays.get("image");
   const imgShape = d.shapes.get("image");
   return {

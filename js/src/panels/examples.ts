@@ -15,7 +15,7 @@ import {
   type Request,
   type Traits,
 } from "../traits";
-import { asDataView, type Decoded, decode } from "../wire";
+import { asDataView, type Decoded, decode, readOr } from "../wire";
 import "./examples.css";
 
 export type ExamplesMeta = ExamplesViewMeta | ExamplesMissingMeta | ErrorMeta;
@@ -50,13 +50,32 @@ export class ExamplesPanel {
 
   private onTrait(): void {
     const blob = asDataView(this.host.model.get("examples_view"));
-    this.live = blob ? decode<ExamplesMeta>(blob) : null;
+    this.live = blob
+      ? readOr(
+          () => decode<ExamplesMeta>(blob),
+          (why) => this.unreadable(why),
+        )
+      : null;
     this.show();
   }
 
-  /** Keep a snapshot's examples, by key. */
+  /** What answers the current unit when Python's blob cannot be read: an error in place. */
+  private unreadable(reason: string): ExamplesData {
+    const model = this.host.model;
+    const key = examplesKey(model.get("layer"), model.get("unit") ?? -1, model.get("examples_band") ?? -1);
+    const error = `The examples sent by Python could not be read: ${reason}`;
+    return { meta: { key, error }, arrays: new Map(), shapes: new Map(), bytes: 0 };
+  }
+
+  /** Keep a snapshot's examples, by key (unreadable entries are skipped). */
   loadSnapshot(blobs: Map<string, DataView>): void {
-    for (const [k, blob] of blobs) this.snap.set(k, decode<ExamplesMeta>(blob));
+    for (const [k, blob] of blobs) {
+      const data = readOr<ExamplesData | null>(
+        () => decode<ExamplesMeta>(blob),
+        () => null,
+      );
+      if (data) this.snap.set(k, data);
+    }
   }
 
   /** What the panel should show for the current unit (hidden without data). */

@@ -21,7 +21,7 @@ import { SpatialView } from "../layouts/spatial";
 import { VectorView } from "../layouts/vector";
 import type { ViewStore } from "../store";
 import { type DrawnDetail, type LayerInfo, layerViewKey, type Traits } from "../traits";
-import { asDataView } from "../wire";
+import { asDataView, readOr } from "../wire";
 import "./layer_view.css";
 
 export interface LayerViewHost {
@@ -99,14 +99,38 @@ export class LayerViewPanel {
   private onTrait(): void {
     const blob = asDataView(this.host.model.get("layer_view"));
     if (!blob) return;
-    const data = this.host.store.putBlob(blob);
-    if (data.meta.key === this.currentKey()) this.show();
+    const key = this.currentKey();
+    const data = readOr(
+      () => this.host.store.putBlob(blob),
+      (reason) => this.unreadable(key, reason),
+    );
+    if (data.meta.key === key) this.show();
   }
 
-  /** Keep a snapshot's views for good. Returns how many the store now pins. */
-  pin(blobs: Map<string, DataView>): number {
-    for (const blob of blobs.values()) this.host.store.pin(layerViewFromBlob(blob));
-    return this.host.store.pinnedCount;
+  /** The answer for `key` when what Python sent cannot be read: an error in its place. */
+  private unreadable(key: string, reason: string): LayerEntry {
+    const model = this.host.model;
+    const error = `The view sent by Python could not be read: ${reason}`;
+    const meta = { key, error, layer: model.get("layer"), input_index: model.get("input_index") };
+    const entry = { meta, bytes: 0 };
+    this.host.store.put(entry);
+    return entry;
+  }
+
+  /** Keep a snapshot's views for good; unreadable entries are skipped and counted. */
+  pin(blobs: Map<string, DataView>): { pinned: number; damaged: number; reason: string } {
+    let damaged = 0;
+    let reason = "";
+    for (const blob of blobs.values()) {
+      readOr(
+        () => this.host.store.pin(layerViewFromBlob(blob)),
+        (why) => {
+          damaged++;
+          reason ||= why;
+        },
+      );
+    }
+    return { pinned: this.host.store.pinnedCount, damaged, reason };
   }
 
   /** Draw everything again (the sort, the clip or the theme changed). */

@@ -17,7 +17,7 @@ import {
   saliencyMethodValues,
   type Traits,
 } from "../traits";
-import { asDataView, type Decoded, decode } from "../wire";
+import { asDataView, type Decoded, decode, readOr } from "../wire";
 import "./saliency.css";
 
 export interface SaliencyHost {
@@ -142,13 +142,38 @@ export class SaliencyPanel {
 
   private onTrait(): void {
     const blob = asDataView(this.host.model.get("saliency_view"));
-    this.live = blob ? saliencyFromDecoded(decode<SaliencyViewMeta | ErrorMeta>(blob)) : null;
+    this.live = blob
+      ? readOr(
+          () => saliencyFromDecoded(decode<SaliencyViewMeta | ErrorMeta>(blob)),
+          (why) => this.unreadable(why),
+        )
+      : null;
     this.show();
   }
 
-  /** Keep a snapshot's maps, by key. */
+  /** What answers the current settings when Python's blob cannot be read: an error. */
+  private unreadable(reason: string): SaliencyData {
+    const error = `The map sent by Python could not be read: ${reason}`;
+    return { meta: { key: this.currentKey(), error }, map: new Float32Array(0), shape: [], image: null };
+  }
+
+  /** Keep a snapshot's maps, by key (unreadable entries are skipped). */
   loadSnapshot(blobs: Map<string, DataView>): void {
-    for (const [k, blob] of blobs) this.snap.set(k, saliencyFromDecoded(decode(blob)));
+    for (const [k, blob] of blobs) {
+      const data = readOr<SaliencyData | null>(
+        () => saliencyFromDecoded(decode(blob)),
+        () => null,
+      );
+      if (data) this.snap.set(k, data);
+    }
+  }
+
+  /** The key of the map the current traits ask for. */
+  currentKey(): string {
+    const model = this.host.model;
+    const target = model.get("saliency_target") ?? { type: "top" };
+    const targetKey = saliencyTargetKey(target, model.get("layer"), model.get("unit"));
+    return saliencyKey(model.get("input_index"), model.get("saliency_method") ?? "", targetKey);
   }
 
   /** What the panel should show for the current traits. */
@@ -168,7 +193,7 @@ export class SaliencyPanel {
       );
       return;
     }
-    const k = saliencyKey(input, method, saliencyTargetKey(target, model.get("layer"), unit));
+    const k = this.currentKey();
     const data = this.live?.meta.key === k ? this.live : (this.snap.get(k) ?? null);
     let note = "";
     if (!data) {
