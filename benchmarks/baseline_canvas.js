@@ -1,6 +1,8 @@
 // The baseline for benchmarks/explorer.py: the least an anywidget can do to show a
 // float16 (T, D) array after a click: ask Python, receive bytes, decode with a lookup
 // table, putImageData. No layout, ranking or colour scale beyond grey levels.
+// "request" asks Python for the next array (a round trip); "local" redraws the other of
+// the last two arrays received (the data is already in the page, as after a prefetch).
 const table = new Float32Array(65536);
 for (let h = 0; h < 65536; h++) {
   const s = h & 0x8000 ? -1 : 1;
@@ -13,14 +15,27 @@ function render({ model, el }) {
   const button = document.createElement("button");
   button.className = "baseline-request";
   button.textContent = "request";
+  const local = document.createElement("button");
+  local.className = "baseline-local";
+  local.textContent = "local";
   const canvas = document.createElement("canvas");
-  el.append(button, canvas);
+  el.append(button, local, canvas);
+  const held = [];
   button.addEventListener("click", () => {
     model.set("request", model.get("request") + 1);
     model.save_changes();
   });
+  local.addEventListener("click", () => {
+    held.reverse();
+    draw(held[0]);
+  });
   model.on("change:data", () => {
     const view = model.get("data");
+    held.unshift(view);
+    held.length = Math.min(held.length, 2);
+    draw(view);
+  });
+  function draw(view) {
     const [T, D] = model.get("shape");
     const raw = new Uint16Array(view.buffer, view.byteOffset, T * D);
     canvas.width = D;
@@ -36,7 +51,7 @@ function render({ model, el }) {
     }
     ctx.putImageData(img, 0, 0);
     el.dispatchEvent(new CustomEvent("baseline:drawn", { bubbles: true, detail: { t: performance.now() } }));
-  });
+  }
 }
 
 export default { render };
