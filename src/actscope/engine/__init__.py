@@ -16,6 +16,9 @@ every rank of a ``torchrun`` job.
 ``capture``    ``capture``: layer outputs during forward passes
 ``layers``     ``list_layers``: names, shapes, unit axes, view kinds
 ``ranking``    ``rank_units``, ``unit_stats``, ``contrast``
+``lm``         ``predictions``, ``logit_lens``, ``logit_effects``, ``lm_parts``
+``attention``  ``attention`` patterns, ``head_scores``
+``directions`` where a unit writes in the residual stream
 ``saliency/``  ``saliency``: five attribution methods, one per file
 ``mining/``    ``mine``: top-activating examples, ``ActivationIndex``
 ============== ===============================================================
@@ -23,6 +26,7 @@ every rank of a ``torchrun`` job.
 
 from __future__ import annotations
 
+from .attention import attention, head_scores
 from .capture import Activations, capture
 from .errors import (
     ActscopeError,
@@ -34,9 +38,18 @@ from .errors import (
     NoTopPredictionError,
 )
 from .layers import LayerInfo, list_layers
+from .lm import (
+    LogitEffects,
+    LogitLens,
+    Predictions,
+    lm_parts,
+    logit_effects,
+    logit_lens,
+    predictions,
+)
 from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
 from .ranking import Ranking, contrast, rank_units, unit_stats
-from .saliency import Unit, saliency
+from .saliency import NextToken, Unit, saliency
 
 __all__ = [
     "ActivationIndex",
@@ -48,15 +61,25 @@ __all__ = [
     "LayerInfo",
     "LayerNotFoundError",
     "LayerOutputError",
+    "LogitEffects",
+    "LogitLens",
     "MiningCancelled",
     "MiningInterrupted",
+    "NextToken",
     "NoTopPredictionError",
+    "Predictions",
     "Ranking",
     "Unit",
+    "attention",
     "capture",
     "contrast",
+    "head_scores",
     "list_layers",
+    "lm_parts",
+    "logit_effects",
+    "logit_lens",
     "mine",
+    "predictions",
     "rank_units",
     "saliency",
     "unit_stats",

@@ -334,9 +334,9 @@ def _batched_tuple(example: tuple[Any, ...], index: int) -> tuple[Any, ...]:
     if not tensors:
         raise InputError(f"Input {index} is a tuple with no tensors in it.")
     batched = all(v.ndim >= 1 and v.shape[0] == 1 for v in tensors) and len(tensors) > 1
-    return rebuild(
-        example, [v if batched or not isinstance(v, torch.Tensor) else v[None] for v in example]
-    )
+    values = [v if batched or not isinstance(v, torch.Tensor) else v[None] for v in example]
+    result: tuple[Any, ...] = rebuild(example, values)
+    return result
 
 
 def _is_dataset(obj: Any) -> bool:

@@ -103,3 +103,39 @@ def buffers_kept(model: nn.Module) -> Iterator[None]:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks_with_kwargs",
+)
+# Hugging Face installs its output-capturing hooks once, and marks the model with this.
+HF_HOOKS_FLAG = "_output_capturing_hooks_installed"
+
+
+@contextmanager
+def hooks_kept(model: nn.Module) -> Iterator[None]:
+    """Remove, when the block ends, every module hook that code inside it added (and the
+    flag Hugging Face sets when it installs its own), so that the model is left with
+    exactly the hooks it had: the user's."""
+    before = {
+        id(m): (m, {d: set(getattr(m, d, {})) for d in HOOK_DICTS}, m.__dict__.get(HF_HOOKS_FLAG))
+        for m in model.modules()
+    }
+    try:
+        yield
+    finally:
+        for module, keys, flag in before.values():
+            for d, had in keys.items():
+                table = getattr(module, d, None)
+                if table is None:
+                    continue
+                for key in set(table) - had:
+                    del table[key]
+            if flag is None:
+                module.__dict__.pop(HF_HOOKS_FLAG, None)
+            else:
+                module.__dict__[HF_HOOKS_FLAG] = flag

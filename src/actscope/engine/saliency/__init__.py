@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ActscopeError, closest
+from ._next_token import NextToken
 from ._targets import TargetLike, Unit
 from .grad_cam import grad_cam
 from .gradient import gradient
@@ -56,6 +57,7 @@ __all__ = [
     "METHODS",
     "RULES",
     "VARIANTS",
+    "NextToken",
     "Unit",
     "grad_cam",
     "gradient",

@@ -29,6 +29,7 @@ from ..forward import Batch, ForwardFn, run_forward
 from ..hooks import Hooks
 from ..inputs import model_float_dtype, resolve_device
 from ..layers import list_layers
+from ..lm import is_causal_lm
 from ..names import resolve_modules, split_call, unwrap
 from ..preserve import buffers_kept
 from ._batch import (
@@ -132,6 +133,7 @@ def begin(
 def objective_for(prep: Prepared, target: TargetLike) -> Objective:
     """The target as an :class:`Objective`; a unit without axes asks ``list_layers``."""
     objective = Objective(target, prep.n)
+    objective.causal = is_causal_lm(prep.model)
     unit = objective.unit
     if unit is not None:
         resolve_modules(prep.model, [unit.layer])
@@ -194,7 +196,7 @@ def run_pass(
                 f"Layer {name!r} did not run during the forward pass, so its unit cannot "
                 "be a target; check that the model uses it for these inputs."
             )
-    objective.resolve(output)
+    objective.resolve(output, rows_batch)
     with torch.enable_grad() if grad else torch.no_grad():
         scores = objective(output, recorded, rows_batch, ex, held[0].shape[0])
     return Pass(output, held[0], scores, recorded)

@@ -34,6 +34,8 @@ import torch
 from ..errors import ActscopeError, LayerOutputError, NoTopPredictionError
 from ..layers import LayerInfo
 from ..outputs import OutputSelector, first_tensor_path, select
+from . import _next_token as next_token
+from ._next_token import NextToken
 
 Reduce = Literal["max", "sum", "mean"]
 
@@ -85,6 +87,7 @@ TargetLike: TypeAlias = (
     | Unit
     | tuple[str, int]
     | Callable[[Any], torch.Tensor]
+    | NextToken
     | None
 )
 
@@ -116,12 +119,17 @@ class Objective:
         self.flat = torch.empty(0, dtype=torch.long)  # (N, 1): the index into the flat output
         self.scalar = False  # the output is one number per example
         self._checked = False
+        self.causal = False  # a causal LM: its default target is the next token
+        self.next: NextToken | None = None
+        self._next: tuple[torch.Tensor, torch.Tensor] | None = None  # (position, token) each
         if isinstance(target, str):
             raise ActscopeError(
                 f"target={target!r}: name a unit of a layer as (layer, unit), e.g. "
                 f"({target!r}, 0), or Unit({target!r}, 0)."
             )
-        if isinstance(target, Unit):
+        if isinstance(target, NextToken):
+            self.next = target
+        elif isinstance(target, Unit):
             self.unit = target
         elif isinstance(target, tuple) and target and isinstance(target[0], str):
             self.unit = _unit_from_tuple(target)
@@ -137,6 +145,8 @@ class Objective:
 
     @property
     def needs_resolve(self) -> bool:
+        if self.next is not None:
+            return self._next is None
         return self.unit is None and self.fn is None and self.index is None and not self.scalar
 
     def describe_units(self, infos: Sequence[LayerInfo]) -> None:
@@ -164,11 +174,17 @@ class Objective:
             "target; check that the model uses it."
         )
 
-    def resolve(self, output: Any) -> None:
+    def resolve(self, output: Any, batch: Any = None) -> None:
         """Fix the default target (the top prediction) from the output at the inputs."""
         if not self.needs_resolve:
             return
         out = output_tensor(output)
+        ids = next_token.ids_and_lengths(batch, out.shape[0]) if out.ndim == 3 else None
+        if self.next is None and self.causal and ids is not None:
+            self.next = NextToken()  # a causal LM: the next token after the last position
+        if self.next is not None:
+            self._next = next_token.resolve(self.next, out, batch)
+            return
         per_example = tuple(out.shape[1:])
         if math.prod(per_example) == 1:
             self.scalar = True
@@ -196,6 +212,11 @@ class Objective:
         if self.unit is not None:
             return self._unit_value(recorded[self.unit.layer], batch)
         out = output_tensor(output)
+        if self._next is not None:
+            pos, token = self._next
+            if ex is not None:
+                pos, token = pos[ex], token[ex]
+            return next_token.value(out, pos, token)
         if self.scalar or self.index is None:
             if math.prod(out.shape[1:]) != 1:
                 raise ActscopeError(

@@ -1,0 +1,104 @@
+"""Where a unit writes in the residual stream: its output direction.
+
+A residual layer's unit is one axis of the residual stream. An MLP neuron writes along
+its row of the output projection: the module that reads the layer's output (found by
+running the model once and matching tensors), the parent's projection by its usual name
+(``down_proj``, ``c_proj``, ``fc2``...), or TransformerLens' ``W_out``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batch import tensors
+from .errors import ActscopeError
+from .forward import call_model
+from .hooks import Hooks
+from .names import canonical, resolve_modules, split_call
+
+PROJECTIONS = ("down_proj", "c_proj", "fc2", "fc_out", "dense_4h_to_h", "out_proj", "wo")
+"""Names of MLP output projections in common architectures."""
+
+
+def _columns(module: nn.Module, n_units: int, d_model: int) -> torch.Tensor | None:
+    """The module's weight as ``(units, d_model)``, if it maps ``n_units`` → ``d_model``."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+        return None
+    if isinstance(module, nn.Linear) and tuple(weight.shape) == (d_model, n_units):
+        return weight.T
+    if type(module).__name__ == "Conv1D" and tuple(weight.shape) == (n_units, d_model):
+        return weight  # Hugging Face's GPT-2 Conv1D: (in, out)
+    return None
+
+
+def _probe(model: nn.Module) -> Any:
+    ids = torch.zeros(1, 4, dtype=torch.long, device=next(model.parameters()).device)
+    return {"input_ids": ids} if hasattr(model, "config") else ids
+
+
+def _consumer(model: nn.Module, module: nn.Module, example: Any) -> list[nn.Module]:
+    """The leaf modules whose input is ``module``'s output, in one forward pass."""
+    produced: list[int] = []
+    readers: list[nn.Module] = []
+
+    def record(_m: nn.Module, _a: Any, out: Any) -> None:
+        produced.extend(t.data_ptr() for t in tensors(out))
+
+    def reads(m: nn.Module, args: tuple[Any, ...]) -> None:
+        if any(t.data_ptr() in produced for t in tensors(args)):
+            readers.append(m)
+
+    with Hooks() as hooks, torch.no_grad():
+        hooks.forward(module, record)
+        for m in model.modules():
+            if m is not module and not any(True for _ in m.children()):
+                hooks.pre(m, reads)
+        try:
+            call_model(model, example if example is not None else _probe(model))
+        except Exception:  # the probe input may not suit the model: fall back by names
+            return []
+    return readers
+
+
+def output_direction(
+    model: nn.Module,
+    layer: str,
+    unit: int,
+    d_model: int,
+    blocks: Sequence[str],
+    example: Any = None,
+) -> torch.Tensor:
+    """The ``(d_model,)`` direction unit ``unit`` of ``layer`` writes to the residual stream."""
+    base, _ = split_call(layer)
+    module = resolve_modules(model, [base])[base]
+    if split_call(canonical(model, base))[0] in blocks:
+        if not 0 <= unit < d_model:
+            raise ActscopeError(f"Unit {unit} is out of range: the residual has {d_model}.")
+        return torch.nn.functional.one_hot(torch.tensor(unit), d_model).float()
+    parent_name = base.rsplit(".", 1)[0] if "." in base else ""
+    parent = model.get_submodule(parent_name) if parent_name else model
+    w_out = getattr(parent, "W_out", None)  # TransformerLens MLP: (d_mlp, d_model)
+    if isinstance(w_out, torch.Tensor) and w_out.ndim == 2 and w_out.shape[1] == d_model:
+        return w_out[unit].detach()
+    candidates = _consumer(model, module, example)
+    candidates += [
+        getattr(parent, n) for n in PROJECTIONS if isinstance(getattr(parent, n, None), nn.Module)
+    ]
+    for reader in candidates:
+        weight = getattr(reader, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+            continue
+        n_units = weight.shape[1] if isinstance(reader, nn.Linear) else weight.shape[0]
+        columns = _columns(reader, n_units, d_model)
+        if columns is not None and 0 <= unit < columns.shape[0]:
+            return columns[unit].detach()
+    raise ActscopeError(
+        f"Cannot tell where unit {unit} of {layer!r} writes in the residual stream: no "
+        "module that reads it maps to the model's width. Pass direction=<the unit's "
+        "(d_model,) output direction>, or pick a residual layer (a block's output)."
+    )
