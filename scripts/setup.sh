@@ -35,6 +35,9 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]]; then
   "${pip[@]}" hatchling hatch-jupyter-builder wheel==0.48.0
   # Editable, without build isolation: the build hook finds the bundle built above.
   "${pip[@]}" --no-build-isolation -e ".[dev]"
+  # bertviz (a benchmark baseline) asks for boto3, which wants python-dateutil<3; jupyter
+  # pins 4. Its head_view needs none of boto3: install it alone.
+  "${pip[@]}" --no-deps bertviz==1.4.1
   echo "$digest" > "$stamp"
 fi
 

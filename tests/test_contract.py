@@ -1,6 +1,6 @@
 """The Python↔TypeScript contract is declared once and both sides follow it.
 
-``src/actscope/widget/contract.py`` declares traits, metas, messages, enums and keys;
+``src/actscope/widget/contract/`` declares traits, metas, messages, enums and keys;
 ``js/src/traits.ts`` and ``js/tests/fixtures/contract.json`` are generated from it (run
 ``python -m actscope.widget.typescript``), and the TypeScript tests check the fixture.
 """

@@ -25,7 +25,7 @@ def test_snapshot_holds_every_layer_and_input_asked_for(explorer, digits):
         f"layer_view|{i}|{layer}"
         for i in (0, 5, 9)
         for layer in ("features.conv2", "classifier.fc2")
-    }
+    } | {f"outputs|{i}" for i in (0, 5, 9)}  # a classifier: its predictions too
     meta, arrays = wire.decode(entries["layer_view|5|classifier.fc2"])
     assert (meta["layer"], meta["input_index"], meta["key"]) == (
         "classifier.fc2",
@@ -126,6 +126,7 @@ def test_snapshot_saliency_of_a_model_without_a_top_prediction():
 
 def test_a_snapshot_runs_one_forward_pass_per_input(explorer, digits):
     model, _, _ = digits
+    explorer.wait(60)  # the predictions of the first input, computed in the background
     passes = []  # passes started (a pass that stops early never reaches a forward hook)
     handle = model.register_forward_pre_hook(lambda *_: passes.append(1))
     try:

@@ -1,4 +1,4 @@
-// Generated from src/actscope/widget/contract.py by `python -m actscope.widget.typescript`.
+// Generated from src/actscope/widget/contract/ by `python -m actscope.widget.typescript`.
 // Do not edit: change the contract, then regenerate (tests/test_contract.py checks it).
 
 export type Kind = "spatial" | "sequence" | "vector" | "other" | "none";
@@ -22,8 +22,8 @@ export const jobStateValues: readonly JobState[] = ["running", "done", "cancelle
 export type SaliencyMethod = "gradient" | "input_x_gradient" | "integrated_gradients" | "smoothgrad" | "grad_cam";
 export const saliencyMethodValues: readonly SaliencyMethod[] = ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam"];
 
-export type SaliencyTargetType = "top" | "class" | "unit";
-export const saliencyTargetTypeValues: readonly SaliencyTargetType[] = ["top", "class", "unit"];
+export type SaliencyTargetType = "top" | "class" | "unit" | "token";
+export const saliencyTargetTypeValues: readonly SaliencyTargetType[] = ["top", "class", "unit", "token"];
 
 export type SaliencyOver = "pixels" | "tokens" | "values";
 export const saliencyOverValues: readonly SaliencyOver[] = ["pixels", "tokens", "values"];
@@ -34,8 +34,14 @@ export const exampleContextValues: readonly ExampleContext[] = ["text", "image",
 export type RankBy = "max" | "mean";
 export const rankByValues: readonly RankBy[] = ["max", "mean"];
 
-export type SnapshotPanel = "layer_view" | "saliency" | "examples";
-export const snapshotPanelValues: readonly SnapshotPanel[] = ["layer_view", "saliency", "examples"];
+export type SnapshotPanel = "layer_view" | "saliency" | "examples" | "outputs" | "attention" | "lens" | "effects";
+export const snapshotPanelValues: readonly SnapshotPanel[] = ["layer_view", "saliency", "examples", "outputs", "attention", "lens", "effects"];
+
+export type HeadScore = "previous_token" | "induction" | "first_token" | "entropy";
+export const headScoreValues: readonly HeadScore[] = ["previous_token", "induction", "first_token", "entropy"];
+
+export type PredictionTask = "classes" | "next_tokens";
+export const predictionTaskValues: readonly PredictionTask[] = ["classes", "next_tokens"];
 
 export type LayerViewArray = "act" | "image" | "rank_max_units" | "rank_max_max" | "rank_max_mean" | "rank_max_argmax" | "rank_mean_units" | "rank_mean_max" | "rank_mean_mean" | "rank_mean_argmax";
 export const layerViewArrayValues: readonly LayerViewArray[] = ["act", "image", "rank_max_units", "rank_max_max", "rank_max_mean", "rank_max_argmax", "rank_mean_units", "rank_mean_max", "rank_mean_mean", "rank_mean_argmax"];
@@ -95,7 +101,7 @@ export interface Job {
   message?: string;
 }
 
-/** What the saliency panel explains: the top prediction, a class (``index``), or the selected unit of the current layer. */
+/** What the saliency panel explains: the top prediction, a class (``index``), the selected unit of the current layer, or (a language model) the next token after the selected position. */
 export interface SaliencyTarget {
   type: SaliencyTargetType;
   index?: number;
@@ -111,6 +117,7 @@ export interface Traits {
   layer: string;
   input_index: number;
   unit: number | null;
+  position: number | null;
   model_info: ModelInfo;
   layers_info: LayerInfo[];
   inputs_info: InputInfo[];
@@ -126,6 +133,14 @@ export interface Traits {
   examples_view: DataView | null;
   examples_band: number;
   mining: MiningInfo;
+  classes: string[];
+  outputs_view: DataView | null;
+  attention_view: DataView | null;
+  attention_layers: Record<string, string>;
+  head: number | null;
+  head_score: HeadScore;
+  lens_view: DataView | null;
+  effects_view: DataView | null;
 }
 
 /** A blob that answers ``key`` with an error instead of data (any panel). */
@@ -245,6 +260,52 @@ export interface ExamplesMissingMeta {
   mined: string[];
 }
 
+/** The answer of a panel that does not apply (an encoder has no next-token predictions, a layer outputs no attention pattern): the panel says why, quietly. */
+export interface UnavailableMeta {
+  key: string;
+  unavailable: string;
+}
+
+/** What the model predicts for one input (``panels/outputs.py``). Arrays: ``ids`` and ``probs``, ``(k,)`` classes or ``(tokens, k)`` next tokens; for a language model also ``next_prob`` and ``loss`` ``(tokens,)``, of the token that actually follows (NaN at the last position). */
+export interface OutputsViewMeta {
+  key: string;
+  input_index: number;
+  task: PredictionTask;
+  label: string;
+  names: Record<string, string>;
+  tokens?: string[];
+}
+
+/** One attention layer's patterns for one input (``panels/attention.py``). Arrays: ``pattern`` ``(heads, queries, keys)``, one byte a probability. */
+export interface AttentionViewMeta {
+  key: string;
+  input_index: number;
+  layer: string;
+  heads: number;
+  queries: number;
+  keys: number;
+  scores: Record<string, number[]>;
+  tokens?: string[];
+  trimmed: Trimmed | null;
+}
+
+/** The logit lens of one input (``panels/lens.py``). Arrays: ``ids`` and ``probs`` ``(layers, tokens, k)``; ``token`` ``(tokens,)`` the token followed, and its ``token_rank`` and ``token_prob`` ``(layers, tokens)``. */
+export interface LensViewMeta {
+  key: string;
+  input_index: number;
+  layers: string[];
+  tokens: string[];
+  names: Record<string, string>;
+}
+
+/** What a unit writes to the logits (``panels/effects.py``). Arrays: ``promoted``, ``promoted_values``, ``suppressed``, ``suppressed_values`` ``(k,)``. */
+export interface EffectsViewMeta {
+  key: string;
+  layer: string;
+  unit: number;
+  names: Record<string, string>;
+}
+
 /** A snapshot: entry ``e<n>`` is a blob filed under ``keys[n]`` (see :func:`snapshot_key`). */
 export interface SnapshotMeta {
   keys: string[];
@@ -313,6 +374,22 @@ export function saliencyKey(input_index: number, method: string, target: string)
 
 export function examplesKey(layer: string, unit: number, band: number): string {
   return `${layer}|${unit}|${band}`;
+}
+
+export function outputsKey(input_index: number): string {
+  return `${input_index}`;
+}
+
+export function attentionKey(input_index: number, layer: string): string {
+  return `${input_index}|${layer}`;
+}
+
+export function lensKey(input_index: number): string {
+  return `${input_index}`;
+}
+
+export function effectsKey(layer: string, unit: number): string {
+  return `${layer}|${unit}`;
 }
 
 export function snapshotKey(panel: SnapshotPanel, key: string): string {

@@ -1,6 +1,7 @@
 """Where a unit writes in the residual stream: its output direction.
 
-A residual layer's unit is one axis of the residual stream. An MLP neuron writes along
+A residual layer's unit is one axis of the residual stream, and so is the unit of a
+layer added to it (an MLP's or an attention's output). An MLP neuron writes along
 its row of the output projection: the module that reads the layer's output (found by
 running the model once and matching tensors), the parent's projection by its usual name
 (``down_proj``, ``c_proj``, ``fc2``...), or TransformerLens' ``W_out``.
@@ -41,13 +42,22 @@ def _probe(model: nn.Module) -> Any:
     return {"input_ids": ids} if hasattr(model, "config") else ids
 
 
-def _consumer(model: nn.Module, module: nn.Module, example: Any) -> list[nn.Module]:
-    """The leaf modules whose input is ``module``'s output, in one forward pass."""
-    produced: list[int] = []
+def _consumer(
+    model: nn.Module, module: nn.Module, example: Any
+) -> tuple[list[nn.Module], int | None]:
+    """The leaf modules whose input is ``module``'s output, in one forward pass, and the
+    width (last dimension) of that output's first tensor."""
+    produced: set[int] = set()
+    alive: list[torch.Tensor] = []  # held for the pass, so that no address is reused
     readers: list[nn.Module] = []
+    widths: list[int] = []
 
     def record(_m: nn.Module, _a: Any, out: Any) -> None:
-        produced.extend(t.data_ptr() for t in tensors(out))
+        found = list(tensors(out))
+        alive.extend(found)
+        produced.update(t.data_ptr() for t in found)
+        if found and found[0].ndim and not widths:
+            widths.append(int(found[0].shape[-1]))
 
     def reads(m: nn.Module, args: tuple[Any, ...]) -> None:
         if any(t.data_ptr() in produced for t in tensors(args)):
@@ -61,8 +71,8 @@ def _consumer(model: nn.Module, module: nn.Module, example: Any) -> list[nn.Modu
         try:
             call_model(model, example if example is not None else _probe(model))
         except Exception:  # the probe input may not suit the model: fall back by names
-            return []
-    return readers
+            return [], None
+    return readers, widths[0] if widths else None
 
 
 def output_direction(
@@ -85,7 +95,7 @@ def output_direction(
     w_out = getattr(parent, "W_out", None)  # TransformerLens MLP: (d_mlp, d_model)
     if isinstance(w_out, torch.Tensor) and w_out.ndim == 2 and w_out.shape[1] == d_model:
         return w_out[unit].detach()
-    candidates = _consumer(model, module, example)
+    candidates, width = _consumer(model, module, example)
     candidates += [
         getattr(parent, n) for n in PROJECTIONS if isinstance(getattr(parent, n, None), nn.Module)
     ]
@@ -97,6 +107,10 @@ def output_direction(
         columns = _columns(reader, n_units, d_model)
         if columns is not None and 0 <= unit < columns.shape[0]:
             return columns[unit].detach()
+    if width == d_model and 0 <= unit < d_model:
+        # Read by no projection and as wide as the residual: added to it (an MLP's or an
+        # attention's output), so the unit is one axis of the residual stream.
+        return torch.nn.functional.one_hot(torch.tensor(unit), d_model).float()
     raise ActscopeError(
         f"Cannot tell where unit {unit} of {layer!r} writes in the residual stream: no "
         "module that reads it maps to the model's width. Pass direction=<the unit's "

@@ -169,6 +169,26 @@ class InputSet:
         self.labels.append(label)
         return len(self.examples) - 1
 
+    def extend(self, inputs: Any, label: str | None = None) -> int:
+        """Append one more input, in any form :meth:`from_user` takes for one input (a
+        string, a batch of one, a tensor); returns its index."""
+        modality, examples, texts = _normalise(
+            inputs if isinstance(inputs, list) else [inputs], self.tokenizer, self.max_length
+        )
+        if len(examples) != 1:
+            raise InputError(f"add_input takes one input, not {len(examples)}.")
+        if modality != self.modality and {modality, self.modality} != {"text", "dict"}:
+            raise InputError(
+                f"The new input is {modality}, but the explorer's inputs are {self.modality}: "
+                f"pass a {self.modality} input."
+            )
+        text = texts[0] if texts else None
+        if text is None and self.tokenizer is not None and isinstance(examples[0], Mapping):
+            ids = examples[0].get("input_ids")
+            if isinstance(ids, torch.Tensor):
+                text = str(self.tokenizer.decode(ids.reshape(-1).tolist()))
+        return self.add(examples[0], label if label is not None else f"#{len(self)}", text)
+
     # Showing -----------------------------------------------------------------------------
     def tokens(self, i: int) -> list[str] | None:
         """The token strings of a text input (``None`` for other inputs)."""

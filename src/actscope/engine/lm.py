@@ -207,6 +207,14 @@ def is_causal_lm(model: nn.Module) -> bool:
     return hasattr(model, "unembed") and hasattr(model, "blocks")
 
 
+def _next_token_logits(model: nn.Module, named: bool, logits: torch.Tensor) -> bool:
+    """Whether a ``(N, T, X)`` output is next-token logits (over a vocabulary)."""
+    if named or is_causal_lm(model):
+        return True
+    vocab = {m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)}
+    return logits.shape[-1] in vocab
+
+
 def predictions(
     model: Any,
     inputs: Any,
@@ -233,7 +241,23 @@ def predictions(
     dev = resolve_device(model, device)
     batch = move(_batch(inputs, tokenizer), dev, model_float_dtype(model))
     with torch.no_grad():
-        logits = logits_of(run_forward(model, batch, forward, what="the inputs")).float()
+        output = run_forward(model, batch, forward, what="the inputs")
+    return predictions_of(model, batch, logits_of(output), k, named=hasattr(output, "logits"))
+
+
+def predictions_of(
+    model: nn.Module, batch: Any, logits: torch.Tensor, k: int = 10, *, named: bool = False
+) -> Predictions:
+    """:func:`predictions` from a forward pass already run: ``logits`` are the model's
+    output on ``batch`` (``named``: the output called them ``.logits``)."""
+    logits = logits.detach().float()
+    if logits.ndim == 3 and not _next_token_logits(model, named, logits):
+        raise ActscopeError(
+            f"The model outputs {tuple(logits.shape)}, which look like hidden states rather "
+            "than next-token logits (no .logits, and the last axis is not the size of the "
+            "model's token embedding): there are no predictions to show. For a language "
+            "model, pass its LM head model (e.g. AutoModelForCausalLM)."
+        )
     probs = logits.softmax(-1)
     top = probs.topk(min(k, probs.shape[-1]), dim=-1)
     ids, mask = _ids_and_mask(batch)

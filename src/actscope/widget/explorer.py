@@ -26,16 +26,29 @@ from . import sharing
 from .contract import Job, StatusPlace
 from .display import describe_model, inputs_info, message, thumbnails
 from .jobs import Jobs
+from .panels.attention import AttentionPanel
 from .panels.base import as_trait_error
+from .panels.effects import EffectsPanel
 from .panels.examples import ExamplesPanel
 from .panels.layer_view import DEFAULT_MAX_VALUES, DEFAULT_TOP_K, LayerViewPanel
+from .panels.lens import LensPanel
+from .panels.outputs import OutputsPanel
 from .panels.saliency import SaliencyPanel
 from .session import Session
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 
 
-class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget):
+class Explorer(
+    LayerViewPanel,
+    OutputsPanel,
+    AttentionPanel,
+    LensPanel,
+    EffectsPanel,
+    SaliencyPanel,
+    ExamplesPanel,
+    anywidget.AnyWidget,
+):
     """Click through the layers, inputs and units of any PyTorch model.
 
     Args:
@@ -56,6 +69,7 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
         outputs: per layer, which tensor of a tuple/dict output to show.
         unit_axes: per layer, which axis of one example's output indexes units.
         layer: the layer selected first.
+        classes: the names of a classifier's classes (by default their indices).
         image_mean, image_std: the normalisation of image inputs, to show them as seen.
         max_length: tokens kept per text input.
         top_k: units listed in the ranking panel.
@@ -80,6 +94,9 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
     """Type: int. Default: 0."""
     unit = traitlets.Int(None, allow_none=True).tag(sync=True)
     """Type: int | None. Default: None (no unit selected). Reset when the layer changes."""
+    position = traitlets.Int(None, allow_none=True).tag(sync=True)
+    """Type: int | None. Default: None. The selected position (a token of a text input),
+    shared by the views: the outputs panel's next tokens, the saliency target "token"."""
 
     # Written by Python. ----------------------------------------------------------------------
     model_info = traitlets.Dict().tag(sync=True)
@@ -113,6 +130,7 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
         outputs: Mapping[str, OutputSelector] | None = None,
         unit_axes: Mapping[str, int] | None = None,
         layer: str | None = None,
+        classes: Sequence[str] | None = None,
         image_mean: Sequence[float] | None = None,
         image_std: Sequence[float] | None = None,
         max_length: int = 512,
@@ -154,6 +172,7 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
         first = layer if layer is not None else session.default_layer()
         session.info(first)  # an unknown layer raises here, with suggestions
         self.session = session
+        self._init_attention()  # before the first layer is set
         super().__init__(
             model_info=describe_model(session.model, session.device),
             layers_info=[info.to_dict() for info in session.layers],
@@ -161,8 +180,11 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
             thumbs=thumbnails(input_set),
             prefetch=prefetch,
             mining=self._mining_info(),
+            classes=[str(c) for c in classes] if classes is not None else [],
         )
         self.layer = first  # its observers compute the first view (and raise on failure)
+        self._refresh_outputs()  # the views of input 0, which no change of input announces
+        self._refresh_lens()
         self.on_msg(self._on_msg)
 
     # Validation: bad values raise TraitError-compatible errors (rolled back by traitlets). -----
@@ -217,6 +239,34 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
             )
         return ""
 
+    @traitlets.validate("position")
+    def _check_position(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is None:
+            return None
+        count = self._positions(self.input_index)
+
+        def test() -> None:
+            if not 0 <= int(value) < count:
+                raise InputError(
+                    f"position {value} is out of range: input {self.input_index} has {count} "
+                    f"positions (0 to {count - 1})."
+                )
+
+        return int(self._checked(int(value), test))
+
+    def _positions(self, index: int) -> int:
+        """Tokens of a text input; positions of the current layer otherwise."""
+        tokens = self.session.inputs.tokens(index)
+        if tokens is not None:
+            return len(tokens)
+        return self.session.info(self.layer).n_positions if self.layer else 1
+
+    @traitlets.observe("input_index")
+    def _on_input_position(self, _change: Any) -> None:
+        if self.position is not None and self.position >= self._positions(self.input_index):
+            self.position = None
+
     def _show_error(self, exc: BaseException, where: StatusPlace) -> None:
         self.status = {"state": "error", "message": message(exc), "where": where}
 
@@ -235,6 +285,16 @@ class Explorer(LayerViewPanel, SaliencyPanel, ExamplesPanel, anywidget.AnyWidget
             self.send_state([k for k in sync_data if k in self.keys])
         finally:
             self._from_front = False
+
+    def add_input(self, inputs: Any, label: str | None = None, *, select: bool = True) -> int:
+        """Add one input (a string, a batch of one, a tensor: as the explorer's others) to the
+        strip and select it; returns its index. A wrong form raises and changes nothing."""
+        index = self.session.inputs.extend(inputs, label)
+        self.inputs_info = [dict(info) for info in inputs_info(self.session.inputs)]
+        self.thumbs = thumbnails(self.session.inputs)
+        if select:
+            self.input_index = index
+        return index
 
     # Jobs. ---------------------------------------------------------------------------------------
     def cancel(self) -> None:

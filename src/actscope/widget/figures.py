@@ -20,13 +20,25 @@ import torch
 
 # The light-theme stops of js/src/colormap.ts (tests/test_figures.py keeps them equal).
 DIVERGING = [
-    (49, 54, 149), (69, 117, 180), (116, 173, 209), (224, 243, 248), (255, 255, 255),
-    (254, 224, 144), (244, 109, 67), (215, 48, 39), (165, 0, 38),
-]  # fmt: skip
+    (49, 54, 149),
+    (69, 117, 180),
+    (116, 173, 209),
+    (224, 243, 248),
+    (255, 255, 255),
+    (254, 224, 144),
+    (244, 109, 67),
+    (215, 48, 39),
+    (165, 0, 38),
+]
 SEQUENTIAL = [
-    (255, 255, 255), (254, 232, 200), (253, 187, 132), (252, 141, 89), (227, 74, 51),
-    (179, 0, 0), (110, 0, 0),
-]  # fmt: skip
+    (255, 255, 255),
+    (254, 232, 200),
+    (253, 187, 132),
+    (252, 141, 89),
+    (227, 74, 51),
+    (179, 0, 0),
+    (110, 0, 0),
+]
 MINOR_SIDE = 0.1
 MAX_TILES = 64
 
@@ -213,4 +225,110 @@ def vector_figure(
         )
     )
     fig.update_layout(title=title, xaxis_title="unit", bargap=0.05)
+    return fig
+
+
+def attention_figure(
+    pattern: torch.Tensor,
+    tokens: Sequence[str] | None,
+    *,
+    head: int | None = None,
+    title: str = "",
+    max_heads: int = 16,
+) -> Any:
+    """Attention probabilities ``(heads, queries, keys)``: one head large with token labels
+    (``head``), or a grid of the first ``max_heads`` heads."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    p = pattern.detach().float().cpu()
+    labels = [f"{t}: {tok}" for t, tok in enumerate(tokens or [str(i) for i in range(p.shape[1])])]
+    scale = {"colorscale": colorscale(SEQUENTIAL), "zmin": 0.0, "zmax": 1.0}
+    hover = "query %{y}<br>key %{x}<br>p %{z:.3f}<extra></extra>"
+    if head is not None:
+        fig = go.Figure(
+            go.Heatmap(
+                z=p[head].numpy(),
+                x=labels[: p.shape[2]],
+                y=labels[: p.shape[1]],
+                hovertemplate=hover,
+                **scale,
+            )
+        )
+        fig.update_yaxes(autorange="reversed", type="category")
+        fig.update_xaxes(type="category")
+        fig.update_layout(title=f"{title} · head {head}", height=max(400, 16 * p.shape[1] + 160))
+        return fig
+    shown = min(p.shape[0], max_heads)
+    cols = min(4, shown)
+    rows = math.ceil(shown / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(shown)])
+    for h in range(shown):
+        fig.add_trace(
+            go.Heatmap(z=p[h].numpy(), coloraxis="coloraxis", hovertemplate=hover),
+            row=h // cols + 1,
+            col=h % cols + 1,
+        )
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(
+        title=title,
+        coloraxis={"colorscale": scale["colorscale"], "cmin": 0, "cmax": 1},
+        height=200 * rows + 120,
+    )
+    return fig
+
+
+def lens_figure(
+    probs: torch.Tensor,
+    text: Sequence[Sequence[str]],
+    layers: Sequence[str],
+    tokens: Sequence[str] | None,
+    *,
+    title: str = "",
+) -> Any:
+    """The logit lens: layers × positions, the top token written in each cell, its
+    probability as colour."""
+    import plotly.graph_objects as go
+
+    p = probs.detach().float().cpu()
+    columns = [f"{t}: {tok}" for t, tok in enumerate(tokens or [str(i) for i in range(p.shape[1])])]
+    fig = go.Figure(
+        go.Heatmap(
+            z=p.numpy(),
+            x=columns,
+            y=list(layers),
+            text=[list(r) for r in text],
+            texttemplate="%{text}",
+            colorscale=colorscale(SEQUENTIAL),
+            zmin=0.0,
+            zmax=1.0,
+            hovertemplate="%{y}<br>%{x}<br>top: %{text} (p %{z:.3f})<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(title=title, height=max(300, 40 * len(layers) + 160))
+    return fig
+
+
+def effects_figure(found: Any, names: dict[str, str], *, title: str = "") -> Any:
+    """A unit's logit effects: its most promoted and most suppressed tokens, as bars."""
+    import plotly.graph_objects as go
+
+    ids = found.promoted.tolist() + found.suppressed.tolist()[::-1]
+    values = found.promoted_values.tolist() + found.suppressed_values.tolist()[::-1]
+    labels = [names.get(str(i), str(i)) for i in ids]
+    colours = ["rgb(215,48,39)" if v >= 0 else "rgb(69,117,180)" for v in values]
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=labels,
+            orientation="h",
+            marker={"color": colours},
+            hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(title=title, xaxis_title="effect on the logit", height=24 * len(ids) + 160)
     return fig

@@ -20,11 +20,12 @@ from torch import nn
 
 from ..engine.batch import move
 from ..engine.capture import Activations, capture
-from ..engine.errors import LayerNotFoundError, LayerOutputError
+from ..engine.errors import ActscopeError, LayerNotFoundError, LayerOutputError
 from ..engine.forward import ForwardFn, StopForward, run_forward, stopping_after
 from ..engine.hooks import Hooks
 from ..engine.inputs import InputSet, model_float_dtype, resolve_device
 from ..engine.layers import LayerInfo, list_layers, per_example, view_layout
+from ..engine.lm import logits_of
 from ..engine.names import resolve_modules, split_call, unwrap
 from ..engine.outputs import OutputSelector
 
@@ -57,6 +58,7 @@ class Session:
         self._wanted = list(layers) if layers is not None else None
         self._cache: OrderedDict[int, Activations] = OrderedDict()
         self._single: dict[int, Activations] = {}  # inputs seen through one layer only
+        self._outputs: OrderedDict[int, tuple[torch.Tensor, bool]] = OrderedDict()
         self._cache_size = cache_size
         self.layers: list[LayerInfo] = self._discover()
         self._by_name = {info.name: info for info in self.layers}
@@ -144,7 +146,7 @@ class Session:
 
         def forward() -> None:
             with stopping_after(self.model, stop_after), suppress(StopForward):
-                run_forward(self.model, batch, self.forward, what=what)
+                self._keep_output(index, run_forward(self.model, batch, self.forward, what=what))
 
         with torch.no_grad(), capture(self.model, names, outputs=self.outputs) as acts:
             forward()
@@ -158,6 +160,34 @@ class Session:
                 forward()
             acts.update(fixed)
         return acts
+
+    def _keep_output(self, index: int, output: Any) -> None:
+        try:
+            logits = logits_of(output).detach()
+        except ActscopeError:
+            return  # an output with no tensor: nothing to predict from
+        self._outputs[index] = (logits, hasattr(output, "logits"))
+        self._outputs.move_to_end(index)
+        while len(self._outputs) > 4 * self._cache_size:
+            self._outputs.popitem(last=False)
+
+    def output(self, index: int) -> tuple[torch.Tensor, bool]:
+        """The model's output tensor for input ``index`` (its logits, for a model that names
+        them) and whether it was named ``logits``: kept from the pass that captured the
+        input's layers when it ran to the end, else from one pass with no hooks. In
+        training mode it is always the pass the views show (dropout differs between passes).
+        """
+        if index not in self._outputs and (self.model.training or index in self._cache):
+            self.activations(index)
+        if index not in self._outputs:
+            batch = move(self.inputs.example(index), self.device, self.float_dtype)
+            what = f"input {index} ({self.inputs.labels[index]})"
+            with torch.no_grad():
+                self._keep_output(index, run_forward(self.model, batch, self.forward, what=what))
+        if index not in self._outputs:
+            raise ActscopeError("The model's output holds no tensor: there is nothing to predict.")
+        self._outputs.move_to_end(index)
+        return self._outputs[index]
 
     def activation(self, layer: str, index: int) -> torch.Tensor:
         """One example's output of ``layer`` in its view layout (see ``layers.view_layout``)."""
@@ -183,6 +213,7 @@ class Session:
         """Drop cached activations (after the model's weights change)."""
         self._cache.clear()
         self._single.clear()
+        self._outputs.clear()
 
 
 @contextmanager

@@ -83,9 +83,10 @@ def snapshot(
         explorer: the explorer.
         layers: layers to include (default: every layer with a tensor output).
         inputs: input indices to include (default: all).
-        units: units of the current layer whose extras to include: saliency maps with
-            the unit as target, and top examples when the explorer has an index. The
-            views themselves hold every unit.
+        units: units of the current layer (of each of ``layers`` when given) whose extras
+            to include: saliency maps with the unit as target, top examples when the
+            explorer has an index, and logit effects for a language model. The views
+            themselves hold every unit.
         saliency: saliency methods to include, for every chosen input, with the top
             prediction as target (and each of ``units``).
         precision: ``"u8"`` (1 byte a value, 1/252 of each view's range) or ``"f16"``.

@@ -23,8 +23,12 @@ from .contract import (
     SALIENCY_LABELS,
     Blob,
     SaliencyTarget,
+    attention_key,
+    effects_key,
     examples_key,
     layer_view_key,
+    lens_key,
+    outputs_key,
     saliency_key,
     snapshot_key,
 )
@@ -46,6 +50,8 @@ _ENUMS = [
     "ExampleContext",
     "RankBy",
     "SnapshotPanel",
+    "HeadScore",
+    "PredictionTask",
     "LayerViewArray",
 ]
 _INTERFACES = [
@@ -68,6 +74,11 @@ _INTERFACES = [
     C.ExampleRow,
     C.ExamplesViewMeta,
     C.ExamplesMissingMeta,
+    C.UnavailableMeta,
+    C.OutputsViewMeta,
+    C.AttentionViewMeta,
+    C.LensViewMeta,
+    C.EffectsViewMeta,
     C.SnapshotMeta,
     C.ThumbsMeta,
     C.DrawnDetail,
@@ -161,7 +172,7 @@ def _key_function(panel: str, template: str) -> str:
 def typescript() -> str:
     """The text of ``js/src/traits.ts``."""
     parts = [
-        "// Generated from src/actscope/widget/contract.py by "
+        "// Generated from src/actscope/widget/contract/ by "
         "`python -m actscope.widget.typescript`.\n"
         "// Do not edit: change the contract, then regenerate (tests/test_contract.py checks it)."
     ]
@@ -181,11 +192,13 @@ def fixture() -> dict[str, Any]:
     """Cases both sides must agree on: keys, and the NaN-last order of units."""
     from actscope.engine.ranking import descending
 
-    targets: list[tuple[SaliencyTarget, str, int | None]] = [
-        ({"type": "top"}, "features.conv1", None),
-        ({"type": "class", "index": 7}, "features.conv1", 3),
-        ({"type": "unit"}, "encoder.layer.3.intermediate", 1187),
-        ({"type": "unit"}, "blocks.0#1", None),
+    targets: list[tuple[SaliencyTarget, str, int | None, int | None]] = [
+        ({"type": "top"}, "features.conv1", None, None),
+        ({"type": "class", "index": 7}, "features.conv1", 3, 2),
+        ({"type": "unit"}, "encoder.layer.3.intermediate", 1187, 5),
+        ({"type": "unit"}, "blocks.0#1", None, None),
+        ({"type": "token"}, "transformer.h.0", None, 4),
+        ({"type": "token"}, "transformer.h.0", 2, None),
     ]
     import torch
 
@@ -203,9 +216,10 @@ def fixture() -> dict[str, Any]:
                 "target": target,
                 "layer": layer,
                 "unit": unit,
-                "key": saliency_key(2, "integrated_gradients", target, layer, unit),
+                "position": position,
+                "key": saliency_key(2, "integrated_gradients", target, layer, unit, position),
             }
-            for target, layer, unit in targets
+            for target, layer, unit, position in targets
         ],
         "examples": [
             {
@@ -218,6 +232,16 @@ def fixture() -> dict[str, Any]:
         ],
         "snapshot": [
             {"panel": "layer_view", "key": "0|a", "full": snapshot_key("layer_view", "0|a")}
+        ],
+        "panels": [
+            {"panel": "outputs", "args": [3], "key": outputs_key(3)},
+            {"panel": "attention", "args": [3, "h.1.attn"], "key": attention_key(3, "h.1.attn")},
+            {"panel": "lens", "args": [3], "key": lens_key(3)},
+            {
+                "panel": "effects",
+                "args": ["h.1.mlp.act", 17],
+                "key": effects_key("h.1.mlp.act", 17),
+            },
         ],
         "order": {"values": [_json_float(v) for v in values], "descending": order},
     }

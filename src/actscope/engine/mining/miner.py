@@ -35,9 +35,10 @@ from . import state as S
 from .distributed import Group, comm_device, current_group, exchange, reduce_states
 from .index import ActivationIndex
 from .meta import LayerMeta, Settings
+from .ready import Probe
 from .reduce import Strategy
 from .run import Failure, Plan, ProgressCallback, Run
-from .sources import Probe, Source, head, make_source
+from .sources import Source, head, make_source
 
 
 class MiningInterrupted(ActscopeError):  # noqa: N818 - named like KeyboardInterrupt, its kin

@@ -39,11 +39,12 @@ from typing import Any
 import torch
 from torch.utils import data as tud
 
-from ..batch import describe, rows, tensor_paths
+from ..batch import rows, tensor_paths
 from ..errors import InputError
 from ..forward import Batch
 from ..inputs import InputSet, text_limit
 from .collate import check_shapes, collate_items, row, stack, tokenize
+from .ready import Probe, grouped, items_are_batches, len_or_none, peek
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,6 @@ class StreamSource(Source):
 # -- building a source from what the user passed -------------------------------------------------
 
 
-Probe = Callable[[Batch], "str | None"]
 """Runs the model on a batch: ``None`` if it ran, else what went wrong."""
 
 
@@ -269,9 +269,9 @@ def make_source(
         return _loader_source(dataset, tokenizer, batches, batch_size, max_length)
     if isinstance(dataset, tud.IterableDataset):
         if batches is None:
-            batches = _items_are_batches(_peek(dataset), probe, tokenizer, max_length, "ask")
-        items = dataset if batches else _grouped(dataset, batch_size, tokenizer, max_length)
-        size = None if batches else _len_or_none(dataset)
+            batches = items_are_batches(peek(dataset), probe, tokenizer, max_length, "ask")
+        items = dataset if batches else grouped(dataset, batch_size, tokenizer, max_length)
+        size = None if batches else len_or_none(dataset)
         source = StreamSource(items, size=size, description=f"IterableDataset {name}")
         source.one_shot = False
         source.tokenizer = tokenizer
@@ -293,7 +293,7 @@ def make_source(
         if batches is None and items and not isinstance(items[0], str | torch.Tensor):
             # Containers (dicts, tuples) may be ready batches; tensors are examples unless
             # batches=True says otherwise (a list of tensors has always meant examples).
-            batches = _items_are_batches(items[0], probe, tokenizer, max_length, "examples")
+            batches = items_are_batches(items[0], probe, tokenizer, max_length, "examples")
         if batches:
             source = StreamSource(items, size=None, description="list of batches")
             source.size = sum(batch_size_of(b) for b in items)
@@ -400,97 +400,13 @@ def _loader_source(
         )
     if not automatic and batches is False:
         # batch_size=None yields the dataset's items as they are; here, single examples.
-        items = _grouped(loader, batch_size, tokenizer, max_length)
-        source = StreamSource(items, size=_len_or_none(loader.dataset), description="DataLoader")
+        items = grouped(loader, batch_size, tokenizer, max_length)
+        source = StreamSource(items, size=len_or_none(loader.dataset), description="DataLoader")
         source.one_shot, source.tokenizer, source.batches = False, tokenizer, False
         return source
     # With batch_size=None a DataLoader yields what its dataset yields: ready batches, as
     # PyTorch means it (batches=False says they are single examples).
-    size = _len_or_none(loader.dataset) if automatic else None
+    size = len_or_none(loader.dataset) if automatic else None
     source = StreamSource(loader, size=size, description="DataLoader")
     source.tokenizer, source.batches = tokenizer, True
     return source
-
-
-def _peek(dataset: Iterable[Any]) -> Any:
-    for item in dataset:
-        return item
-    return None
-
-
-def _items_are_batches(
-    item: Any, probe: Probe | None, tokenizer: Any, max_length: int, both: str
-) -> bool:
-    """Whether a dataset's items are ready batches, by running the model on the first one
-    as it is and with a batch axis added (two probe passes, only for forms that do not say).
-
-    ``both`` says what a model that runs either way means: ``"ask"`` (an error naming
-    ``batches=``) or ``"examples"``.
-    """
-    if item is None or isinstance(item, str) or probe is None:
-        return False
-    found = [t for _, t in tensor_paths(item)]
-    if not found:
-        return False
-    if isinstance(item, Mapping) and all(t.ndim >= 2 and t.shape[0] == 1 for t in found):
-        return False  # a tokenizer's return_tensors="pt": one example, as a batch of one
-    try:
-        as_example = collate_items([item], 0, tokenizer, max_length)
-    except InputError:
-        as_example = None
-    example_error = probe(as_example) if as_example is not None else "it cannot be collated"
-    batch_error = probe(item)
-    if batch_error is None and example_error is not None:
-        return True
-    if batch_error is None and example_error is None:
-        # Both readings run. By PyTorch's convention an item is one example, unless every
-        # tensor in it has a leading axis of one shared length > 1 over at least two axes:
-        # that is how a batch looks, and the two readings give different layer shapes.
-        leading = {t.shape[0] for t in found if t.ndim >= 2}
-        looks_batched = (
-            not isinstance(item, torch.Tensor)  # a tensor (C, H, W) is one image
-            and len(leading) == 1
-            and min(leading) > 1
-            and all(t.ndim >= 2 for t in found)
-        )
-        if both == "examples" or not looks_batched:
-            return False
-        raise InputError(
-            "The model runs on the dataset's first item both as a ready batch and as one "
-            f"example ({describe(item)}), so it is not clear which the items are: pass "
-            "batches=True (each item is a batch) or batches=False (each item is one example)."
-        )
-    if batch_error is not None and example_error is not None:
-        raise InputError(
-            f"The model runs on the dataset's first item ({describe(item)}) neither as one "
-            f"example ({example_error}) nor as a ready batch ({batch_error}). Check the data, "
-            "or say how a batch is fed with forward=... (batches=True/False says which the "
-            "items are)."
-        )
-    return False
-
-
-def _len_or_none(obj: Any) -> int | None:
-    try:
-        return len(obj)
-    except TypeError:
-        return None
-
-
-def _grouped(
-    dataset: Iterable[Any], batch_size: int, tokenizer: Any, max_length: int
-) -> Iterable[Batch]:
-    limit = text_limit(tokenizer, max_length) if tokenizer is not None else max_length
-
-    class Grouped:
-        def __iter__(self) -> Iterator[Batch]:
-            iterator = iter(dataset)
-            start = 0
-            while True:
-                items = list(itertools.islice(iterator, batch_size))
-                if not items:
-                    return
-                yield collate_items(items, start, tokenizer, limit)
-                start += len(items)
-
-    return Grouped()

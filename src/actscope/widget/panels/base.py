@@ -53,6 +53,7 @@ class Panel(traitlets.HasTraits):
         layer: str
         input_index: int
         unit: int | None
+        position: int | None
         inputs_info: list[Any]
         thumbs: bytes
 

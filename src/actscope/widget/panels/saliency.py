@@ -17,7 +17,7 @@ import traitlets
 
 from ...engine.errors import InputError, NoTopPredictionError, closest
 from ...engine.inputs import InputSet
-from ...engine.saliency import METHODS, Unit, saliency
+from ...engine.saliency import METHODS, NextToken, Unit, saliency
 from .. import wire
 from ..contract import (
     ErrorMeta,
@@ -141,9 +141,10 @@ class SaliencyPanel(Panel):
         self._checked(proposal["value"], lambda: parsed.append(parse_target(proposal["value"])))
         return parsed[0]
 
-    @traitlets.observe("saliency_method", "saliency_target", "unit", "input_index")
+    @traitlets.observe("saliency_method", "saliency_target", "unit", "input_index", "position")
     def _on_saliency_settings(self, change: Any) -> None:
-        if change["name"] == "unit" and self.saliency_target.get("type") != "unit":
+        follows = {"unit": "unit", "position": "token"}.get(change["name"])
+        if follows is not None and self.saliency_target.get("type") != follows:
             return
         self._refresh_saliency()
 
@@ -152,12 +153,12 @@ class SaliencyPanel(Panel):
         method = self.saliency_method
         if not method or not self._ready():
             return
-        index, layer, unit = self.input_index, self.layer, self.unit
+        index, layer, unit, position = self.input_index, self.layer, self.unit, self.position
         target: SaliencyTarget = dict(self.saliency_target)  # type: ignore[assignment]
-        key = saliency_key(index, method, target, layer, unit)
+        key = saliency_key(index, method, target, layer, unit, position)
 
         def work(progress: Progress) -> bytes:
-            return self._saliency_blob(index, method, target, layer, unit, progress)
+            return self._saliency_blob(index, method, target, layer, unit, progress, position)
 
         def done(blob: bytes) -> None:
             self.saliency_view = blob
@@ -175,6 +176,7 @@ class SaliencyPanel(Panel):
         layer: str,
         unit: int | None,
         progress: Progress | None = None,
+        position: int | None = None,
     ) -> tuple[torch.Tensor, float | None]:
         """Attributions for input ``index``: ``(scores, completeness delta or None)``.
 
@@ -191,6 +193,8 @@ class SaliencyPanel(Panel):
             goal = Unit.of(session.info(layer), unit)
         elif target["type"] == "class":
             goal = int(target.get("index", 0))
+        elif target["type"] == "token":
+            goal = NextToken(position=position)  # the last position when none is selected
         options, passes = PRESETS.get(method, ({}, 2))
         options = dict(options)
         if method == "grad_cam" and session.info(layer).kind == "spatial":
@@ -218,13 +222,18 @@ class SaliencyPanel(Panel):
         layer: str,
         unit: int | None,
         progress: Progress | None = None,
+        position: int | None = None,
     ) -> bytes:
         """One saliency map as a blob tagged with what it answers (runs in a job's thread)."""
-        scores, delta = self._saliency_scores(index, method, target, layer, unit, progress)
+        scores, delta = self._saliency_scores(
+            index, method, target, layer, unit, progress, position
+        )
         label = f"unit {unit} of {layer}" if target["type"] == "unit" else _label(target)
+        if target["type"] == "token":
+            label = f"the next token after position {'last' if position is None else position}"
         return saliency_view_blob(
             scores,
-            key=saliency_key(index, method, target, layer, unit),
+            key=saliency_key(index, method, target, layer, unit, position),
             inputs=self.session.inputs,
             input_index=index,
             method=method,

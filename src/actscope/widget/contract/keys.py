@@ -1,0 +1,73 @@
+"""What a blob answers: the key templates (the TypeScript twins are generated) and builders."""
+
+from __future__ import annotations
+
+from .enums import SnapshotPanel
+from .traits import SaliencyTarget
+
+KEYS: dict[str, str] = {
+    "layer_view": "{input_index}|{layer}",
+    "saliency": "{input_index}|{method}|{target}",
+    "examples": "{layer}|{unit}|{band}",
+    "outputs": "{input_index}",
+    "attention": "{input_index}|{layer}",
+    "lens": "{input_index}",
+    "effects": "{layer}|{unit}",
+    "snapshot": "{panel}|{key}",
+}
+"""What a blob answers, per panel, as templates (the TypeScript twins are generated)."""
+
+
+def layer_view_key(input_index: int, layer: str) -> str:
+    return KEYS["layer_view"].format(input_index=input_index, layer=layer)
+
+
+def saliency_target_key(
+    target: SaliencyTarget, layer: str, unit: int | None, position: int | None = None
+) -> str:
+    """``"top"``, ``"class:<k>"``, ``"unit:<layer>:<unit>"`` (``"unit:<layer>:"`` with no
+    unit selected) or ``"token:<position>"`` (``"token:"`` with none); js:
+    ``saliencyTargetKey``."""
+    if target["type"] == "class":
+        return f"class:{target.get('index', 0)}"
+    if target["type"] == "unit":
+        return f"unit:{layer}:{'' if unit is None else unit}"
+    if target["type"] == "token":
+        return f"token:{'' if position is None else position}"
+    return "top"
+
+
+def saliency_key(
+    input_index: int,
+    method: str,
+    target: SaliencyTarget,
+    layer: str,
+    unit: int | None,
+    position: int | None = None,
+) -> str:
+    label = saliency_target_key(target, layer, unit, position)
+    return KEYS["saliency"].format(input_index=input_index, method=method, target=label)
+
+
+def examples_key(layer: str, unit: int, band: int) -> str:
+    return KEYS["examples"].format(layer=layer, unit=unit, band=band)
+
+
+def outputs_key(input_index: int) -> str:
+    return KEYS["outputs"].format(input_index=input_index)
+
+
+def attention_key(input_index: int, layer: str) -> str:
+    return KEYS["attention"].format(input_index=input_index, layer=layer)
+
+
+def lens_key(input_index: int) -> str:
+    return KEYS["lens"].format(input_index=input_index)
+
+
+def effects_key(layer: str, unit: int) -> str:
+    return KEYS["effects"].format(layer=layer, unit=unit)
+
+
+def snapshot_key(panel: SnapshotPanel, key: str) -> str:
+    return KEYS["snapshot"].format(panel=panel, key=key)

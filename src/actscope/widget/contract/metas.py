@@ -1,0 +1,216 @@
+"""The meta of every wire blob, one ``TypedDict`` each (the encoders build them as such)."""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from .enums import ExampleContext, Kind, PredictionTask, SaliencyMethod, SaliencyOver
+
+
+class ErrorMeta(TypedDict):
+    """A blob that answers ``key`` with an error instead of data (any panel)."""
+
+    key: str
+    error: str
+
+
+class LayerViewErrorMeta(ErrorMeta):
+    """A layer view that failed (the forward pass raised, the layer returned no tensor)."""
+
+    layer: str
+    input_index: int
+
+
+class ValueSummary(TypedDict):
+    """NaN and ±Inf counts and the finite range of an array."""
+
+    nan: int
+    posinf: int
+    neginf: int
+    min: float
+    max: float
+
+
+class Trimmed(TypedDict):
+    shown: list[int]
+    note: str
+
+
+class LayerViewMeta(ValueSummary):
+    """One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`."""
+
+    key: str
+    layer: str
+    input_index: int
+    kind: Kind
+    shape: list[int]
+    layer_shape: list[int]
+    unit_axis: int | None
+    n_units: int
+    trimmed: Trimmed | None
+    tokens: NotRequired[list[str]]
+
+
+LayerViewArray = Literal[
+    "act",
+    "image",
+    "rank_max_units",
+    "rank_max_max",
+    "rank_max_mean",
+    "rank_max_argmax",
+    "rank_mean_units",
+    "rank_mean_max",
+    "rank_mean_mean",
+    "rank_mean_argmax",
+]
+
+
+class SaliencyViewMeta(ValueSummary):
+    """One saliency map (``panels/saliency.py``). Arrays: ``map`` and, over pixels, ``image``."""
+
+    key: str
+    input_index: int
+    method: SaliencyMethod
+    target: str
+    over: SaliencyOver
+    delta: float | None
+    tokens: NotRequired[list[str]]
+
+
+class UnitSummaryMeta(TypedDict):
+    max: float | None
+    median: float | None
+    lowest: float | None
+    active_fraction: float | None
+    active_example_fraction: float | None
+    n_examples: int
+    positions: int
+    nan_examples: int
+
+
+class BandMeta(TypedDict):
+    lower_q: float
+    upper_q: float
+    lower: float | None
+    upper: float | None
+    sampled: int
+
+
+class ExampleRow(TypedDict):
+    """One dataset example; its values in context are the array ``<group><n>``."""
+
+    id: int
+    value: float | None
+    position: int | None
+    context: NotRequired[ExampleContext]
+    tokens: NotRequired[list[str]]
+    peak: NotRequired[int | list[int]]
+    start: NotRequired[int]
+    box: NotRequired[list[int]]
+
+
+class ExamplesViewMeta(TypedDict):
+    """A unit's dataset examples (``panels/examples.py``). Arrays: ``hist_edges``,
+    ``hist_counts``, and ``top<n>`` / ``band<n>`` per row with a context."""
+
+    key: str
+    layer: str
+    unit: int
+    band: int
+    summary: UnitSummaryMeta
+    bands: list[BandMeta]
+    top: list[ExampleRow]
+    band_rows: NotRequired[list[ExampleRow]]
+    has_context: bool
+
+
+class ExamplesMissingMeta(TypedDict):
+    """The answer for a unit of a layer that no index covers."""
+
+    key: str
+    layer: str
+    unit: int
+    missing: Literal[True]
+    can_mine: bool
+    mined: list[str]
+
+
+class UnavailableMeta(TypedDict):
+    """The answer of a panel that does not apply (an encoder has no next-token predictions,
+    a layer outputs no attention pattern): the panel says why, quietly."""
+
+    key: str
+    unavailable: str
+
+
+class OutputsViewMeta(TypedDict):
+    """What the model predicts for one input (``panels/outputs.py``). Arrays: ``ids`` and
+    ``probs``, ``(k,)`` classes or ``(tokens, k)`` next tokens; for a language model also
+    ``next_prob`` and ``loss`` ``(tokens,)``, of the token that actually follows (NaN at
+    the last position)."""
+
+    key: str
+    input_index: int
+    task: PredictionTask
+    label: str
+    names: dict[str, str]
+    """The text of every id in ``ids`` (class names, or tokens)."""
+    tokens: NotRequired[list[str]]
+
+
+class AttentionViewMeta(TypedDict):
+    """One attention layer's patterns for one input (``panels/attention.py``). Arrays:
+    ``pattern`` ``(heads, queries, keys)``, one byte a probability."""
+
+    key: str
+    input_index: int
+    layer: str
+    heads: int
+    queries: int
+    keys: int
+    scores: dict[str, list[float]]
+    """Each head score (``HeadScore``), per head."""
+    tokens: NotRequired[list[str]]
+    trimmed: Trimmed | None
+
+
+class LensViewMeta(TypedDict):
+    """The logit lens of one input (``panels/lens.py``). Arrays: ``ids`` and ``probs``
+    ``(layers, tokens, k)``; ``token`` ``(tokens,)`` the token followed, and its
+    ``token_rank`` and ``token_prob`` ``(layers, tokens)``."""
+
+    key: str
+    input_index: int
+    layers: list[str]
+    tokens: list[str]
+    names: dict[str, str]
+
+
+class EffectsViewMeta(TypedDict):
+    """What a unit writes to the logits (``panels/effects.py``). Arrays: ``promoted``,
+    ``promoted_values``, ``suppressed``, ``suppressed_values`` ``(k,)``."""
+
+    key: str
+    layer: str
+    unit: int
+    names: dict[str, str]
+
+
+class SnapshotMeta(TypedDict):
+    """A snapshot: entry ``e<n>`` is a blob filed under ``keys[n]`` (see :func:`snapshot_key`)."""
+
+    keys: list[str]
+
+
+class DrawnDetail(TypedDict):
+    """The detail of the ``actscope:drawn`` DOM event a layer view fires once painted
+    (browser tests and benchmarks listen for it), beside ``data-drawn`` on the root."""
+
+    layer: str
+    input_index: int
+    t: float
+
+
+class ThumbsMeta(TypedDict):
+    count: int
+    total: int

@@ -1,0 +1,230 @@
+"""The attention panel: the heads of the selected attention layer on the selected input.
+
+Twin of ``js/src/panels/attention.ts``. When the selected layer is an attention module (its
+class is named like one, or it outputs a pattern as TransformerLens' ``hook_pattern``
+does), :func:`actscope.attention` reads its probabilities in one pass and
+:func:`actscope.head_scores` ranks its heads; the blob holds the patterns at one byte a
+probability. ``head`` is the head shown large; ``head_score`` the ranking's score.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import torch
+import traitlets
+
+from ...engine.attention import SCORES, attention, head_scores
+from ...engine.errors import ActscopeError, InputError
+from .. import wire
+from ..contract import AttentionViewMeta, HeadScore, Trimmed, attention_key, snapshot_key
+from ..jobs import Progress
+from .base import Panel, SnapshotPlan
+from .outputs import unavailable_blob
+
+MAX_PATTERN_VALUES = 4_000_000
+"""Probabilities sent for one layer at most (heads × queries × keys): bigger patterns are
+cut to their first positions, with a note."""
+
+
+def looks_like_attention(layer_type: str, name: str) -> bool:
+    """Whether a layer is worth asking for a pattern: attention modules and pattern hooks."""
+    kind = layer_type.lower()
+    last = name.rsplit(".", 1)[-1]
+    return "attention" in kind or "attn" in kind or last in ("hook_pattern", "attn", "self_attn")
+
+
+def attention_layer_for(layer: str, candidates: list[tuple[str, str]]) -> str | None:
+    """The attention layer to show while ``layer`` is selected: itself when it is one, else
+    the one that shares the longest dotted prefix with it (its own block's), else the first.
+
+    ``candidates`` are ``(name, type)`` pairs in tree order.
+    """
+    found = [name for name, kind in candidates if looks_like_attention(kind, name)]
+    if not found:
+        return None
+    if layer in found:
+        return layer
+    parts = layer.split(".")
+
+    def shared(name: str) -> int:
+        n = 0
+        for a, b in zip(parts, name.split("."), strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    return max(found, key=lambda name: (shared(name), -found.index(name)))
+
+
+def attention_blob(
+    pattern: torch.Tensor,
+    *,
+    layer: str,
+    input_index: int,
+    ids: torch.Tensor | None,
+    tokens: list[str] | None,
+    max_values: int = MAX_PATTERN_VALUES,
+) -> bytes:
+    """One example's ``(heads, queries, keys)`` pattern as a blob, with each head's scores."""
+    heads, queries, keys = pattern.shape
+    scores = head_scores(pattern, ids)
+    trimmed: Trimmed | None = None
+    if pattern.numel() > max_values:
+        keep = max(1, int((max_values / heads) ** 0.5))
+        pattern = pattern[:, :keep, :keep]
+        trimmed = {
+            "shown": list(pattern.shape),
+            "note": f"Showing the first {keep} of {queries} positions: the whole pattern "
+            f"({heads * queries * keys:,} probabilities) is over the {max_values:,} a view sends.",
+        }
+    meta: AttentionViewMeta = {
+        "key": attention_key(input_index, layer),
+        "input_index": input_index,
+        "layer": layer,
+        "heads": heads,
+        "queries": queries,
+        "keys": keys,
+        "scores": {name: [float(v) for v in values.tolist()] for name, values in scores.items()},
+        "trimmed": trimmed,
+    }
+    if tokens is not None:
+        meta["tokens"] = tokens
+    return wire.encode({"pattern": pattern.float().cpu()}, meta, precision="u8")
+
+
+class AttentionPanel(Panel):
+    """The heads of the selected attention layer, ranked by a score."""
+
+    attention_view = traitlets.Bytes(b"").tag(sync=True)
+    """Type: wire blob (``AttentionViewMeta``, or ``UnavailableMeta`` when the layer
+    outputs no attention pattern) of the selected layer and input."""
+    attention_layers = traitlets.Dict().tag(sync=True)
+    """Type: dict of str → str. The attention layer shown while each layer is selected
+    (itself, or the attention of its own block, or the first): the front end finds a
+    snapshot's blob by it. Layers of a model with no attention are absent."""
+    head = traitlets.Int(None, allow_none=True).tag(sync=True)
+    """Type: int | None. Default: None. The head shown large (with token labels)."""
+    head_score = traitlets.Unicode("induction").tag(sync=True)
+    """Type: str. Default: "induction". How heads are ranked: previous_token, induction,
+    first_token (an attention sink) or entropy."""
+
+    @traitlets.validate("head_score")
+    def _check_head_score(self, proposal: Any) -> str:
+        value = proposal["value"]
+
+        def test() -> None:
+            if value not in get_args(HeadScore):
+                raise InputError(
+                    f"head_score {value!r} is not a score: use one of {', '.join(SCORES)}."
+                )
+
+        return str(self._checked(value, test))
+
+    @traitlets.validate("head")
+    def _check_head(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is None:
+            return None
+
+        def test() -> None:
+            if not isinstance(value, int) or value < 0:
+                raise InputError(f"head {value!r} must be a head's index (0 or more), or None.")
+
+        return int(self._checked(value, test))
+
+    @traitlets.observe("layer", "input_index")
+    def _on_attention_selection(self, change: Any) -> None:
+        if change["name"] == "layer":
+            self.head = None
+        self._refresh_attention()
+
+    def _init_attention(self) -> None:
+        candidates_of = self.session.layers
+        candidates = [(info.name, info.type) for info in candidates_of]
+        shown = {info.name: attention_layer_for(info.name, candidates) for info in candidates_of}
+        self.attention_layers = {name: a for name, a in shown.items() if a is not None}
+
+    def _attention_layer(self, layer: str) -> str | None:
+        return self.attention_layers.get(self.session.info(layer).name)
+
+    def _attention_blobs(self, shown: list[str], index: int) -> dict[str, bytes]:
+        """The blobs of attention layers ``shown`` on input ``index`` (one forward pass)."""
+        session = self.session
+        example = session.inputs.example(index)
+        try:
+            found = attention(
+                session.model, example, shown, forward=session.forward, device=session.device
+            )
+        except ActscopeError as exc:
+            return {name: unavailable_blob(attention_key(index, name), str(exc)) for name in shown}
+        ids = example.get("input_ids") if isinstance(example, dict) else None
+        return {
+            name: attention_blob(
+                found[name][0],
+                layer=name,
+                input_index=index,
+                ids=ids[0] if isinstance(ids, torch.Tensor) else None,
+                tokens=session.inputs.tokens(index),
+            )
+            for name in shown
+        }
+
+    def _refresh_attention(self) -> None:
+        if not self._ready():
+            return
+        index = self.input_index
+        layer = self._attention_layer(self.layer)
+        if layer is None:
+            why = "This model has no layer that looks like attention."
+            self.attention_view = unavailable_blob(attention_key(index, self.layer), why)
+            return
+
+        def work(progress: Progress) -> bytes:
+            progress.check()
+            return self._attention_blobs([layer], index)[layer]
+
+        def done(blob: bytes) -> None:
+            self.attention_view = blob
+
+        def failed(exc: BaseException) -> None:
+            key = attention_key(index, layer)
+            self.attention_view = unavailable_blob(key, f"{type(exc).__name__}: {exc}")
+
+        self._jobs.start("attention", work, done, failed, quiet=True)
+
+    def snapshot_entries(self, plan: SnapshotPlan) -> list[tuple[str, bytes]]:
+        entries = super().snapshot_entries(plan)
+        shown = {a for name in plan.layers if (a := self._attention_layer(name)) is not None}
+        order = [info.name for info in self.session.layers]
+        layers = sorted(shown, key=order.index)
+        for i in plan.inputs if layers else []:
+            for name, blob in self._attention_blobs(layers, i).items():
+                entries.append((snapshot_key("attention", attention_key(i, name)), blob))
+        return entries
+
+    def _figure_attention(
+        self, layer: str | None = None, input_index: int | None = None, head: int | None = None
+    ) -> Any:
+        """``ex.figure(view="attention")``: one head's pattern (``head``), or every head's."""
+        from .. import figures
+
+        asked = self.layer if layer is None else layer
+        index = self.input_index if input_index is None else input_index
+        session = self.session
+        name = self._attention_layer(session.info(asked).name)
+        if name is None:
+            raise ActscopeError("This model has no layer that looks like attention.")
+        info = session.info(name)
+        pattern = attention(
+            session.model,
+            session.inputs.example(index),
+            [info.name],
+            forward=session.forward,
+            device=session.device,
+        )[info.name][0]
+        tokens = session.inputs.tokens(index)
+        return figures.attention_figure(
+            pattern.cpu(), tokens, head=head, title=f"{name} · input {index}"
+        )
