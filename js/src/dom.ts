@@ -39,3 +39,17 @@ export function fmt(v: number): string {
 export function shapeText(shape: number[] | null | undefined): string {
   return shape == null ? "—" : shape.length ? shape.join("×") : "scalar";
 }
+
+// Byte-level BPE (GPT-2) spells whitespace with printable stand-ins; SentencePiece a "▁".
+const SPACE = /[Ġ▁]/g;
+const NEWLINE = /Ċ/g;
+const TAB = /ĉ/g;
+
+/** A token as people read it: in running text (`inline`) spaces stay spaces (the chip shows
+ * them); alone, a space is drawn "␣" so that a leading one is seen. Newlines are "⏎". */
+export function readableToken(token: string, inline = false): string {
+  return token
+    .replace(SPACE, inline ? " " : "␣")
+    .replace(NEWLINE, "⏎")
+    .replace(TAB, "⇥");
+}

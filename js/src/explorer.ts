@@ -12,8 +12,12 @@ import { InputStrip } from "./components/inputs";
 import { Tooltip } from "./components/tooltip";
 import { LayerTree } from "./components/tree";
 import { h } from "./dom";
+import { AttentionPanel } from "./panels/attention";
+import { EffectsPanel } from "./panels/effects";
 import { ExamplesPanel } from "./panels/examples";
 import { LayerViewPanel } from "./panels/layer_view";
+import { LensPanel } from "./panels/lens";
+import { OutputsPanel } from "./panels/outputs";
 import { SaliencyPanel } from "./panels/saliency";
 import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
@@ -39,6 +43,10 @@ export class ExplorerView {
   private layerView: LayerViewPanel;
   private saliency: SaliencyPanel;
   private examples: ExamplesPanel;
+  private outputs: OutputsPanel;
+  private attention: AttentionPanel;
+  private lens: LensPanel;
+  private effects: EffectsPanel;
   private prefetcher: Prefetcher;
   private header = new Header(() => this.send({ type: "cancel" }));
   private layers = new Map<string, LayerInfo>();
@@ -85,10 +93,15 @@ export class ExplorerView {
       commit: (debounce: boolean) => this.commit(debounce),
       send: (msg: Request) => this.send(msg),
       drawn: () => this.prefetcher.whenIdle(),
+      languageModel: () => this.outputs.task() === "next_tokens",
     };
     this.layerView = new LayerViewPanel(host);
+    this.outputs = new OutputsPanel(host); // before saliency, which asks it for the task
     this.saliency = new SaliencyPanel(host);
     this.examples = new ExamplesPanel(host);
+    this.attention = new AttentionPanel(host);
+    this.lens = new LensPanel(host);
+    this.effects = new EffectsPanel(host);
     this.layout();
     this.listen();
     this.onInputs();
@@ -99,7 +112,9 @@ export class ExplorerView {
     // Redraw when JupyterLab or VS Code switch between light and dark themes.
     this.unwatchTheme = watchTheme(this.root, () => {
       this.layerView.redraw();
-      this.saliency.redraw(); // its colour scale follows the theme too
+      // their colour scales follow the theme too
+      for (const panel of [this.saliency, this.outputs, this.attention, this.lens, this.effects])
+        panel.redraw();
     });
     void this.loadSnapshot();
   }
@@ -118,8 +133,13 @@ export class ExplorerView {
       "div",
       { class: "acts-main" },
       this.strip.el,
+      this.outputs.el,
       ...this.layerView.parts,
+      // the selected unit's panels right under the view it is picked in
+      this.effects.el,
       this.examples.el,
+      this.attention.el,
+      this.lens.el,
       this.saliency.el,
     );
     const body = h("div", { class: "acts-body" }, this.tree.el, main, this.layerView.ranking.el);
@@ -149,11 +169,18 @@ export class ExplorerView {
     this.on("change:layer", () => {
       this.tree.select(this.model.get("layer"));
       selected();
+      this.attention.show();
+      this.effects.show();
     });
     this.on("change:input_index", () => {
       this.strip.select(this.model.get("input_index"));
       selected();
+      for (const panel of [this.outputs, this.attention, this.lens]) panel.show();
     });
+    this.on("change:position", () => {
+      for (const panel of [this.outputs, this.lens, this.saliency]) panel.show();
+    });
+    this.on("change:outputs_view", () => this.saliency.show()); // "next token" for an LM
     this.on("change:unit", () => this.onUnit());
     this.on("change:prefetch", () => this.prefetcher.run());
     this.on("change:snapshot_data", () => void this.loadSnapshot());
@@ -187,6 +214,13 @@ export class ExplorerView {
     this.layerView.setUnit(unit);
     this.saliency.show();
     this.examples.show();
+    this.effects.show();
+  }
+
+  /** Show what each panel has for the selection (once it is clear whether a kernel answers). */
+  private showPanels(): void {
+    for (const panel of [this.saliency, this.examples, this.outputs, this.attention, this.lens, this.effects])
+      panel.show();
   }
 
   /** Pin every entry of the snapshot trait into the panels (inflated natively). */
@@ -203,6 +237,10 @@ export class ExplorerView {
       }
       this.saliency.loadSnapshot(snap.saliency);
       this.examples.loadSnapshot(snap.examples);
+      this.outputs.loadSnapshot(snap.outputs);
+      this.attention.loadSnapshot(snap.attention);
+      this.lens.loadSnapshot(snap.lens);
+      this.effects.loadSnapshot(snap.effects);
     } catch (err) {
       this.layerView.showNote(`The saved snapshot could not be read: ${String(err)}`);
       return;
@@ -210,8 +248,7 @@ export class ExplorerView {
     if (!this.layerView.drawn) this.layerView.show();
     if (damage && !this.layerView.drawn)
       this.layerView.showNote(`The saved snapshot could not be read in full: ${damage}.`);
-    this.saliency.show();
-    this.examples.show();
+    this.showPanels();
   }
 
   // Selection ------------------------------------------------------------------------------
@@ -275,11 +312,14 @@ export class ExplorerView {
       // No kernel at all (a standalone page): say now what was not saved, not "loading".
       this.helloDone = true;
       if (!this.layerView.drawn) this.layerView.show();
+      this.showPanels();
       return;
     }
     this.helloTimer = setTimeout(() => {
       this.helloDone = true;
-      if (!this.live && !this.layerView.drawn) this.layerView.show();
+      if (this.live) return;
+      if (!this.layerView.drawn) this.layerView.show();
+      this.showPanels();
     }, HELLO_TIMEOUT_MS);
   }
 

@@ -5,8 +5,12 @@ import { describe, expect, it } from "vitest";
 import { descending, isFailure, layerViewFromBlob, unitOrder } from "../src/layouts/data";
 import { saliencyTargetKey } from "../src/panels/saliency";
 import {
+  attentionKey,
+  effectsKey,
   examplesKey,
   layerViewKey,
+  lensKey,
+  outputsKey,
   type SaliencyTarget,
   type SnapshotPanel,
   saliencyKey,
@@ -22,10 +26,12 @@ interface Fixture {
     target: SaliencyTarget;
     layer: string;
     unit: number | null;
+    position: number | null;
     key: string;
   }[];
   examples: { layer: string; unit: number; band: number; key: string }[];
   snapshot: { panel: string; key: string; full: string }[];
+  panels: { panel: string; args: (number | string)[]; key: string }[];
   order: { values: (number | string)[]; descending: number[] };
 }
 
@@ -45,7 +51,15 @@ const number = (v: number | string): number =>
 describe("the contract with Python", () => {
   it("has cases for every key", () => {
     expect(fixture.layer_view.length).toBeGreaterThan(0);
-    expect(fixture.saliency.map((c) => c.target.type).sort()).toEqual(["class", "top", "unit", "unit"]);
+    expect(fixture.saliency.map((c) => c.target.type).sort()).toEqual([
+      "class",
+      "token",
+      "token",
+      "top",
+      "unit",
+      "unit",
+    ]);
+    expect(fixture.panels.map((c) => c.panel).sort()).toEqual(["attention", "effects", "lens", "outputs"]);
     expect(fixture.examples.length).toBeGreaterThan(0);
     expect(fixture.snapshot.length).toBeGreaterThan(0);
   });
@@ -56,13 +70,24 @@ describe("the contract with Python", () => {
 
   it("makes the saliency keys Python makes", () => {
     for (const c of fixture.saliency) {
-      expect(saliencyKey(c.input_index, c.method, saliencyTargetKey(c.target, c.layer, c.unit))).toBe(c.key);
+      const target = saliencyTargetKey(c.target, c.layer, c.unit, c.position);
+      expect(saliencyKey(c.input_index, c.method, target)).toBe(c.key);
     }
   });
 
   it("makes the examples and snapshot keys Python makes", () => {
     for (const c of fixture.examples) expect(examplesKey(c.layer, c.unit, c.band)).toBe(c.key);
     for (const c of fixture.snapshot) expect(snapshotKey(c.panel as SnapshotPanel, c.key)).toBe(c.full);
+  });
+
+  it("makes the keys of the prediction panels Python makes", () => {
+    const keys: Record<string, (args: (number | string)[]) => string> = {
+      outputs: ([i]) => outputsKey(Number(i)),
+      attention: ([i, layer]) => attentionKey(Number(i), String(layer)),
+      lens: ([i]) => lensKey(Number(i)),
+      effects: ([layer, unit]) => effectsKey(String(layer), Number(unit)),
+    };
+    for (const c of fixture.panels) expect(keys[c.panel]?.(c.args)).toBe(c.key);
   });
 
   it("orders units as Python does: descending, NaN last, ties to the lower index", () => {

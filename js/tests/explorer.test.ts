@@ -6,6 +6,7 @@ import { ExplorerView } from "../src/explorer";
 import { StaticModel } from "../src/standalone";
 import { compress, encodeBlob, errorBlob, snapshotBlob, viewBlob } from "./helpers/encode";
 import { KernelModel, traits } from "./helpers/model";
+import { attentionBlob, effectsBlob, lensBlob, nextTokensBlob, unavailableBlob } from "./helpers/panels";
 
 const TOKENS = ["[CLS]", "<img src=x onerror=alert(1)>", "cat", "[SEP]"];
 
@@ -272,5 +273,117 @@ describe("ExplorerView", () => {
     model.set("layer_view", viewBlob("a", 0, "sequence", [4, 3], new Array(12).fill(1)));
     await Promise.resolve();
     expect(view.root.dataset.drawn).not.toBe("0|a");
+  });
+});
+
+describe("ExplorerView: the prediction panels", () => {
+  const PANELS = {
+    position: null,
+    outputs_view: null,
+    attention_view: null,
+    attention_layers: { a: "attn", b: "attn", attn: "attn" },
+    head: null,
+    head_score: "induction",
+    lens_view: null,
+    effects_view: null,
+  };
+  const WORDS = ["The", "Ġcat", "Ġsat"];
+  const NAMES = { 1: "Ġcat", 2: "Ġsat", 3: "Ġthe" };
+  const top: [number, number][][] = [[[1, 0.5]], [[2, 0.6]], [[3, 0.4]]];
+  const lm = (input: number) => nextTokensBlob(input, WORDS, top, NAMES, [0.5, 0.6, Number.NaN]);
+  const lens = (input: number) =>
+    lensBlob(input, ["h.0"], WORDS, [[[[1, 0.5]], [[2, 0.6]], [[3, 0.4]]]], NAMES, [[0, 0, 0]]);
+  const attention = (input: number) =>
+    attentionBlob(input, "attn", [[1, 0, 0, 1, 0, 0, 0, 1, 0]], { induction: [0.5] }, WORDS);
+
+  it("lays out the outputs under the inputs, the unit's panels by the examples", () => {
+    const { el } = setup(PANELS);
+    const main = el.querySelector(".acts-main") as HTMLElement;
+    const order = Array.from(main.children).map((c) => c.className.split(" ")[0]);
+    expect(order.indexOf("acts-outputs")).toBe(order.indexOf("acts-inputs") + 1);
+    expect(order.indexOf("acts-outputs")).toBeLessThan(order.indexOf("acts-main-head"));
+    expect(order.indexOf("acts-effects")).toBe(order.indexOf("acts-examples") - 1);
+    for (const panel of ["acts-attention", "acts-lens"])
+      expect(order.indexOf(panel)).toBeGreaterThan(order.indexOf("acts-view"));
+  });
+
+  it("shares the selected position between the outputs, the lens and the saliency target", () => {
+    const { model, el } = setup(
+      {
+        ...PANELS,
+        outputs_view: lm(0),
+        lens_view: lens(0),
+        saliency_method: "gradient",
+        saliency_target: { type: "token" },
+      },
+      KernelModel,
+    );
+    const outputs = el.querySelector<HTMLElement>(".acts-outputs") as HTMLElement;
+    expect(outputs.dataset.outputs).toBe("drawn");
+    expect(el.querySelector<HTMLOptionElement>(".acts-saliency option[value='token']")?.hidden).toBe(false);
+    expect(el.querySelector(".acts-lens-col.acts-on")?.getAttribute("data-position")).toBe("2");
+    el.querySelector<HTMLElement>(".acts-outputs-token[data-position='1']")?.click();
+    expect(model.get("position")).toBe(1);
+    expect(model.saved).toBe(1);
+    expect(el.querySelector<HTMLElement>(".acts-outputs-top")?.dataset.position).toBe("1");
+    expect(el.querySelector(".acts-lens-col.acts-on")?.getAttribute("data-position")).toBe("1");
+    model.set("saliency_view", encodeBlob({ key: "0|gradient|token:1", error: "no gradient" }, {}));
+    expect(el.querySelector(".acts-saliency")?.getAttribute("data-key")).toBe("0|gradient|token:1");
+    el.querySelector<HTMLElement>(".acts-lens-col[data-position='0']")?.click();
+    expect(model.get("position")).toBe(0);
+    expect(el.querySelector<HTMLElement>(".acts-outputs-top")?.dataset.position).toBe("0");
+  });
+
+  it("follows the input and the layer in every panel, drawing only what answers them", () => {
+    const { model, el } = setup({ ...PANELS, outputs_view: lm(0), attention_view: attention(0) });
+    const state = (cls: string, attr: string) => el.querySelector<HTMLElement>(cls)?.dataset[attr];
+    expect(state(".acts-attention", "attention")).toBe("drawn");
+    model.set("input_index", 1);
+    expect(state(".acts-outputs", "outputs")).toBe("missing"); // no kernel, nothing saved
+    expect(state(".acts-attention", "attention")).toBe("missing");
+    model.set("outputs_view", lm(1));
+    model.set("attention_view", attention(1));
+    expect(state(".acts-outputs", "outputs")).toBe("drawn");
+    model.set("layer", "b"); // the same attention layer is shown
+    expect(state(".acts-attention", "attention")).toBe("drawn");
+    expect(state(".acts-effects", "effects")).toBe("hidden");
+    model.set("effects_view", effectsBlob("b", 3, [[1, 1]], [[2, -1]], NAMES));
+    model.set("unit", 3);
+    expect(state(".acts-effects", "effects")).toBe("drawn");
+    model.set("lens_view", unavailableBlob("1", "The logit lens needs a causal language model."));
+    expect(state(".acts-lens", "lens")).toBe("unavailable");
+  });
+
+  it("draws the prediction panels from a snapshot with no kernel", async () => {
+    const snapshot = snapshotBlob([
+      ["outputs|0", lm(0)],
+      ["lens|0", lens(0)],
+      ["attention|0|attn", attention(0)],
+      ["effects|a|2", effectsBlob("a", 2, [[1, 1]], [[2, -1]], NAMES)],
+    ]);
+    const { model, el } = setup({ ...PANELS, snapshot_data: snapshot, unit: 2 });
+    const state = (cls: string, attr: string) => el.querySelector<HTMLElement>(cls)?.dataset[attr];
+    await vi.waitFor(() => expect(state(".acts-outputs", "outputs")).toBe("drawn"));
+    expect(state(".acts-lens", "lens")).toBe("drawn");
+    expect(state(".acts-attention", "attention")).toBe("drawn");
+    expect(state(".acts-effects", "effects")).toBe("drawn");
+    model.set("input_index", 1);
+    expect(state(".acts-lens", "lens")).toBe("missing");
+    expect(el.querySelector(".acts-lens .acts-hint")?.textContent).toMatch(/^not saved in this snapshot/);
+  });
+
+  it("hides the panels a page saved before they existed does not have", () => {
+    const { el } = setup();
+    for (const cls of [".acts-outputs", ".acts-attention", ".acts-lens", ".acts-effects"])
+      expect(el.querySelector<HTMLElement>(cls)?.style.display).toBe("none");
+  });
+
+  it("recolours the loss of each token when the page turns dark", async () => {
+    const { el } = setup({ ...PANELS, outputs_view: lm(0) });
+    const chip = () => el.querySelector<HTMLElement>(".acts-outputs-token")?.style.background;
+    const light = chip();
+    document.body.style.backgroundColor = "rgb(20, 20, 20)";
+    document.body.className = "jp-theme-dark";
+    await vi.waitFor(() => expect(chip()).not.toBe(light));
   });
 });

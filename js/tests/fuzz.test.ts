@@ -99,10 +99,20 @@ describe("fuzzing the decoder", () => {
   });
 });
 
+const BLOB_TRAITS = [
+  "layer_view",
+  "saliency_view",
+  "examples_view",
+  "outputs_view",
+  "attention_view",
+  "lens_view",
+  "effects_view",
+] as const;
+
 describe("fuzzing the explorer", () => {
   it("shows an error in place of any blob it cannot read, and keeps working", () => {
     fc.assert(
-      fc.property(anyBlob, fc.constantFrom("layer_view", "saliency_view", "examples_view"), (blob, trait) => {
+      fc.property(anyBlob, fc.constantFrom(...BLOB_TRAITS), (blob, trait) => {
         const model = new StaticModel(traits({ saliency_method: "gradient", unit: 1 }));
         const el = document.createElement("div");
         document.body.append(el);
@@ -124,7 +134,7 @@ describe("fuzzing the explorer", () => {
       }),
       { numRuns: 150 },
     );
-  });
+  }, 60_000); // 150 explorers: slow on a loaded 2-core machine
 
   it("says what is wrong with an unreadable view", () => {
     const model = new StaticModel(traits());

@@ -11,7 +11,7 @@ import { traits } from "./helpers/model";
 
 const TOKENS = ["[CLS]", "<b>bold</b>", "[SEP]"];
 
-function mount(extra: Record<string, unknown> = {}, offline = false) {
+function mount(extra: Record<string, unknown> = {}, offline = false, languageModel = false) {
   const model = new StaticModel(traits(extra));
   const root = document.createElement("div");
   document.body.append(root);
@@ -25,6 +25,7 @@ function mount(extra: Record<string, unknown> = {}, offline = false) {
     commit: () => {
       commits++;
     },
+    languageModel: () => languageModel,
   });
   root.append(panel.el);
   panel.show();
@@ -48,6 +49,10 @@ describe("saliencyTargetKey", () => {
     expect(saliencyTargetKey({ type: "class" }, "a", 3)).toBe("class:0");
     expect(saliencyTargetKey({ type: "unit" }, "enc.3", 12)).toBe("unit:enc.3:12");
     expect(saliencyTargetKey({ type: "unit" }, "enc.3", null)).toBe("unit:enc.3:");
+    expect(saliencyTargetKey({ type: "token" }, "h.0", 3, 4)).toBe("token:4");
+    expect(saliencyTargetKey({ type: "token" }, "h.0", 3, 0)).toBe("token:0");
+    expect(saliencyTargetKey({ type: "token" }, "h.0", 3, null)).toBe("token:");
+    expect(saliencyTargetKey({ type: "token" }, "h.0", 3)).toBe("token:");
   });
 
   it("offers every method, off first", () => {
@@ -152,6 +157,42 @@ describe("SaliencyPanel", () => {
     model.set("saliency_view", errorBlob("0|grad_cam|top", "Grad-CAM needs a spatial layer"));
     expect(el.querySelector(".acts-saliency-error")?.textContent).toBe("Grad-CAM needs a spatial layer");
     expect(el.dataset.key).toBe("0|grad_cam|top");
+  });
+
+  it("offers the next token as a target for a language model only", () => {
+    const option = (el: HTMLElement) => el.querySelector<HTMLOptionElement>("option[value='token']");
+    const classifier = mount({ saliency_method: "gradient" });
+    expect(option(classifier.el)?.hidden).toBe(true);
+    expect(option(classifier.el)?.disabled).toBe(true);
+    const lm = mount({ saliency_method: "gradient" }, false, true);
+    expect(option(lm.el)?.hidden).toBe(false);
+    expect(option(lm.el)?.textContent).toBe("next token");
+    choose(lm.el.querySelector("select[aria-label='Saliency target']"), "token");
+    expect(lm.model.get("saliency_target")).toEqual({ type: "token" });
+    // a target set from Python is mirrored even before the outputs say it is an LM
+    const set = mount({ saliency_method: "gradient", saliency_target: { type: "token" } });
+    expect(option(set.el)?.hidden).toBe(false);
+    expect(set.el.querySelector<HTMLSelectElement>("select[aria-label='Saliency target']")?.value).toBe(
+      "token",
+    );
+  });
+
+  it("follows the selected position for the next-token target", () => {
+    const { model, el, panel } = mount(
+      { saliency_method: "gradient", saliency_target: { type: "token" }, position: null },
+      false,
+      true,
+    );
+    expect(panel.currentKey()).toBe("0|gradient|token:");
+    model.set(
+      "saliency_view",
+      saliencyBlob("0|gradient|token:2", "tokens", [1, 2, 3], [3], { tokens: TOKENS }),
+    );
+    expect(el.dataset.key).toBe(""); // the last position is selected, not 2
+    model.set("position", 2);
+    panel.show(); // the explorer does on a position change
+    expect(el.dataset.key).toBe("0|gradient|token:2");
+    expect(el.querySelectorAll(".acts-saliency-tokens .acts-token").length).toBe(3);
   });
 
   it("looks up a snapshot's map when the input changes", () => {

@@ -23,6 +23,16 @@ describe("SequenceView", () => {
     ]);
   });
 
+  it("shows byte-level BPE tokens as people read them", () => {
+    const view = new SequenceView();
+    view.render(data("sequence", [3, 1], [1, 2, 3], { tokens: ["def", "Ġadd", "Ċ"] }), context());
+    const labels = Array.from(view.el.querySelectorAll(".acts-seq-label")).map((l) => l.textContent);
+    expect(labels).toEqual(["def", "␣add", "⏎"]);
+    view.setUnit(0);
+    const line = Array.from(view.el.querySelectorAll(".acts-token")).map((t) => t.textContent);
+    expect(line).toEqual(["def", " add", "⏎"]);
+  });
+
   it("colours the tokens by the selected neuron, and says when there is none", () => {
     const view = new SequenceView();
     view.render(SEQ(), context());

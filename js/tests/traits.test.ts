@@ -3,10 +3,12 @@
 import { describe, expect, it } from "vitest";
 import {
   EXAMPLE_BANDS,
+  headScoreValues,
   jobStateValues,
   kindValues,
   layerViewArrayValues,
   modalityValues,
+  predictionTaskValues,
   rankByValues,
   saliencyLabels,
   saliencyMethodValues,
@@ -32,7 +34,9 @@ describe("the generated contract", () => {
     expect(kindValues).toEqual(expect.arrayContaining(["spatial", "sequence", "vector", "other", "none"]));
     expect(modalityValues).toContain("image");
     expect(saliencyOverValues).toEqual(expect.arrayContaining(["pixels", "tokens", "values"]));
-    expect(saliencyTargetTypeValues).toEqual(["top", "class", "unit"]);
+    expect(saliencyTargetTypeValues).toEqual(["top", "class", "unit", "token"]);
+    expect(headScoreValues).toEqual(["previous_token", "induction", "first_token", "entropy"]);
+    expect(predictionTaskValues).toEqual(["classes", "next_tokens"]);
     expect(jobStateValues).toEqual(expect.arrayContaining(["running", "cancelled"]));
     expect(rankByValues).toEqual(["max", "mean"]);
     expect(EXAMPLE_BANDS).toBe(10);

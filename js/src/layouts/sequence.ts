@@ -1,7 +1,7 @@
 // (T, D) sequences: a token × neuron heatmap, neurons sortable, and the tokens coloured by
 // the selected neuron. Also draws "other" layouts as positions × units.
 import { ColorMap } from "../colormap";
-import { clear, fmt, h } from "../dom";
+import { clear, fmt, h, readableToken } from "../dom";
 import { type LayerData, unitOrder } from "./data";
 import { cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
 import "./sequence.css";
@@ -35,7 +35,7 @@ export class SequenceView implements KindView {
     const labels = h("div", { class: "acts-seq-labels", style: `width: ${LABEL_WIDTH}px` });
     const tokens = data.meta.tokens;
     for (let t = 0; t < T; t++) {
-      const text = tokens ? (tokens[t] ?? "") : `pos ${t}`;
+      const text = tokens ? readableToken(tokens[t] ?? "") : `pos ${t}`;
       labels.append(h("div", { class: "acts-seq-label", text, title: `position ${t}: ${text}` }));
     }
     const act = data.act;
@@ -74,7 +74,7 @@ export class SequenceView implements KindView {
     ctx.tooltip.show(e, [
       data.meta.layer,
       `neuron ${unit}`,
-      tok !== undefined ? `token ${t} “${tok}”` : `position ${t}`,
+      tok !== undefined ? `token ${t} “${readableToken(tok)}”` : `position ${t}`,
       `value ${fmt(data.act[t * D + unit] as number)}`,
     ]);
   }
@@ -140,7 +140,7 @@ export class SequenceView implements KindView {
     const line = h("div", { class: "acts-token-line" });
     for (let t = 0; t < T; t++) {
       const v = data.act[t * D + unit] as number;
-      const tok = data.meta.tokens?.[t] ?? `p${t}`;
+      const tok = readableToken(data.meta.tokens?.[t] ?? `p${t}`, true);
       const span = h("span", { class: "acts-token", text: tok, title: `token ${t}: ${fmt(v)}` });
       span.style.background = cmap.css(v);
       span.style.color = cmap.textOn(v);

@@ -5,7 +5,7 @@
 import type { AnyModel } from "@anywidget/types";
 import { ColorMap, scaleFor } from "../colormap";
 import { rgbCanvas } from "../components/inputs";
-import { clear, fmt, h } from "../dom";
+import { clear, fmt, h, readableToken } from "../dom";
 import {
   type ErrorMeta,
   type ExampleRow,
@@ -261,7 +261,7 @@ export class ExamplesPanel {
       const v = values[t] as number;
       const span = h("span", {
         class: `acts-token${t === row.peak ? " acts-peak" : ""}`,
-        text: tok,
+        text: readableToken(tok, true),
         title: fmt(v),
       });
       span.style.background = cmap.css(v);

@@ -28,6 +28,8 @@ export interface SaliencyHost {
   /** True once it is clear that no kernel will answer (nothing more will arrive). */
   offline(): boolean;
   commit(debounce: boolean): void;
+  /** Whether the model predicts next tokens (the target "next token" applies). */
+  languageModel?(): boolean;
 }
 
 export interface SaliencyData {
@@ -51,11 +53,24 @@ export function saliencyFromDecoded(d: Decoded<SaliencyViewMeta | ErrorMeta>): S
 }
 
 /** What a target answers, in the saliency key (Python's `saliency_target_key`). */
-export function saliencyTargetKey(target: SaliencyTarget, layer: string, unit: number | null): string {
+export function saliencyTargetKey(
+  target: SaliencyTarget,
+  layer: string,
+  unit: number | null,
+  position: number | null = null,
+): string {
   if (target.type === "class") return `class:${target.index ?? 0}`;
   if (target.type === "unit") return `unit:${layer}:${unit === null ? "" : unit}`;
+  if (target.type === "token") return `token:${position == null ? "" : position}`;
   return "top";
 }
+
+const TARGETS: [SaliencyTarget["type"], string][] = [
+  ["top", "top prediction"],
+  ["class", "class / output index…"],
+  ["unit", "selected unit"],
+  ["token", "next token"],
+];
 
 export const METHODS: [SaliencyMethod | "", string][] = [
   ["", "off"],
@@ -90,19 +105,11 @@ export class SaliencyPanel {
   constructor(private host: SaliencyHost) {
     this.tooltip = host.tooltip;
     for (const [value, label] of METHODS) this.method.append(h("option", { value, text: label }));
-    for (const [value, label] of [
-      ["top", "top prediction"],
-      ["class", "class / output index…"],
-      ["unit", "selected unit"],
-    ] as const) {
-      this.target.append(h("option", { value, text: label }));
-    }
+    for (const [value, label] of TARGETS) this.target.append(h("option", { value, text: label }));
     const emit = (): void => {
-      const type = this.target.value;
+      const type = TARGETS.find(([v]) => v === this.target.value)?.[0] ?? "top";
       const target: SaliencyTarget =
-        type === "class"
-          ? { type, index: Number(this.klass.value) || 0 }
-          : { type: type === "unit" ? type : "top" };
+        type === "class" ? { type, index: Number(this.klass.value) || 0 } : { type };
       this.klass.style.display = type === "class" ? "inline-block" : "none";
       const method = METHODS.find(([v]) => v === this.method.value)?.[0] ?? "";
       host.model.set("saliency_method", method);
@@ -172,7 +179,12 @@ export class SaliencyPanel {
   currentKey(): string {
     const model = this.host.model;
     const target = model.get("saliency_target") ?? { type: "top" };
-    const targetKey = saliencyTargetKey(target, model.get("layer"), model.get("unit"));
+    const targetKey = saliencyTargetKey(
+      target,
+      model.get("layer"),
+      model.get("unit"),
+      model.get("position") ?? null,
+    );
     return saliencyKey(model.get("input_index"), model.get("saliency_method") ?? "", targetKey);
   }
 
@@ -217,6 +229,13 @@ export class SaliencyPanel {
     this.klass.style.display = isClass ? "inline-block" : "none";
     const on = s.method !== "";
     this.target.disabled = !on;
+    // "next token" only for a language model (or while it is the target).
+    const lm = s.target.type === "token" || (this.host.languageModel?.() ?? false);
+    const token = this.target.querySelector<HTMLOptionElement>("option[value='token']");
+    if (token) {
+      token.hidden = !lm;
+      token.disabled = !lm;
+    }
     this.absolute.style.display = on ? "inline-block" : "none";
     this.opacity.parentElement?.style.setProperty("display", on && hasImage ? "flex" : "none");
     this.el.dataset.method = s.method;

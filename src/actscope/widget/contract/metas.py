@@ -147,7 +147,7 @@ class OutputsViewMeta(TypedDict):
     """What the model predicts for one input (``panels/outputs.py``). Arrays: ``ids`` and
     ``probs``, ``(k,)`` classes or ``(tokens, k)`` next tokens; for a language model also
     ``next_prob`` and ``loss`` ``(tokens,)``, of the token that actually follows (NaN at
-    the last position)."""
+    the last position), and ``input_ids`` ``(tokens,)``, the input's own token ids."""
 
     key: str
     input_index: int

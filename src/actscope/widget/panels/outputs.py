@@ -48,6 +48,7 @@ def outputs_blob(
     classes: list[str],
     tokenizer: Any,
     tokens: list[str] | None,
+    input_ids: torch.Tensor | None = None,
 ) -> bytes:
     """The blob of one input's predictions (the first example of ``found``)."""
     ids = found.ids[0].cpu()
@@ -68,9 +69,16 @@ def outputs_blob(
     if found.next_prob is not None and found.loss is not None:
         arrays["next_prob"] = found.next_prob[0].float().cpu()
         arrays["loss"] = found.loss[0].float().cpu()
+        if input_ids is not None:
+            arrays["input_ids"] = input_ids.reshape(-1).cpu().int()
     if tokens is not None:
         meta["tokens"] = tokens
     return wire.encode(arrays, meta, precisions={"probs": "f16"})
+
+
+def _input_ids(example: Any) -> torch.Tensor | None:
+    ids = example.get("input_ids") if isinstance(example, dict) else example
+    return ids if isinstance(ids, torch.Tensor) and not ids.is_floating_point() else None
 
 
 class OutputsPanel(Panel):
@@ -119,6 +127,7 @@ class OutputsPanel(Panel):
             classes=list(self.classes),
             tokenizer=inputs.tokenizer or self._tokenizer,
             tokens=inputs.tokens(index),
+            input_ids=_input_ids(inputs.example(index)),
         )
 
     def _refresh_outputs(self) -> None:

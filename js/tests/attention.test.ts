@@ -1,0 +1,164 @@
+// @vitest-environment happy-dom
+// The attention panel on its own: the layer it shows, heads ranked by a score, the selected
+// head large with its tokens, and why it has nothing to draw.
+import { afterEach, describe, expect, it } from "vitest";
+import { AttentionPanel, headOrder } from "../src/panels/attention";
+import { attentionBlob, GARBAGE, hover, panelHost, unavailableBlob } from "./helpers/panels";
+
+const TOKENS = ["The", "Ġcat", "Ċ"];
+// Three causal heads: 0 attends to the previous token, 1 to the first, 2 to itself.
+const PATTERNS = [
+  [1, 0, 0, 1, 0, 0, 0, 1, 0],
+  [1, 0, 0, 1, 0, 0, 1, 0, 0],
+  [1, 0, 0, 0, 1, 0, 0, 0, 1],
+];
+const SCORES = {
+  previous_token: [0.9, 0.2, 0.1],
+  induction: [0.1, 0.3, 0.6],
+  first_token: [0.4, 0.95, 0.2],
+  entropy: [0.5, 0.1, 0.3],
+};
+const LAYERS = { a: "h.0.attn", b: "h.0.attn", "h.0.attn": "h.0.attn" };
+const BLOB = attentionBlob(0, "h.0.attn", PATTERNS, SCORES, TOKENS);
+
+function mount(extra: Record<string, unknown> = {}, offline = false) {
+  const m = panelHost({ attention_layers: LAYERS, ...extra }, offline);
+  const panel = new AttentionPanel(m.host);
+  m.root.append(panel.el);
+  const el = panel.el;
+  const heads = () =>
+    Array.from(el.querySelectorAll<HTMLElement>(".acts-attention-head")).map((e) => e.dataset.head);
+  const big = () => el.querySelector<HTMLElement>(".acts-attention-big")?.dataset.head;
+  return { ...m, panel, el, heads, big };
+}
+
+afterEach(() => document.body.replaceChildren());
+
+describe("headOrder", () => {
+  it("ranks heads highest first, entropy lowest first, NaN last, ties to the lower index", () => {
+    expect(headOrder([0.1, 0.9, 0.5], 3, "induction")).toEqual([1, 2, 0]);
+    expect(headOrder([0.1, 0.9, 0.5], 3, "entropy")).toEqual([0, 2, 1]);
+    expect(headOrder([Number.NaN, 0.2, 0.2, 0.7], 4, "previous_token")).toEqual([3, 1, 2, 0]);
+    expect(headOrder([Number.NaN, 0.2, 0.2, 0.7], 4, "entropy")).toEqual([1, 2, 3, 0]);
+    expect(headOrder(undefined, 2, "first_token")).toEqual([0, 1]);
+  });
+});
+
+describe("AttentionPanel", () => {
+  it("draws the attention layer shown for the selected layer, one canvas a head, by score", () => {
+    const { model, el, heads, big } = mount();
+    model.set("attention_view", attentionBlob(0, "a", PATTERNS, SCORES, TOKENS)); // not the key
+    expect(el.dataset.attention).toBe("loading");
+    expect(heads()).toEqual([]);
+    model.set("attention_view", BLOB);
+    expect(el.dataset.attention).toBe("drawn");
+    expect(el.dataset.key).toBe("0|h.0.attn");
+    expect(el.querySelector(".acts-layer-name")?.textContent).toBe("h.0.attn");
+    expect(heads()).toEqual(["2", "1", "0"]); // by induction, the default score
+    expect(el.querySelectorAll(".acts-attention-head canvas").length).toBe(3);
+    expect(el.querySelector(".acts-attention-head .acts-attention-label")?.textContent).toBe("head 2 · 0.6");
+    expect(big()).toBe("2"); // no head selected: the top-ranked
+    expect(el.querySelector(".acts-attention-head.acts-on")?.getAttribute("data-head")).toBe("2");
+  });
+
+  it("re-ranks by the chosen score (entropy: lowest first) and writes it", () => {
+    const { model, el, heads, commits } = mount({ attention_view: BLOB });
+    model.set("head_score", "first_token");
+    expect(heads()).toEqual(["1", "0", "2"]);
+    model.set("head_score", "entropy");
+    expect(heads()).toEqual(["1", "2", "0"]);
+    const select = el.querySelector<HTMLSelectElement>(
+      "select[aria-label='Rank heads by']",
+    ) as HTMLSelectElement;
+    expect(select.value).toBe("entropy");
+    select.value = "previous_token";
+    select.dispatchEvent(new Event("change"));
+    expect(model.get("head_score")).toBe("previous_token");
+    expect(commits()).toBe(1);
+    expect(heads()).toEqual(["0", "1", "2"]);
+  });
+
+  it("selects a head by click and draws it large with its tokens on both axes", () => {
+    const { model, el, big, commits, tooltip } = mount({ attention_view: BLOB });
+    el.querySelector<HTMLElement>(".acts-attention-head[data-head='0']")?.click();
+    expect(model.get("head")).toBe(0);
+    expect(commits()).toBe(1);
+    expect(big()).toBe("0");
+    const ticks = (sel: string) =>
+      Array.from(el.querySelectorAll(`${sel} .acts-attention-tick`)).map((t) => t.textContent);
+    expect(ticks(".acts-attention-cols")).toEqual(["The", "␣cat", "⏎"]);
+    expect(ticks(".acts-attention-rows")).toEqual(["The", "␣cat", "⏎"]);
+    const map = el.querySelector(".acts-attention-map") as HTMLElement;
+    expect(map.style.width).toBe("60px"); // 3 keys, 20 px a cell
+    hover(map, 5, 45); // query 2, key 0
+    expect(tooltip.el.textContent).toBe("head 0 · query 2 → key 0\n“⏎” → “The”: 0");
+    hover(map, 25, 45); // key 1: the previous token
+    expect(tooltip.el.textContent).toBe("head 0 · query 2 → key 1\n“⏎” → “␣cat”: 1");
+    model.set("head", 7); // a head this layer does not have: the top-ranked
+    expect(big()).toBe("2");
+  });
+
+  it("shows the note of a trimmed pattern", () => {
+    const trimmed = { shown: [3], note: "Showing the first 3 of 900 positions." };
+    const { el } = mount({
+      attention_view: attentionBlob(0, "h.0.attn", PATTERNS, SCORES, TOKENS, { trimmed }),
+    });
+    expect(el.querySelector(".acts-note")?.textContent).toBe("Showing the first 3 of 900 positions.");
+  });
+
+  it("collapses to one quiet line for a model with no attention", () => {
+    const { model, el } = mount({ attention_layers: {} });
+    expect(el.dataset.attention).toBe("unavailable");
+    expect(el.querySelector(".acts-quiet-line .acts-hint")?.textContent).toBe(
+      "This model has no layer that looks like attention.",
+    );
+    model.set("attention_view", unavailableBlob("0|a", "No attention in this model (checked 12 layers)."));
+    expect(el.querySelector(".acts-quiet-line .acts-hint")?.textContent).toBe(
+      "No attention in this model (checked 12 layers).",
+    );
+    expect(el.querySelector(".acts-attention-grid")).toBeNull();
+  });
+
+  it("says quietly when the shown layer outputs no pattern", () => {
+    const { model, el } = mount();
+    model.set("attention_view", unavailableBlob("0|h.0.attn", "h.0.attn returned no attention weights."));
+    expect(el.dataset.attention).toBe("unavailable");
+    expect(el.classList.contains("acts-quiet")).toBe(true);
+    expect(el.textContent).toBe("Attentionh.0.attn returned no attention weights.");
+  });
+
+  it("shows an unreadable blob as an error in place, and draws the next good one", () => {
+    const { model, el, heads } = mount();
+    model.set("attention_view", GARBAGE);
+    expect(el.dataset.attention).toBe("error");
+    expect(el.querySelector(".acts-saliency-error")?.textContent).toMatch(
+      /^The attention patterns sent by Python could not be read/,
+    );
+    model.set("attention_view", BLOB);
+    expect(el.dataset.attention).toBe("drawn");
+    expect(heads().length).toBe(3);
+  });
+
+  it("looks up a snapshot's pattern offline, and says which were not saved", () => {
+    const { model, el, panel, heads } = mount({}, true);
+    panel.loadSnapshot(new Map([["1|h.0.attn", attentionBlob(1, "h.0.attn", PATTERNS, SCORES, TOKENS)]]));
+    panel.show();
+    expect(el.dataset.attention).toBe("missing");
+    expect(el.querySelector(".acts-hint")?.textContent).toBe(
+      "not saved in this snapshot: re-run the notebook, or include this input and layer in ex.snapshot(...)",
+    );
+    model.set("input_index", 1);
+    panel.show();
+    expect(el.dataset.attention).toBe("drawn");
+    expect(heads()).toEqual(["2", "1", "0"]);
+    model.set("layer", "b"); // shows the same attention layer
+    panel.show();
+    expect(el.dataset.key).toBe("1|h.0.attn");
+  });
+
+  it("says it is computing while a kernel may still answer", () => {
+    const { el } = mount();
+    expect(el.dataset.attention).toBe("loading");
+    expect(el.querySelector(".acts-hint")?.textContent).toBe("computing…");
+  });
+});
