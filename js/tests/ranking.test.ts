@@ -46,6 +46,8 @@ describe("RankingPanel", () => {
     expect(p.el.querySelector("i")).toBeNull();
     p.render(data("vector", [3]), null);
     expect(rows(p)[0]?.querySelector(".acts-rank-pos")?.textContent).toBe("");
+    p.render(data("sequence", [6, 3], { tokens: ["a", "b", "c", "d", "e", "Ġf"] }), null); // BPE
+    expect(rows(p)[0]?.querySelector(".acts-rank-pos")?.textContent).toBe("“␣f” @5");
   });
 
   it("selects a unit on click and marks the selected one", () => {

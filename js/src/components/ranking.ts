@@ -1,5 +1,5 @@
 // The top units of the current layer for the current input, by max or by mean.
-import { clear, fmt, h } from "../dom";
+import { clear, fmt, h, readableToken } from "../dom";
 import type { LayerData, Ranking } from "../layouts/data";
 import { type RankBy, rankByValues } from "../traits";
 import "./ranking.css";
@@ -75,7 +75,7 @@ export class RankingPanel {
     const m = data.meta;
     if (m.kind === "sequence") {
       const tok = m.tokens?.[pos];
-      return tok !== undefined ? `“${tok}” @${pos}` : `@${pos}`;
+      return tok !== undefined ? `“${readableToken(tok)}” @${pos}` : `@${pos}`;
     }
     if (m.kind === "spatial") {
       const W = m.shape[2] ?? 1;
