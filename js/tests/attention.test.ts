@@ -161,4 +161,23 @@ describe("AttentionPanel", () => {
     expect(el.dataset.attention).toBe("loading");
     expect(el.querySelector(".acts-hint")?.textContent).toBe("computing…");
   });
+
+  it("colours the text by what the selected query attends to; a click picks the query", () => {
+    const { model, el, commits } = mount({ attention_view: BLOB, head: 1 });
+    const keys = () => Array.from(el.querySelectorAll<HTMLElement>(".acts-attention-key"));
+    const line = () => el.querySelector<HTMLElement>(".acts-attention-text");
+    expect(line()?.dataset.query).toBe("2"); // no position: the last query
+    expect(keys().map((k) => k.textContent)).toEqual(["The", " cat", "⏎"]);
+    // Head 1 sends query 2 to the first token only: that key alone is coloured.
+    const [first, second] = keys();
+    expect(first?.style.background).not.toBe(second?.style.background);
+    expect(keys()[2]?.classList.contains("acts-on")).toBe(true);
+    keys()[1]?.click();
+    expect(model.get("position")).toBe(1);
+    expect(commits()).toBe(1);
+    expect(line()?.dataset.query).toBe("1"); // the panel follows the shared position
+    expect(el.querySelector(".acts-attention-attends .acts-detail-title")?.textContent).toBe(
+      "What “␣cat” (position 1) attends to in head 1",
+    );
+  });
 });

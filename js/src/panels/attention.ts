@@ -83,6 +83,7 @@ export class AttentionPanel {
     host.on("change:attention_layers", () => this.show());
     host.on("change:head", () => this.show());
     host.on("change:head_score", () => this.show());
+    host.on("change:position", () => this.show()); // the query of the coloured text
     this.onTrait();
   }
 
@@ -220,7 +221,51 @@ export class AttentionPanel {
       grid.append(item);
     }
     this.el.append(grid);
-    if (heads > 0) this.el.append(this.big(m, selected, slice(selected), queries, keys, cmap));
+    if (heads > 0) {
+      this.el.append(this.big(m, selected, slice(selected), queries, keys, cmap));
+      this.el.append(this.attendsTo(m, selected, slice(selected), queries, keys, cmap));
+    }
+  }
+
+  /** The query at the selected position (the last one by default). */
+  private query(Q: number): number {
+    const p = this.host.model.get("position");
+    return p != null && p >= 0 && p < Q ? p : Q - 1;
+  }
+
+  private pick(position: number): void {
+    this.host.model.set("position", position);
+    this.host.commit(false);
+  }
+
+  /** The text, each token coloured by how much the selected query attends to it; a click
+   * on a token makes it the query (the shared `position`). */
+  private attendsTo(m: Meta, head: number, values: ArrayLike<number>, Q: number, K: number, cmap: ColorMap) {
+    const q = this.query(Q);
+    const tokens = m.tokens ?? [];
+    const line = h("div", { class: "acts-token-line acts-attention-text", "data-query": q });
+    for (let k = 0; k < K; k++) {
+      const p = values[q * K + k] as number;
+      const span = h("span", {
+        class: `acts-token acts-attention-key${k === q ? " acts-on" : ""}`,
+        "data-position": k,
+        text: readableToken(tokens[k] ?? `p${k}`, true),
+        title: `key ${k}: ${fmt(p)} (click: make it the query)`,
+      });
+      span.style.background = cmap.css(p);
+      span.style.color = cmap.textOn(p);
+      span.addEventListener("click", () => this.pick(k));
+      line.append(span);
+    }
+    return h(
+      "div",
+      { class: "acts-attention-attends" },
+      h("div", {
+        class: "acts-detail-title",
+        text: `What “${readableToken(tokens[q] ?? `p${q}`)}” (position ${q}) attends to in head ${head}`,
+      }),
+      line,
+    );
   }
 
   private select(head: number): void {
@@ -257,6 +302,10 @@ export class AttentionPanel {
       ]);
     });
     canvas.addEventListener("mouseleave", () => this.host.tooltip.hide());
+    canvas.addEventListener("click", (e) => {
+      const [q] = cellAt(e, canvas, cs, cs);
+      if (q >= 0 && q < Q) this.pick(q);
+    });
     const labelled = cs >= 8 && tokens.length > 0;
     const table = h("div", { class: "acts-attention-table" });
     table.style.gridTemplateColumns = labelled ? `max-content ${K * cs}px` : `${K * cs}px`;
