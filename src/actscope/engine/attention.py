@@ -26,7 +26,7 @@ from .capture import capture
 from .errors import ActscopeError, InputError
 from .forward import ForwardFn, run_forward
 from .inputs import InputSet, model_float_dtype, resolve_device
-from .names import unwrap
+from .names import split_call, unwrap
 from .preserve import hooks_kept
 
 SCORES = ("previous_token", "induction", "first_token", "entropy")
@@ -61,6 +61,10 @@ def _looks_like_pattern(t: torch.Tensor, n: int) -> bool:
         return False
     rows = t.detach().float().sum(-1)
     return bool(((rows - 1).abs() < 1e-3).all())
+
+
+def _is_pattern_hook(name: str) -> bool:
+    return split_call(name)[0].rsplit(".", 1)[-1] == "hook_pattern"
 
 
 def attention(
@@ -108,8 +112,12 @@ def attention(
         for _, t in tensor_paths(acts.raw(name)):
             if _looks_like_pattern(t, n):
                 key = t.data_ptr()
-                # The innermost module that outputs it (a block may pass it on): the last seen.
-                if key in owner and owner[key] in found:
+                # Found on its own, a pattern several modules output (a block may pass it
+                # on) is the innermost one's, the last seen; TransformerLens' hook_pattern
+                # (whose pattern its attention's dropout passes on) before any.
+                if layers is None and key in owner and owner[key] in found:
+                    if _is_pattern_hook(owner[key]):
+                        break
                     del found[owner[key]]
                 owner[key] = name
                 found[name] = t

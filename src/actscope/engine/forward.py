@@ -10,6 +10,7 @@ got and what it expects ("Conv2d 'features.0' expects (N, 3, H, W) but got (1, 1
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeAlias
@@ -20,7 +21,7 @@ from torch import nn
 from .batch import describe
 from .errors import ActscopeError, ForwardError
 from .hooks import Hooks
-from .names import resolve_modules, split_call
+from .names import named_layers, resolve_modules, split_call
 from .preserve import buffers_kept
 
 Batch: TypeAlias = Any
@@ -28,12 +29,38 @@ ForwardFn: TypeAlias = Callable[[nn.Module, Batch], Any]
 
 
 def call_model(model: nn.Module, batch: Batch) -> Any:
-    """The default ``forward``: ``model(**batch)``, ``model(*batch)`` or ``model(batch)``."""
+    """The default ``forward``: ``model(**batch)``, ``model(*batch)`` or ``model(batch)``.
+
+    A model whose forward takes the tokens as ``input`` rather than ``input_ids``
+    (TransformerLens) gets a tokenizer's ``input_ids`` as that first argument.
+    """
     if isinstance(batch, Mapping):
+        if "input_ids" in batch and _takes_input(type(model)):
+            rest = {k: v for k, v in batch.items() if k != "input_ids"}
+            return model(batch["input_ids"], **rest)
         return model(**batch)
     if isinstance(batch, tuple):
         return model(*batch)
     return model(batch)
+
+
+_TAKES_INPUT: dict[type, bool] = {}
+
+
+def _takes_input(cls: type) -> bool:
+    """Whether ``cls.forward`` needs an ``input`` argument and names no ``input_ids``."""
+    if cls not in _TAKES_INPUT:
+        try:
+            params = inspect.signature(cls.forward).parameters  # type: ignore[attr-defined]
+        except (AttributeError, TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        wanted = params.get("input")
+        _TAKES_INPUT[cls] = (
+            wanted is not None
+            and wanted.default is inspect.Parameter.empty
+            and "input_ids" not in params
+        )
+    return _TAKES_INPUT[cls]
 
 
 def run_forward(
@@ -91,8 +118,8 @@ def _failing_module(
 
     try:
         with Hooks() as hooks, torch.no_grad():
-            for name, module in model.named_modules():
-                if name and not list(module.children()):
+            for name, module in named_layers(model).items():
+                if not list(module.children()):
                     hooks.pre(module, pre(name))
                     hooks.forward(module, post)
             fn(model, batch)

@@ -41,6 +41,23 @@ def this_thread_only(hook: Callable[..., Any], owner: int | None = None) -> Call
     return guarded
 
 
+def as_seen(module: nn.Module, hook: ForwardHook) -> ForwardHook:
+    """``hook``, given the output as the user sees it: a TransformerLens ``HookPoint`` with
+    a ``hook_conversion`` (TransformerLens 4 shows ``hook_q``... per head) shows its output
+    converted (and a value the hook returns is converted back), as in ``run_with_cache``."""
+    conversion = getattr(module, "hook_conversion", None)
+    convert = getattr(conversion, "convert", None)
+    revert = getattr(conversion, "revert", None)
+    if not callable(convert) or not callable(revert):
+        return hook
+
+    def seen(mod: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+        result = hook(mod, args, convert(output))
+        return None if result is None else revert(result)
+
+    return seen
+
+
 class Hooks:
     """A set of module hooks that exists only inside its ``with`` block.
 
@@ -82,8 +99,10 @@ class Hooks:
 
     def forward(self, module: nn.Module, hook: ForwardHook, *, prepend: bool = False) -> None:
         """Call ``hook(module, args, output)`` after each call of ``module``; a value it
-        returns replaces the output."""
-        self._handles.append(module.register_forward_hook(self._bind(hook), prepend=prepend))
+        returns replaces the output. The output is as the module's framework shows it
+        (:func:`as_seen`)."""
+        bound = self._bind(as_seen(module, hook))
+        self._handles.append(module.register_forward_hook(bound, prepend=prepend))
 
     def pre(self, module: nn.Module, hook: PreHook, *, prepend: bool = False) -> None:
         """Call ``hook(module, args)`` before each call of ``module``; a value it returns

@@ -33,7 +33,7 @@ from .capture import Activations, capture
 from .errors import LayerOutputError
 from .forward import Batch, ForwardFn, run_forward
 from .inputs import InputSet, model_float_dtype, resolve_device
-from .names import aliases, call_name, split_call, unwrap
+from .names import aliases, call_name, named_layers, split_call, unwrap
 from .outputs import OutputSelector, select
 
 Kind = Literal["spatial", "sequence", "vector", "other", "none"]
@@ -76,6 +76,7 @@ class LayerInfo:
         return math.prod(self.shape) // max(self.shape[self.unit_axis], 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready values (the explorer's ``layers_info`` trait)."""
         data = asdict(self)
         data["shape"] = list(self.shape) if self.shape is not None else None
         data["outputs"] = {k: list(v) for k, v in self.outputs.items()}
@@ -197,14 +198,12 @@ def describe_layers(
     """``LayerInfo`` for each recorded call, from one capture (and its doubled-batch twin)."""
     infos: list[LayerInfo] = []
     other_paths = aliases(model)
-    for name, module in model.named_modules():
-        if not name:
-            continue
+    for name, module in named_layers(model).items():
         depth = name.count(".")
         parent = name.rsplit(".", 1)[0] if "." in name else ""
         is_leaf = not any(True for _ in module.children())
         n_calls = acts.n_calls(name)
-        base = {
+        base: dict[str, Any] = {
             "type": module.__class__.__name__,
             "depth": depth,
             "parent": parent,

@@ -36,6 +36,8 @@ class NextToken:
 
 def ids_and_lengths(batch: Any, rows: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """``input_ids (rows, T)`` and each row's number of real tokens, if the batch has ids."""
+    if isinstance(batch, torch.Tensor) and not batch.is_floating_point():
+        batch = {"input_ids": batch}  # bare token ids (TransformerLens takes them so)
     if not isinstance(batch, Mapping):
         return None
     ids = batch.get("input_ids")

@@ -153,7 +153,7 @@ class Objective:
         """Fill a unit's axes from ``list_layers`` metadata."""
         assert self.unit is not None
         for info in infos:
-            if info.name == self.unit.layer:
+            if self.unit.layer == info.name or self.unit.layer in info.aliases:
                 if info.kind == "none":
                     raise LayerOutputError(
                         f"Layer {info.name!r} ({info.type}) returned no tensor for these "
