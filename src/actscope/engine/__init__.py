@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from .attention import attention, head_scores
 from .capture import Activations, capture
+from .effects import Effect, effect, logit_diff, unit_means
 from .errors import (
     ActscopeError,
     ForwardError,
@@ -37,6 +38,7 @@ from .errors import (
     LayerOutputError,
     NoTopPredictionError,
 )
+from .interventions import Edit, intervene
 from .layers import LayerInfo, list_layers
 from .lm import (
     LogitEffects,
@@ -48,6 +50,7 @@ from .lm import (
     predictions,
 )
 from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
+from .patching import patching_sweep
 from .ranking import Ranking, contrast, rank_units, unit_stats
 from .saliency import NextToken, Unit, saliency
 
@@ -55,6 +58,8 @@ __all__ = [
     "ActivationIndex",
     "Activations",
     "ActscopeError",
+    "Edit",
+    "Effect",
     "ForwardError",
     "IndexFileError",
     "InputError",
@@ -73,14 +78,19 @@ __all__ = [
     "attention",
     "capture",
     "contrast",
+    "effect",
     "head_scores",
+    "intervene",
     "list_layers",
     "lm_parts",
+    "logit_diff",
     "logit_effects",
     "logit_lens",
     "mine",
+    "patching_sweep",
     "predictions",
     "rank_units",
     "saliency",
+    "unit_means",
     "unit_stats",
 ]

@@ -37,7 +37,7 @@ def collate_items(items: list[Any], first_index: int, tokenizer: Any, max_length
             return dict(tokenizer.pad(items, return_tensors="pt"))
     try:
         return tud.default_collate(items)
-    except (RuntimeError, TypeError) as exc:
+    except (RuntimeError, TypeError, ValueError) as exc:  # ValueError: an int beyond int64
         shapes = [shape_of(x) for x in items]
         odd = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
         if odd is not None:

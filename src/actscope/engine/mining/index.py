@@ -59,6 +59,8 @@ class ActivationIndex:
         self.n_examples = n_examples
         """How many examples were mined."""
         self.settings = settings
+        """How the index was mined (k, reservoir size, seed, histogram buckets, model name);
+        two indexes merge only if these agree."""
         self._edges = settings.buckets.edges()
 
     # Basics --------------------------------------------------------------------------------

@@ -1,0 +1,244 @@
+"""Interventions: activation patching against TransformerLens and a naive loop; the cost of an edit.
+
+Patching sweeps every block's residual input × every position (TransformerLens'
+``resid_pre``) on two random GPT-2 shapes: 4 layers × 256 wide at 32 tokens, and the demo
+LM's 2 layers × 128 wide (its trained weights when ``src/actscope/demo/tiny_lm`` has them).
+Three ways, same model and metric (``actscope.logit_diff`` at the last position):
+``actscope.patching_sweep`` (patched copies batched, the unpatched prefix reused, only the
+position the metric reads unembedded), the same with the metric wrapped in a plain function
+(which says nothing of what it reads: every position is unembedded), TransformerLens'
+``get_act_patch_resid_pre`` on a ``TransformerBridge`` built offline around a copy of the
+model, and a naive loop of one full forward pass per patch with plain torch hooks. Results
+are checked equal (1e-5) before timing; runs alternate (ours, ours plain, TL, naive, ours,
+...) so a noisy machine hurts all alike; the table gives medians and each reference's time /
+ours (above 1 means ours is faster).
+
+The intervene row times a forward pass inside ``intervene`` with one edit (ablating 16 units
+of an MLP activation at every position) against a bare forward pass, alternately.
+
+    python benchmarks/interventions.py                    # the model's device: CUDA when present
+    python benchmarks/interventions.py --device cpu --repeats 5 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")  # TransformerLens shows a progress bar per sweep
+
+import torch
+
+import actscope
+
+Fn = Callable[[], Any]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Fn, device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def alternate(fns: list[Fn], repeats: int, device: torch.device) -> list[float]:
+    """Median seconds of each function, run in turn ``repeats`` times after a warm-up."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            times[i].append(timed(fn, device))
+    return [statistics.median(t) for t in times]
+
+
+def gpt2(layers: int, width: int, heads: int, vocab: int, device: torch.device) -> Any:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(
+        n_layer=layers, n_embd=width, n_head=heads, vocab_size=vocab, n_positions=256,
+        bos_token_id=0, eos_token_id=0,
+    )  # fmt: skip
+    return GPT2LMHeadModel(config).eval().to(device)
+
+
+def demo_lm(device: torch.device) -> tuple[Any, str]:
+    from actscope.demo.lm import WEIGHTS_DIR, load_tiny_lm
+
+    if (WEIGHTS_DIR / "model.safetensors").exists():
+        return load_tiny_lm()[0].to(device), "demo LM, trained"
+    return gpt2(2, 128, 4, 2048, device), "demo LM shape, random"
+
+
+def bridge_of(model: Any) -> Any:
+    """TransformerLens 4's bridge around a copy (the bridge rewires the module it wraps)."""
+    from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
+
+    wrapped = copy.deepcopy(model)
+    return build_bridge_from_module(wrapped, type(model).__name__, hf_config=wrapped.config)
+
+
+def naive(model: Any, clean: torch.Tensor, corrupted: torch.Tensor, metric: Any) -> torch.Tensor:
+    """One forward pass per (block, position), the clean block input patched in by a hook."""
+    blocks = model.transformer.h
+    inputs: dict[int, torch.Tensor] = {}
+    handles = [
+        b.register_forward_pre_hook(lambda _m, a, i=i: inputs.setdefault(i, a[0].clone()))
+        for i, b in enumerate(blocks)
+    ]
+    with torch.no_grad():
+        model(clean)
+    for h in handles:
+        h.remove()
+    out = torch.zeros(len(blocks), clean.shape[1])
+    for layer, block in enumerate(blocks):
+        for pos in range(clean.shape[1]):
+
+            def patch(_m: Any, args: Any, layer: int = layer, pos: int = pos) -> Any:
+                x = args[0].clone()
+                x[:, pos] = inputs[layer][:, pos]
+                return (x, *args[1:])
+
+            handle = block.register_forward_pre_hook(patch)
+            with torch.no_grad():
+                out[layer, pos] = metric(model(corrupted).logits).mean()
+            handle.remove()
+    return out
+
+
+def sweep_row(
+    label: str, model: Any, tokens: int, batch: int, repeats: int, device: torch.device
+) -> str:
+    from transformer_lens import patching
+
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randint(1, vocab, (batch, tokens), generator=gen).to(device)
+    corrupted = torch.randint(1, vocab, (batch, tokens), generator=gen).to(device)
+    blocks = [f"transformer.h.{i}" for i in range(model.config.n_layer)]
+    metric = actscope.logit_diff(clean[:, -1], corrupted[:, -1])  # reads the last position
+
+    def plain(logits: torch.Tensor) -> torch.Tensor:  # the same numbers, as any callable
+        return metric(logits)
+
+    bridge = bridge_of(model)
+    with torch.no_grad():
+        _, cache = bridge.run_with_cache(clean)
+
+    def ours() -> torch.Tensor:
+        return actscope.patching_sweep(model, clean, corrupted, blocks, site="input", metric=metric)
+
+    def ours_plain() -> torch.Tensor:
+        return actscope.patching_sweep(model, clean, corrupted, blocks, site="input", metric=plain)
+
+    def tl() -> torch.Tensor:
+        with torch.no_grad():
+            return patching.get_act_patch_resid_pre(
+                bridge, corrupted, cache, lambda x: metric(x).mean()
+            )
+
+    def loop() -> torch.Tensor:
+        return naive(model, clean, corrupted, metric)
+
+    mine = ours().cpu()
+    others = {
+        "actscope with a plain metric": ours_plain(),
+        "TransformerLens": tl(),
+        "the naive loop": loop(),
+    }
+    for name, other in others.items():
+        error = float((mine - other.cpu()).abs().max())
+        if error > 1e-5:
+            raise SystemExit(f"{label}: actscope and {name} differ by {error:.2g}")
+    t_ours, t_plain, t_tl, t_loop = alternate([ours, ours_plain, tl, loop], repeats, device)
+    patches = len(blocks) * tokens
+    return (
+        f"{label:44} {patches:>7} {t_ours * 1e3:9.1f}ms {t_plain * 1e3:9.1f}ms "
+        f"{t_tl * 1e3:9.1f}ms {t_tl / t_ours:5.1f}× {t_tl / t_plain:5.1f}× "
+        f"{t_loop * 1e3:9.1f}ms {t_loop / t_ours:7.1f}×"
+    )
+
+
+def overhead_row(model: Any, tokens: int, repeats: int, device: torch.device) -> str:
+    ids = torch.randint(1, model.config.vocab_size, (2, tokens)).to(device)
+    edit = actscope.Edit("transformer.h.0.mlp.act", units=list(range(16)), scale=0.0)
+
+    def bare() -> Any:
+        with torch.no_grad():
+            return model(ids)
+
+    def inside() -> Any:
+        with torch.no_grad():
+            return model(ids)
+
+    def opened() -> Any:
+        with actscope.intervene(model, edit), torch.no_grad():
+            return model(ids)
+
+    bare()
+    opened()  # warm both paths
+    times_bare, times_in, times_open = [], [], []
+    for _ in range(repeats):
+        times_bare.append(timed(bare, device))
+        with actscope.intervene(model, edit):
+            times_in.append(timed(inside, device))
+        times_open.append(timed(opened, device))
+    b, i, o = (statistics.median(t) for t in (times_bare, times_in, times_open))
+    return (
+        f"bare forward {b * 1e3:.2f}ms · inside intervene {i * 1e3:.2f}ms ({i / b:.3f}×) · "
+        f"opening the block each time {o * 1e3:.2f}ms ({o / b:.3f}×)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=2, help="prompts per sweep")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    warnings.filterwarnings("ignore")  # random configs' token ids, TransformerLens notices
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"actscope patching vs TransformerLens · torch {torch.__version__} · {what} · "
+        f"{torch.get_num_threads()} threads · {args.batch} prompts · median of {args.repeats}"
+    )
+    header = (
+        f"{'resid_pre × every position':44} {'patches':>7} {'actscope':>11} {'(plain)':>11} "
+        f"{'TL':>11} {'TL/us':>6} {'(plain)':>6} {'naive':>11} {'naive/us':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    big = gpt2(4, 256, 8, 2048, device)
+    print(
+        sweep_row("4 layers × 256 (random), 32 tokens", big, 32, args.batch, args.repeats, device)
+    )
+    small, name = demo_lm(device)
+    print(sweep_row(f"2 × 128 ({name}), 32 tokens", small, 32, args.batch, args.repeats, device))
+    print()
+    print("intervene, one edit, 4 layers × 256 at 32 tokens:")
+    print(overhead_row(big, 32, max(args.repeats * 10, 30), device))
+
+
+if __name__ == "__main__":
+    main()
