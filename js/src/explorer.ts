@@ -13,15 +13,17 @@ import { Tooltip } from "./components/tooltip";
 import { LayerTree } from "./components/tree";
 import { h } from "./dom";
 import { AttentionPanel } from "./panels/attention";
+import { EditsPanel } from "./panels/edits";
 import { EffectsPanel } from "./panels/effects";
 import { ExamplesPanel } from "./panels/examples";
 import { LayerViewPanel } from "./panels/layer_view";
 import { LensPanel } from "./panels/lens";
 import { OutputsPanel } from "./panels/outputs";
+import { PatchingPanel } from "./panels/patching";
 import { SaliencyPanel } from "./panels/saliency";
 import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
-import { ViewStore } from "./store";
+import { storeKey, ViewStore } from "./store";
 import type { LayerInfo, Reply, Request, Traits } from "./traits";
 import { asDataView, readOr } from "./wire";
 
@@ -47,6 +49,8 @@ export class ExplorerView {
   private attention: AttentionPanel;
   private lens: LensPanel;
   private effects: EffectsPanel;
+  private edits: EditsPanel;
+  private patching: PatchingPanel;
   private prefetcher: Prefetcher;
   private header = new Header(() => this.send({ type: "cancel" }));
   private layers = new Map<string, LayerInfo>();
@@ -63,6 +67,7 @@ export class ExplorerView {
   ) {
     el.append(this.root);
     this.onLayers();
+    this.root.dataset.edited = (model.get("edits") ?? []).length ? "1" : "0";
     this.prefetcher = new Prefetcher({
       ready: () => this.live && this.layerView.drawn !== "" && model.get("prefetch") !== false,
       query: () => ({
@@ -70,7 +75,7 @@ export class ExplorerView {
         layer: model.get("layer"),
         inputIndex: model.get("input_index"),
         inputCount: (model.get("inputs_info") ?? []).length,
-        has: (key) => this.store.has(key),
+        has: (key) => this.store.has(this.layerView.storeKey(key)),
         room: this.store.room,
       }),
       send: (msg) => this.send(msg),
@@ -94,6 +99,7 @@ export class ExplorerView {
       send: (msg: Request) => this.send(msg),
       drawn: () => this.prefetcher.whenIdle(),
       languageModel: () => this.outputs.task() === "next_tokens",
+      valueRange: () => this.layerView.valueRange(),
     };
     this.layerView = new LayerViewPanel(host);
     this.outputs = new OutputsPanel(host); // before saliency, which asks it for the task
@@ -102,6 +108,8 @@ export class ExplorerView {
     this.attention = new AttentionPanel(host);
     this.lens = new LensPanel(host);
     this.effects = new EffectsPanel(host);
+    this.edits = new EditsPanel(host);
+    this.patching = new PatchingPanel(host);
     this.layout();
     this.listen();
     this.onInputs();
@@ -113,7 +121,14 @@ export class ExplorerView {
     this.unwatchTheme = watchTheme(this.root, () => {
       this.layerView.redraw();
       // their colour scales follow the theme too
-      for (const panel of [this.saliency, this.outputs, this.attention, this.lens, this.effects])
+      for (const panel of [
+        this.saliency,
+        this.outputs,
+        this.attention,
+        this.lens,
+        this.effects,
+        this.patching,
+      ])
         panel.redraw();
     });
     void this.loadSnapshot();
@@ -133,6 +148,7 @@ export class ExplorerView {
       "div",
       { class: "acts-main" },
       this.strip.el,
+      this.edits.el,
       this.outputs.el,
       ...this.layerView.parts,
       // the selected unit's panels right under the view it is picked in
@@ -140,6 +156,7 @@ export class ExplorerView {
       this.examples.el,
       this.attention.el,
       this.lens.el,
+      this.patching.el,
       this.saliency.el,
     );
     const body = h("div", { class: "acts-body" }, this.tree.el, main, this.layerView.ranking.el);
@@ -182,6 +199,14 @@ export class ExplorerView {
     });
     this.on("change:outputs_view", () => this.saliency.show()); // "next token" for an LM
     this.on("change:unit", () => this.onUnit());
+    // Edits: every view downstream is asked for again (Python sends the edited ones).
+    const edited = (): void => {
+      this.root.dataset.edited = (this.model.get("edits") ?? []).length ? "1" : "0";
+      this.layerView.show();
+      this.showPanels();
+    };
+    this.on("change:edits", edited);
+    this.on("change:edit_view", () => this.layerView.show());
     this.on("change:prefetch", () => this.prefetcher.run());
     this.on("change:snapshot_data", () => void this.loadSnapshot());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
@@ -327,6 +352,7 @@ export class ExplorerView {
     if (msg.type === "hello") {
       this.live = true;
       this.helloDone = true;
+      this.patching.show(); // its Run button needs the kernel
       this.prefetcher.whenIdle();
       return;
     }
@@ -339,7 +365,7 @@ export class ExplorerView {
           () => null,
         )
       : null;
-    if (entry && entry.meta.key === this.layerView.currentKey() && !this.layerView.drawn) {
+    if (entry && storeKey(entry) === this.layerView.storeKey() && !this.layerView.drawn) {
       this.layerView.show();
     }
     this.prefetcher.answered(msg, entry !== null);

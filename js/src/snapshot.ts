@@ -95,12 +95,12 @@ export class PanelBlobs<M extends { key: string }> {
   }
 
   /**
-   * The blob answering `key`, or null. With `offline` set, a snapshot that holds nothing of
+   * The blob answering `key` computed with the edits `tag` names ("" for none), or null. With `offline` set, a snapshot that holds nothing of
    * this panel (Python saves nothing for a panel that does not apply to the model) lets the
    * trait's last "unavailable" answer, for another key, speak for the model.
    */
-  answer(key: string, offline = false): PanelData<M> | null {
-    if (this.live?.meta.key === key) return this.live;
+  answer(key: string, offline = false, tag = ""): PanelData<M> | null {
+    if (this.live?.meta.key === key && tagOf(this.live) === tag) return this.live;
     const blob = this.snap.get(key);
     if (blob) {
       if (this.cached?.[0] !== key) {
@@ -110,7 +110,8 @@ export class PanelBlobs<M extends { key: string }> {
         );
         this.cached = [key, data];
       }
-      return this.cached[1];
+      // A saved answer for other edits than the active ones (or none) is not this one's.
+      return tagOf(this.cached[1]) === tag || "error" in this.cached[1].meta ? this.cached[1] : null;
     }
     if (offline && this.snap.size === 0 && this.live && "unavailable" in this.live.meta) return this.live;
     return null;
@@ -119,6 +120,12 @@ export class PanelBlobs<M extends { key: string }> {
   private failed(key: string, error: string): PanelData<M> {
     return { meta: { key, error }, arrays: new Map(), shapes: new Map(), bytes: 0 };
   }
+}
+
+/** The edits an answer was computed with ("" for none): `meta.edits` (see `editsTag`). */
+export function tagOf(data: { meta: object }): string {
+  const edits = (data.meta as { edits?: unknown }).edits;
+  return typeof edits === "string" ? edits : "";
 }
 
 /** The state of an answer (null: none yet, or none saved when `offline`). */

@@ -1,7 +1,15 @@
-// Decoded layer views by key (`layerViewKey(input_index, layer)`, what each blob answers):
+// Decoded layer views by key (`layerViewKey(input_index, layer)`, what each blob answers,
+// with `~` and the edits it was computed with, if any: `taggedKey`):
 // what the `layer_view` trait delivered, what a snapshot holds, and what was prefetched while
 // a kernel is live. An LRU bounded in bytes.
 import { type LayerEntry, layerViewFromBlob } from "./layouts/data";
+import { taggedKey } from "./panels/edits";
+
+/** Where a view is filed: its key, and the edits it was computed with. */
+export function storeKey(data: LayerEntry): string {
+  const edits = (data.meta as { edits?: unknown }).edits;
+  return taggedKey(data.meta.key, typeof edits === "string" ? edits : "");
+}
 
 export class ViewStore {
   private map = new Map<string, LayerEntry>();
@@ -26,7 +34,7 @@ export class ViewStore {
 
   /** Keep a snapshot's view for good. */
   pin(data: LayerEntry): void {
-    this.pinned.set(data.meta.key, data);
+    this.pinned.set(storeKey(data), data);
   }
 
   get pinnedCount(): number {
@@ -41,7 +49,7 @@ export class ViewStore {
   }
 
   put(data: LayerEntry): void {
-    const k = data.meta.key;
+    const k = storeKey(data);
     const old = this.map.get(k);
     if (old) {
       this.total -= cost(old);

@@ -13,8 +13,8 @@ export const statusStateValues: readonly StatusState[] = ["ready", "busy", "erro
 export type StatusPlace = "view" | "input" | "action" | "mining" | "saliency" | "examples";
 export const statusPlaceValues: readonly StatusPlace[] = ["view", "input", "action", "mining", "saliency", "examples"];
 
-export type JobName = "saliency" | "examples" | "mining";
-export const jobNameValues: readonly JobName[] = ["saliency", "examples", "mining"];
+export type JobName = "saliency" | "examples" | "mining" | "patching";
+export const jobNameValues: readonly JobName[] = ["saliency", "examples", "mining", "patching"];
 
 export type JobState = "running" | "done" | "cancelled" | "error";
 export const jobStateValues: readonly JobState[] = ["running", "done", "cancelled", "error"];
@@ -42,6 +42,12 @@ export const headScoreValues: readonly HeadScore[] = ["previous_token", "inducti
 
 export type PredictionTask = "classes" | "next_tokens";
 export const predictionTaskValues: readonly PredictionTask[] = ["classes", "next_tokens"];
+
+export type EditOp = "scale" | "value" | "add";
+export const editOpValues: readonly EditOp[] = ["scale", "value", "add"];
+
+export type EditView = "edited" | "clean" | "difference";
+export const editViewValues: readonly EditView[] = ["edited", "clean", "difference"];
 
 export type LayerViewArray = "act" | "image" | "rank_max_units" | "rank_max_max" | "rank_max_mean" | "rank_max_argmax" | "rank_mean_units" | "rank_mean_max" | "rank_mean_mean" | "rank_mean_argmax";
 export const layerViewArrayValues: readonly LayerViewArray[] = ["act", "image", "rank_max_units", "rank_max_max", "rank_max_mean", "rank_max_argmax", "rank_mean_units", "rank_mean_max", "rank_mean_mean", "rank_mean_argmax"];
@@ -107,6 +113,15 @@ export interface SaliencyTarget {
   index?: number;
 }
 
+/** One edit of the ``edits`` trait: ``op`` by ``amount`` on ``units`` (None: all) of ``layer`` at ``positions`` (None: all; tokens, or flat locations ``y * W + x``). */
+export interface EditSpec {
+  layer: string;
+  units: number[] | null;
+  positions: number[] | null;
+  op: EditOp;
+  amount: number;
+}
+
 export interface MiningInfo {
   has_dataset: boolean;
   layers: string[];
@@ -141,17 +156,22 @@ export interface Traits {
   head_score: HeadScore;
   lens_view: DataView | null;
   effects_view: DataView | null;
+  patching_view: DataView | null;
+  edits: EditSpec[];
+  edit_view: EditView;
 }
 
 /** A blob that answers ``key`` with an error instead of data (any panel). */
 export interface ErrorMeta {
   key: string;
+  edits?: string;
   error: string;
 }
 
 /** A layer view that failed (the forward pass raised, the layer returned no tensor). */
 export interface LayerViewErrorMeta {
   key: string;
+  edits?: string;
   error: string;
   layer: string;
   input_index: number;
@@ -179,6 +199,7 @@ export interface LayerViewMeta {
   min: number;
   max: number;
   key: string;
+  edits?: string;
   layer: string;
   input_index: number;
   kind: Kind;
@@ -198,6 +219,7 @@ export interface SaliencyViewMeta {
   min: number;
   max: number;
   key: string;
+  edits?: string;
   input_index: number;
   method: SaliencyMethod;
   target: string;
@@ -263,12 +285,14 @@ export interface ExamplesMissingMeta {
 /** The answer of a panel that does not apply (an encoder has no next-token predictions, a layer outputs no attention pattern): the panel says why, quietly. */
 export interface UnavailableMeta {
   key: string;
+  edits?: string;
   unavailable: string;
 }
 
-/** What the model predicts for one input (``panels/outputs.py``). Arrays: ``ids`` and ``probs``, ``(k,)`` classes or ``(tokens, k)`` next tokens; for a language model also ``next_prob`` and ``loss`` ``(tokens,)``, of the token that actually follows (NaN at the last position), and ``input_ids`` ``(tokens,)``, the input's own token ids. */
+/** What the model predicts for one input (``panels/outputs.py``). Arrays: ``ids`` and ``probs``, ``(k,)`` classes or ``(tokens, k)`` next tokens; for a language model also ``next_prob`` and ``loss`` ``(tokens,)``, of the token that actually follows (NaN at the last position), and ``input_ids`` ``(tokens,)``, the input's own token ids. With edits, the clean run's ``clean_probs`` of the same ids and (a language model) ``clean_loss``. */
 export interface OutputsViewMeta {
   key: string;
+  edits?: string;
   input_index: number;
   task: PredictionTask;
   label: string;
@@ -279,6 +303,7 @@ export interface OutputsViewMeta {
 /** One attention layer's patterns for one input (``panels/attention.py``). Arrays: ``pattern`` ``(heads, queries, keys)``, one byte a probability. */
 export interface AttentionViewMeta {
   key: string;
+  edits?: string;
   input_index: number;
   layer: string;
   heads: number;
@@ -292,6 +317,7 @@ export interface AttentionViewMeta {
 /** The logit lens of one input (``panels/lens.py``). Arrays: ``ids`` and ``probs`` ``(layers, tokens, k)``; ``token`` ``(tokens,)`` the token followed, and its ``token_rank`` and ``token_prob`` ``(layers, tokens)``. */
 export interface LensViewMeta {
   key: string;
+  edits?: string;
   input_index: number;
   layers: string[];
   tokens: string[];
@@ -304,6 +330,19 @@ export interface EffectsViewMeta {
   layer: string;
   unit: number;
   names: Record<string, string>;
+}
+
+/** An activation-patching sweep (``panels/patching.py``): input ``clean`` patched into ``corrupted`` at each layer (its ``site``) and position. Arrays: ``values`` ``(layers, positions)``, the metric on each patched run (NaN where a layer has fewer positions); ``clean_value`` and ``corrupted_value`` the metric unpatched. */
+export interface PatchingViewMeta {
+  key: string;
+  clean: number;
+  corrupted: number;
+  layers: string[];
+  site: string;
+  metric: string;
+  clean_value: number;
+  corrupted_value: number;
+  tokens?: string[];
 }
 
 /** A snapshot: entry ``e<n>`` is a blob filed under ``keys[n]`` (see :func:`snapshot_key`). */
@@ -348,6 +387,13 @@ export interface FetchRequest {
   input_index: number;
 }
 
+/** Run an activation-patching sweep between two inputs (``Explorer.patch``). */
+export interface PatchRequest {
+  type: "patch";
+  clean: number;
+  corrupted: number;
+}
+
 export interface HelloReply {
   type: "hello";
 }
@@ -360,7 +406,7 @@ export interface LayerViewReply {
   error?: string;
 }
 
-export type Request = HelloRequest | CancelRequest | MineRequest | OpenExampleRequest | FetchRequest;
+export type Request = HelloRequest | CancelRequest | MineRequest | OpenExampleRequest | FetchRequest | PatchRequest;
 
 export type Reply = HelloReply | LayerViewReply;
 

@@ -296,11 +296,12 @@ describe("ExplorerView: the prediction panels", () => {
   const attention = (input: number) =>
     attentionBlob(input, "attn", [[1, 0, 0, 1, 0, 0, 0, 1, 0]], { induction: [0.5] }, WORDS);
 
-  it("lays out the outputs under the inputs, the unit's panels by the examples", () => {
+  it("lays out the edits bar and the outputs under the inputs, the unit's panels by the examples", () => {
     const { el } = setup(PANELS);
     const main = el.querySelector(".acts-main") as HTMLElement;
     const order = Array.from(main.children).map((c) => c.className.split(" ")[0]);
-    expect(order.indexOf("acts-outputs")).toBe(order.indexOf("acts-inputs") + 1);
+    expect(order.indexOf("acts-edits")).toBe(order.indexOf("acts-inputs") + 1);
+    expect(order.indexOf("acts-outputs")).toBe(order.indexOf("acts-inputs") + 2);
     expect(order.indexOf("acts-outputs")).toBeLessThan(order.indexOf("acts-main-head"));
     expect(order.indexOf("acts-effects")).toBe(order.indexOf("acts-examples") - 1);
     for (const panel of ["acts-attention", "acts-lens"])

@@ -17,6 +17,7 @@ import {
   type LayerInfo,
   type Traits,
 } from "../traits";
+import { editsTag } from "./edits";
 import { drawOr, noteFor, quietPanel } from "./outputs";
 import "./attention.css";
 
@@ -123,7 +124,7 @@ export class AttentionPanel {
     }
     const key = this.currentKey();
     const offline = this.host.offline();
-    const data = this.blobs.answer(key, offline);
+    const data = this.blobs.answer(key, offline, editsTag(this.host.model.get("edits")));
     let state = stateOf(data, offline);
     let note = noteFor(state, data, "this input and layer");
     if (this.shownLayer() === null && state !== "drawn" && state !== "error") {

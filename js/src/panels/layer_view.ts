@@ -19,9 +19,10 @@ import type { KindView } from "../layouts/kind";
 import { SequenceView } from "../layouts/sequence";
 import { SpatialView } from "../layouts/spatial";
 import { VectorView } from "../layouts/vector";
-import type { ViewStore } from "../store";
+import { storeKey, type ViewStore } from "../store";
 import { type DrawnDetail, type LayerInfo, layerViewKey, type Traits } from "../traits";
 import { asDataView, readOr } from "../wire";
+import { editsTag, taggedKey } from "./edits";
 import "./layer_view.css";
 
 export interface LayerViewHost {
@@ -96,6 +97,12 @@ export class LayerViewPanel {
     return layerViewKey(this.host.model.get("input_index"), this.host.model.get("layer"));
   }
 
+  /** Where the store files the view the selection asks for (its key and the edits). */
+  storeKey(key = this.currentKey()): string {
+    const model = this.host.model;
+    return taggedKey(key, editsTag(model.get("edits"), model.get("edit_view")));
+  }
+
   private onTrait(): void {
     const blob = asDataView(this.host.model.get("layer_view"));
     if (!blob) return;
@@ -104,7 +111,7 @@ export class LayerViewPanel {
       () => this.host.store.putBlob(blob),
       (reason) => this.unreadable(key, reason),
     );
-    if (data.meta.key === key) this.show();
+    if (storeKey(data) === this.storeKey(key)) this.show();
   }
 
   /** The answer for `key` when what Python sent cannot be read: an error in its place. */
@@ -112,7 +119,8 @@ export class LayerViewPanel {
     const model = this.host.model;
     const error = `The view sent by Python could not be read: ${reason}`;
     const meta = { key, error, layer: model.get("layer"), input_index: model.get("input_index") };
-    const entry = { meta, bytes: 0 };
+    const edits = editsTag(model.get("edits"), model.get("edit_view"));
+    const entry = { meta: edits ? { ...meta, edits } : meta, bytes: 0 };
     this.host.store.put(entry);
     return entry;
   }
@@ -139,6 +147,13 @@ export class LayerViewPanel {
     this.show();
   }
 
+  /** The finite range of the drawn view's values (the edits bar's slider spans it). */
+  valueRange(): [number, number] | null {
+    const data = this.drawnKey ? this.host.store.get(this.storeKey(this.drawnKey)) : undefined;
+    if (!data || isFailure(data) || !Number.isFinite(data.meta.min)) return null;
+    return [data.meta.min, data.meta.max];
+  }
+
   setUnit(unit: number | null): void {
     this.active?.setUnit(unit);
     this.ranking.setUnit(unit);
@@ -162,7 +177,7 @@ export class LayerViewPanel {
       h("span", { class: "acts-type", text: info?.type ?? "" }),
       h("span", { class: "acts-shape", text: shapeText(info?.shape) }),
     );
-    const data = this.host.store.get(k);
+    const data = this.host.store.get(this.storeKey(k));
     if (!data || data.meta.key !== k) {
       this.loading(info, k);
       return;
@@ -270,7 +285,7 @@ export function fingerprint(d: LayerEntry): string {
   let s = 0;
   const step = Math.max(1, Math.floor(a.length / 251));
   for (let i = 0; i < a.length; i += step) s = (s * 31 + (a[i] as number) * 1000) % 1e9;
-  return `${d.meta.key}|${a.length}|${s}|`;
+  return `${storeKey(d)}|${a.length}|${s}|`;
 }
 
 /** (units, positions) → (positions, units), so "other" layouts draw like sequences. */

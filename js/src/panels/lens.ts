@@ -9,6 +9,7 @@ import type { Tooltip } from "../components/tooltip";
 import { clear, h, readableToken } from "../dom";
 import { PanelBlobs, type PanelData, stateOf } from "../snapshot";
 import { type LensViewMeta, lensKey, type Traits } from "../traits";
+import { editsTag } from "./edits";
 import { drawOr, noteFor, pct, quietPanel } from "./outputs";
 import "./lens.css";
 
@@ -59,7 +60,7 @@ export class LensPanel {
     }
     const key = this.currentKey();
     const offline = this.host.offline();
-    const data = this.blobs.answer(key, offline);
+    const data = this.blobs.answer(key, offline, editsTag(this.host.model.get("edits")));
     const state = stateOf(data, offline);
     this.el.dataset.lens = state;
     this.el.dataset.key = data ? key : "";

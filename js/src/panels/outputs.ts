@@ -10,6 +10,7 @@ import type { Tooltip } from "../components/tooltip";
 import { clear, fmt, h, readableToken } from "../dom";
 import { PanelBlobs, type PanelData, type PanelState, stateOf } from "../snapshot";
 import { type OutputsViewMeta, outputsKey, type PredictionTask, type Traits } from "../traits";
+import { editsTag } from "./edits";
 import "./outputs.css";
 
 export interface OutputsHost {
@@ -127,6 +128,16 @@ export function noteFor<M>(state: PanelState, data: PanelData<M> | null, what: s
   return state === "missing" ? notSaved(what) : "computing…";
 }
 
+/** A probability, and the clean run's beside it while edits are active. */
+function wasText(p: number, clean: number | undefined): string {
+  return clean === undefined ? pct(p) : `${pct(p)} (clean ${pct(clean)})`;
+}
+
+/** The mark of predictions from an edited run (null for a clean one). */
+function editedNote(edited: boolean): HTMLElement | null {
+  return edited ? h("span", { class: "acts-edits-badge", text: "edited" }) : null;
+}
+
 type Meta = OutputsViewMeta;
 
 export class OutputsPanel {
@@ -169,7 +180,7 @@ export class OutputsPanel {
     }
     const key = this.currentKey();
     const offline = this.host.offline();
-    const data = this.blobs.answer(key, offline);
+    const data = this.blobs.answer(key, offline, editsTag(this.host.model.get("edits")));
     const state = stateOf(data, offline);
     this.el.dataset.outputs = state;
     this.el.dataset.key = data ? key : "";
@@ -206,12 +217,13 @@ export class OutputsPanel {
   private classes(data: PanelData<Meta>, m: Meta): void {
     const ids = data.arrays.get("ids") ?? new Int32Array(0);
     const probs = data.arrays.get("probs") ?? new Float32Array(0);
+    const clean = data.arrays.get("clean_probs");
     const names = Array.from(ids, (id) => m.names[String(id)] ?? String(id));
     const top = Math.max(...Array.from(probs), 1e-9);
     const items = names.map((name, i) => ({
       label: name,
       fraction: (probs[i] as number) / top,
-      text: pct(probs[i] as number),
+      text: wasText(probs[i] as number, clean?.[i]),
       mark: m.label && name === m.label ? "label" : undefined,
     }));
     this.el.append(
@@ -220,6 +232,7 @@ export class OutputsPanel {
         { class: "acts-outputs-head" },
         h("span", { class: "acts-panel-title", text: "Prediction" }),
         h("span", { class: "acts-label", text: `top ${ids.length} classes of input ${m.input_index}` }),
+        editedNote(clean !== undefined),
       ),
       barList(items, "acts-outputs-classes"),
     );
@@ -240,6 +253,9 @@ export class OutputsPanel {
       if (Number.isFinite(v)) [sum, n, peak] = [sum + v, n + 1, Math.max(peak, v)];
     }
     const mean = n ? sum / n : Number.NaN;
+    const cleanLoss = data.arrays.get("clean_loss");
+    let [cleanSum, cleanN] = [0, 0];
+    for (const v of cleanLoss ?? []) if (Number.isFinite(v)) [cleanSum, cleanN] = [cleanSum + v, cleanN + 1];
     const cmap = new ColorMap({ lo: 0, hi: peak || 1, signed: false, dark: this.host.isDark() });
     const position = this.position(T);
     const scale = h("canvas", { class: "acts-outputs-scale", width: 64, height: 1 });
@@ -258,9 +274,11 @@ export class OutputsPanel {
         h("span", {
           class: "acts-outputs-summary",
           text: n
-            ? `mean loss ${fmt(mean)} over ${n} tokens · perplexity ${fmt(Math.exp(mean))}`
+            ? `mean loss ${fmt(mean)} over ${n} tokens · perplexity ${fmt(Math.exp(mean))}` +
+              (cleanN ? ` (clean: loss ${fmt(cleanSum / cleanN)})` : "")
             : "no token to predict",
         }),
+        editedNote(cleanLoss !== undefined || data.arrays.has("clean_probs")),
         h(
           "span",
           { class: "acts-outputs-legend" },
@@ -339,7 +357,7 @@ export class OutputsPanel {
       items.push({
         label: readableToken(name),
         fraction: prob / top,
-        text: pct(prob),
+        text: wasText(prob, data.arrays.get("clean_probs")?.[p * k + j]),
         mark: isNext ? "next" : undefined,
       });
     }

@@ -7,6 +7,7 @@ import { ColorMap, robustPeak, scaleFor } from "../colormap";
 import type { Tooltip } from "../components/tooltip";
 import { clear, fmt, h } from "../dom";
 import { cellAt, pixelCanvas } from "../layouts/kind";
+import { tagOf } from "../snapshot";
 import {
   type ErrorMeta,
   type SaliencyMethod,
@@ -18,6 +19,7 @@ import {
   type Traits,
 } from "../traits";
 import { asDataView, type Decoded, decode, readOr } from "../wire";
+import { editsTag } from "./edits";
 import "./saliency.css";
 
 export interface SaliencyHost {
@@ -206,7 +208,10 @@ export class SaliencyPanel {
       return;
     }
     const k = this.currentKey();
-    const data = this.live?.meta.key === k ? this.live : (this.snap.get(k) ?? null);
+    const tag = editsTag(model.get("edits"));
+    const answers = (d: SaliencyData | null | undefined): SaliencyData | null =>
+      d && d.meta.key === k && tagOf(d) === tag ? d : null;
+    const data = answers(this.live) ?? answers(this.snap.get(k));
     let note = "";
     if (!data) {
       const job = model.get("job") ?? {};

@@ -28,11 +28,13 @@ from .display import describe_model, inputs_info, message, thumbnails
 from .jobs import Jobs
 from .panels.attention import AttentionPanel
 from .panels.base import as_trait_error
+from .panels.edits import EditsPanel
 from .panels.effects import EffectsPanel
 from .panels.examples import ExamplesPanel
 from .panels.layer_view import DEFAULT_MAX_VALUES, DEFAULT_TOP_K, LayerViewPanel
 from .panels.lens import LensPanel
 from .panels.outputs import OutputsPanel
+from .panels.patching import PatchingPanel
 from .panels.saliency import SaliencyPanel
 from .session import Session
 
@@ -47,6 +49,8 @@ class Explorer(
     EffectsPanel,
     SaliencyPanel,
     ExamplesPanel,
+    EditsPanel,
+    PatchingPanel,
     anywidget.AnyWidget,
 ):
     """Click through the layers, inputs and units of any PyTorch model.
@@ -82,6 +86,8 @@ class Explorer(
         layer (str): the selected layer's name.
         input_index (int): the selected input.
         unit (int | None): the selected unit (channel, neuron) of the layer, if any.
+        edits (list): the active edits (ablate, set, steer; see ``add_edit``): every view
+            downstream shows the edited run.
     """
 
     _esm = _STATIC / "widget.js"
@@ -100,18 +106,23 @@ class Explorer(
 
     # Written by Python. ----------------------------------------------------------------------
     model_info = traitlets.Dict().tag(sync=True)
-    """Type: ``ModelInfo`` (name, device, dtype, n_params, training)."""
+    """Type: ``ModelInfo`` (name, device, dtype, n_params, training). Default: the model's,
+    when the explorer is made."""
     layers_info: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
-    """Type: list of ``LayerInfo.to_dict()``, in tree order."""
+    """Type: list of ``LayerInfo.to_dict()``, in tree order. Default: every layer offered
+    (``layers=``), found when the explorer is made."""
     inputs_info: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
-    """Type: list of ``InputInfo`` (modality, label, text or shape)."""
+    """Type: list of ``InputInfo`` (modality, label, text or shape). Default: one per input,
+    in order."""
     thumbs = traitlets.Bytes(b"").tag(sync=True)
-    """Type: wire blob of RGB thumbnails (image inputs only)."""
+    """Type: wire blob of RGB thumbnails (image inputs only). Default: empty for other
+    inputs."""
     status = traitlets.Dict({"state": "ready", "message": ""}).tag(sync=True)
-    """Type: ``Status`` (state: ready | busy | error, message, where)."""
+    """Type: ``Status`` (state: ready | busy | error, message, where). Default:
+    {"state": "ready", "message": ""}."""
     job = traitlets.Dict({}).tag(sync=True)
     """Type: ``Job`` (name, state: running | done | cancelled | error, progress, message):
-    the background job started from the widget, if any."""
+    the background job started from the widget, if any. Default: {} (none)."""
     snapshot_data = traitlets.Bytes(b"").tag(sync=True)
     """Type: compressed wire blob of precomputed views (see ``snapshot``). Default: empty."""
 
@@ -161,6 +172,7 @@ class Explorer(
             unit_axes=unit_axes,
         )
         self.dataset = dataset
+        """The dataset the examples panel shows examples from and mines (``dataset=``)."""
         self.indexes: list[Any] = [index] if index is not None else []
         """Activation indexes (``actscope.mine``) the examples panel reads from."""
         self._tokenizer = tokenizer
@@ -172,6 +184,8 @@ class Explorer(
         first = layer if layer is not None else session.default_layer()
         session.info(first)  # an unknown layer raises here, with suggestions
         self.session = session
+        """The model, its inputs and their cached activations: ``session.activation(layer,
+        input_index)`` gives the tensor a view shows."""
         self._init_attention()  # before the first layer is set
         super().__init__(
             model_info=describe_model(session.model, session.device),

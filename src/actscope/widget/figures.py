@@ -332,3 +332,55 @@ def effects_figure(found: Any, names: dict[str, str], *, title: str = "") -> Any
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(title=title, xaxis_title="effect on the logit", height=24 * len(ids) + 160)
     return fig
+
+
+def compare_figure(
+    labels: Sequence[str], edited: torch.Tensor, clean: torch.Tensor, *, title: str = ""
+) -> Any:
+    """Probabilities of the same predictions in two runs: edited bars beside clean ones."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(
+        [
+            go.Bar(name="clean", x=list(labels), y=clean.float().cpu().numpy(), opacity=0.55),
+            go.Bar(name="edited", x=list(labels), y=edited.float().cpu().numpy()),
+        ]
+    )
+    fig.update_layout(title=title, barmode="group", yaxis_title="probability", bargap=0.2)
+    return fig
+
+
+def patching_figure(
+    values: torch.Tensor,
+    layers: Sequence[str],
+    tokens: Sequence[str] | None,
+    *,
+    baseline: tuple[float, float] | None = None,
+    title: str = "",
+) -> Any:
+    """An activation-patching sweep: layers × positions, the metric of each patched run,
+    as the fraction of the clean run's metric it restores (0: the corrupted run's, 1: the
+    clean run's) when ``baseline`` = (clean, corrupted) differ."""
+    import plotly.graph_objects as go
+
+    v = values.detach().float().cpu()
+    label = "metric"
+    if baseline is not None and abs(baseline[0] - baseline[1]) > 1e-9:
+        v = (v - baseline[1]) / (baseline[0] - baseline[1])
+        label = "restored"
+    columns = [f"{t}: {tok}" for t, tok in enumerate(tokens or [str(i) for i in range(v.shape[1])])]
+    fig = go.Figure(
+        go.Heatmap(
+            z=v.numpy(),
+            x=columns[: v.shape[1]],
+            y=list(layers),
+            colorscale=colorscale(DIVERGING),
+            zmid=0.0,
+            colorbar={"title": label},
+            hovertemplate=f"%{{y}}<br>%{{x}}<br>{label} %{{z:.4g}}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(title=title, height=max(300, 30 * len(layers) + 160))
+    return fig

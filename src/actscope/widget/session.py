@@ -6,13 +6,18 @@ The first look at an input runs the model only up to the selected layer, keeping
 layer alone; the first look at a second layer of the input captures every layer in one
 pass. Results stay on the model's device in a small LRU cache, so moving between layers
 then costs no forward pass.
+
+With edits (``set_edits``: what ``actscope.intervene`` takes), every pass runs inside
+``intervene`` and its results are cached apart from the clean run's, which stays cached
+too: ``edited=False`` asks for the clean run, so that the two can be shown side by side.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,10 +29,35 @@ from ..engine.errors import ActscopeError, LayerNotFoundError, LayerOutputError
 from ..engine.forward import ForwardFn, StopForward, run_forward, stopping_after
 from ..engine.hooks import Hooks
 from ..engine.inputs import InputSet, model_float_dtype, resolve_device
+from ..engine.interventions import Edit, intervene
 from ..engine.layers import LayerInfo, list_layers, per_example, view_layout
 from ..engine.lm import logits_of
 from ..engine.names import resolve_modules, split_call, unwrap
 from ..engine.outputs import OutputSelector
+
+
+@dataclass
+class _Runs:
+    """What the session holds of one kind of run: clean, or with one list of edits (a new
+    list of edits gets a new ``_Runs``: a pass still running with the old one files its
+    results there, never among the new one's)."""
+
+    edits: tuple[Edit, ...] = ()
+    cache: OrderedDict[int, Activations] = field(default_factory=OrderedDict)
+    """Inputs captured whole."""
+    single: dict[int, Activations] = field(default_factory=dict)
+    """Inputs seen through one layer only."""
+    outputs: OrderedDict[int, tuple[torch.Tensor, bool]] = field(default_factory=OrderedDict)
+    """Each input's output tensor and whether it was named ``logits``."""
+
+    def clear(self) -> None:
+        self.cache.clear()
+        self.single.clear()
+        self.outputs.clear()
+
+    def editing(self, model: nn.Module) -> Any:
+        """A context in which ``model``'s passes run with these edits."""
+        return intervene(model, list(self.edits)) if self.edits else nullcontext()
 
 
 class Session:
@@ -56,9 +86,8 @@ class Session:
         if layers is not None:
             resolve_modules(model, layers)  # unknown names raise with suggestions
         self._wanted = list(layers) if layers is not None else None
-        self._cache: OrderedDict[int, Activations] = OrderedDict()
-        self._single: dict[int, Activations] = {}  # inputs seen through one layer only
-        self._outputs: OrderedDict[int, tuple[torch.Tensor, bool]] = OrderedDict()
+        self._clean = _Runs()
+        self._edited = _Runs()
         self._cache_size = cache_size
         self.layers: list[LayerInfo] = self._discover()
         self._by_name = {info.name: info for info in self.layers}
@@ -99,19 +128,42 @@ class Session:
         raise LayerOutputError("No layer of this model returned a tensor for the first input.")
 
     # Activations -------------------------------------------------------------------------
-    def activations(self, index: int) -> Activations:
-        """Every shown layer's output for input ``index`` (one forward pass, then cached)."""
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        acts = self._run(index, self._wanted)  # None: every submodule
-        self._single.pop(index, None)
-        self._cache[index] = acts
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+    # Edits -------------------------------------------------------------------------------
+    def set_edits(self, edits: Sequence[Edit]) -> None:
+        """Run every later pass with ``edits`` (none: the clean model); the clean run's
+        results stay cached."""
+        edits = tuple(edits)
+        if edits != self._edited.edits:
+            self._edited = _Runs(edits)
+
+    @property
+    def edits(self) -> tuple[Edit, ...]:
+        """The edits every pass runs with (``set_edits``); empty: the clean model."""
+        return self._edited.edits
+
+    def editing(self) -> Any:
+        """A context in which the model's passes run with the current edits (none: as is);
+        for engine functions called on the session's model (``attention``, ``saliency``)."""
+        return self._edited.editing(self.model)
+
+    def _runs(self, edited: bool) -> _Runs:
+        return self._edited if edited and self._edited.edits else self._clean
+
+    def activations(self, index: int, *, edited: bool = True) -> Activations:
+        """Every shown layer's output for input ``index`` (one forward pass, then cached);
+        with the edits, if any, unless ``edited=False``."""
+        runs = self._runs(edited)
+        if index in runs.cache:
+            runs.cache.move_to_end(index)
+            return runs.cache[index]
+        acts = self._run(index, self._wanted, runs)  # None: every submodule
+        runs.single.pop(index, None)
+        runs.cache[index] = acts
+        while len(runs.cache) > self._cache_size:
+            runs.cache.popitem(last=False)
         return acts
 
-    def _layer_activations(self, layer: str, index: int) -> Activations:
+    def _layer_activations(self, layer: str, index: int, edited: bool = True) -> Activations:
         """Activations holding ``layer`` for input ``index``.
 
         The first look at an input hooks only that layer and stops the forward pass once
@@ -119,25 +171,31 @@ class Session:
         (fresh memory for every output costs page faults), and an early layer skips the
         rest of the model. Asking for a second layer of the input captures them all, once.
         """
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
+        runs = self._runs(edited)
+        if index in runs.cache:
+            runs.cache.move_to_end(index)
+            return runs.cache[index]
         if self.model.training:
             # Dropout differs between passes: all of an input's layers from one pass.
-            return self.activations(index)
-        single = self._single.get(index)
+            return self.activations(index, edited=edited)
+        single = runs.single.get(index)
         if single is not None and layer in single:
             return single
         if single is not None:
-            return self.activations(index)
-        acts = self._run(index, [split_call(layer)[0]], stop_after=layer)
-        self._single[index] = acts
-        while len(self._single) > self._cache_size:
-            self._single.pop(next(iter(self._single)))
+            return self.activations(index, edited=edited)
+        acts = self._run(index, [split_call(layer)[0]], runs, stop_after=layer)
+        runs.single[index] = acts
+        while len(runs.single) > self._cache_size:
+            runs.single.pop(next(iter(runs.single)))
         return acts
 
     def _run(
-        self, index: int, names: Sequence[str] | None, *, stop_after: str | None = None
+        self,
+        index: int,
+        names: Sequence[str] | None,
+        runs: _Runs,
+        *,
+        stop_after: str | None = None,
     ) -> Activations:
         """One forward pass of input ``index`` with ``names`` hooked (None: all), ended
         early once layer ``stop_after`` (a name such as ``block#1``) has given its output."""
@@ -146,51 +204,62 @@ class Session:
 
         def forward() -> None:
             with stopping_after(self.model, stop_after), suppress(StopForward):
-                self._keep_output(index, run_forward(self.model, batch, self.forward, what=what))
+                output = run_forward(self.model, batch, self.forward, what=what)
+                self._keep_output(index, output, runs)
 
-        with torch.no_grad(), capture(self.model, names, outputs=self.outputs) as acts:
+        # The edits' hooks first, so that the edited layer itself is captured edited.
+        with (
+            torch.no_grad(),
+            runs.editing(self.model),
+            capture(self.model, names, outputs=self.outputs) as acts,
+        ):
             forward()
         if acts.overwritten:
             # A later module changed some outputs in place: capture those again, copied.
             again = sorted(acts.overwritten)
             with (
                 torch.no_grad(),
+                runs.editing(self.model),
                 capture(self.model, again, outputs=self.outputs, clone=True) as fixed,
             ):
                 forward()
             acts.update(fixed)
         return acts
 
-    def _keep_output(self, index: int, output: Any) -> None:
+    def _keep_output(self, index: int, output: Any, runs: _Runs) -> None:
         try:
             logits = logits_of(output).detach()
         except ActscopeError:
             return  # an output with no tensor: nothing to predict from
-        self._outputs[index] = (logits, hasattr(output, "logits"))
-        self._outputs.move_to_end(index)
-        while len(self._outputs) > 4 * self._cache_size:
-            self._outputs.popitem(last=False)
+        outputs = runs.outputs
+        outputs[index] = (logits, hasattr(output, "logits"))
+        outputs.move_to_end(index)
+        while len(outputs) > 4 * self._cache_size:
+            outputs.popitem(last=False)
 
-    def output(self, index: int) -> tuple[torch.Tensor, bool]:
+    def output(self, index: int, *, edited: bool = True) -> tuple[torch.Tensor, bool]:
         """The model's output tensor for input ``index`` (its logits, for a model that names
         them) and whether it was named ``logits``: kept from the pass that captured the
         input's layers when it ran to the end, else from one pass with no hooks. In
         training mode it is always the pass the views show (dropout differs between passes).
         """
-        if index not in self._outputs and (self.model.training or index in self._cache):
-            self.activations(index)
-        if index not in self._outputs:
+        runs = self._runs(edited)
+        if index not in runs.outputs and (self.model.training or index in runs.cache):
+            self.activations(index, edited=edited)
+        if index not in runs.outputs:
             batch = move(self.inputs.example(index), self.device, self.float_dtype)
             what = f"input {index} ({self.inputs.labels[index]})"
-            with torch.no_grad():
-                self._keep_output(index, run_forward(self.model, batch, self.forward, what=what))
-        if index not in self._outputs:
+            with torch.no_grad(), runs.editing(self.model):
+                output = run_forward(self.model, batch, self.forward, what=what)
+                self._keep_output(index, output, runs)
+        if index not in runs.outputs:
             raise ActscopeError("The model's output holds no tensor: there is nothing to predict.")
-        self._outputs.move_to_end(index)
-        return self._outputs[index]
+        runs.outputs.move_to_end(index)
+        return runs.outputs[index]
 
-    def activation(self, layer: str, index: int) -> torch.Tensor:
-        """One example's output of ``layer`` in its view layout (see ``layers.view_layout``)."""
+    def activation(self, layer: str, index: int, *, edited: bool = True) -> torch.Tensor:
+        """One example's output of ``layer`` in its view layout (see ``layers.view_layout``);
+        with the edits, if any, unless ``edited=False``."""
         info = self.info(layer)
         if info.kind == "none":
             raise LayerOutputError(
@@ -198,22 +267,22 @@ class Session:
                 + (" (it did not run)" if info.calls == 0 else "")
                 + "; pick another layer."
             )
-        tensor = self._layer_activations(info.name, index)[info.name]
+        tensor = self._layer_activations(info.name, index, edited)[info.name]
         return view_layout(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
 
     def cached(self) -> dict[str, Any]:
         """What the session holds: ``all_layers``, the inputs captured whole, and
         ``one_layer``, the inputs seen through one layer only, with the layers held."""
+        runs = self._runs(True)
         return {
-            "all_layers": list(self._cache),
-            "one_layer": {i: sorted(acts) for i, acts in self._single.items()},
+            "all_layers": list(runs.cache),
+            "one_layer": {i: sorted(acts) for i, acts in runs.single.items()},
         }
 
     def forget(self) -> None:
         """Drop cached activations (after the model's weights change)."""
-        self._cache.clear()
-        self._single.clear()
-        self._outputs.clear()
+        self._clean.clear()
+        self._edited.clear()
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from .contract import (
     Blob,
     SaliencyTarget,
     attention_key,
+    edits_tag,
     effects_key,
     examples_key,
     layer_view_key,
@@ -52,6 +53,8 @@ _ENUMS = [
     "SnapshotPanel",
     "HeadScore",
     "PredictionTask",
+    "EditOp",
+    "EditView",
     "LayerViewArray",
 ]
 _INTERFACES = [
@@ -61,6 +64,7 @@ _INTERFACES = [
     C.Status,
     C.Job,
     C.SaliencyTarget,
+    C.EditSpec,
     C.MiningInfo,
     C.Traits,
     C.ErrorMeta,
@@ -79,6 +83,7 @@ _INTERFACES = [
     C.AttentionViewMeta,
     C.LensViewMeta,
     C.EffectsViewMeta,
+    C.PatchingViewMeta,
     C.SnapshotMeta,
     C.ThumbsMeta,
     C.DrawnDetail,
@@ -87,6 +92,7 @@ _INTERFACES = [
     C.MineRequest,
     C.OpenExampleRequest,
     C.FetchRequest,
+    C.PatchRequest,
     C.HelloReply,
     C.LayerViewReply,
 ]
@@ -244,7 +250,30 @@ def fixture() -> dict[str, Any]:
             },
         ],
         "order": {"values": [_json_float(v) for v in values], "descending": order},
+        "edits_tag": [
+            {"edits": edits, "view": view, "tag": edits_tag(edits, view)}
+            for edits, view in _edit_cases()
+        ],
     }
+
+
+def _edit_cases() -> list[tuple[list[Any], str]]:
+    from .panels.edits import normalised_amount
+
+    amounts = [0.0, -2.0, 0.5, 1 / 3, 123456.78901, -0.0001]
+    spec = [
+        {
+            "layer": "transformer.h.1.mlp.act",
+            "units": [3, 17],
+            "positions": None,
+            "op": "scale",
+            "amount": normalised_amount(a),
+        }
+        for a in amounts
+    ]
+    other = {"layer": "blocks.0#1", "units": None, "positions": [0, 5], "op": "value",
+             "amount": normalised_amount(2.25)}  # fmt: skip
+    return [([], "edited"), (spec[:1], "edited"), (spec, "difference"), ([other], "clean")]
 
 
 def _json_float(v: float) -> float | str:

@@ -180,6 +180,20 @@ def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header["meta"], arrays
 
 
+def with_meta(blob: bytes, **extra: Any) -> bytes:
+    """An uncompressed ``blob`` with ``extra`` added to its meta; the arrays are copied as
+    they are (their offsets count from the data section, which moves with the header)."""
+    if blob[:4] != MAGIC:
+        raise ValueError("not an uncompressed actscope blob (bad magic)")
+    (length,) = struct.unpack("<I", blob[4:8])
+    header = json.loads(blob[8 : 8 + length])
+    header["meta"] = {**header["meta"], **extra}
+    head = _header_bytes(header)
+    out = bytearray(MAGIC + struct.pack("<I", len(head)) + head)
+    out += b"\0" * (_align(len(out)) - len(out))
+    return bytes(out) + blob[_align(8 + length) :]
+
+
 def read_meta(blob: bytes) -> dict[str, Any]:
     """The meta of an uncompressed blob, without decoding its arrays."""
     if blob[:4] != MAGIC:

@@ -11,7 +11,7 @@ Kind = Literal["spatial", "sequence", "vector", "other", "none"]
 Modality = Literal["image", "text", "tensor", "dict", "tuple"]
 StatusState = Literal["ready", "busy", "error"]
 StatusPlace = Literal["view", "input", "action", "mining", "saliency", "examples"]
-JobName = Literal["saliency", "examples", "mining"]
+JobName = Literal["saliency", "examples", "mining", "patching"]
 JobState = Literal["running", "done", "cancelled", "error"]
 SaliencyMethod = Literal[
     "gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam"
@@ -23,6 +23,12 @@ RankBy = Literal["max", "mean"]
 HeadScore = Literal["previous_token", "induction", "first_token", "entropy"]
 """How the attention panel ranks heads (``engine/attention.py: head_scores``)."""
 PredictionTask = Literal["classes", "next_tokens"]
+EditOp = Literal["scale", "value", "add"]
+"""What an edit of the widget does to its units: multiply them (``scale``, 0 ablates), set
+them (``value``) or add to them (``add``: steering), by its ``amount``."""
+EditView = Literal["edited", "clean", "difference"]
+"""What the layer view shows while edits are active: the edited run, the clean run, or
+edited minus clean."""
 SnapshotPanel = Literal[
     "layer_view", "saliency", "examples", "outputs", "attention", "lens", "effects"
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from .enums import SnapshotPanel
-from .traits import SaliencyTarget
+from .traits import EditSpec, SaliencyTarget
 
 KEYS: dict[str, str] = {
     "layer_view": "{input_index}|{layer}",
@@ -71,3 +74,14 @@ def effects_key(layer: str, unit: int) -> str:
 
 def snapshot_key(panel: SnapshotPanel, key: str) -> str:
     return KEYS["snapshot"].format(panel=panel, key=key)
+
+
+def edits_tag(edits: Sequence[EditSpec], view: str = "edited") -> str:
+    """What a blob computed with ``edits`` shown as ``view`` answers besides its key: ``""``
+    for no edits, else ``<view>:`` and the edits as compact JSON arrays ``[layer, units,
+    positions, op, amount]`` (amounts as the ``edits`` trait normalises them: an integer
+    amount without a fraction). js: ``editsTag``."""
+    if not edits:
+        return ""
+    rows = [[e["layer"], e["units"], e["positions"], e["op"], e["amount"]] for e in edits]
+    return f"{view}:" + json.dumps(rows, separators=(",", ":"), ensure_ascii=False)

@@ -31,7 +31,17 @@ class FetchRequest(TypedDict):
     input_index: int
 
 
-Request = HelloRequest | CancelRequest | MineRequest | OpenExampleRequest | FetchRequest
+class PatchRequest(TypedDict):
+    """Run an activation-patching sweep between two inputs (``Explorer.patch``)."""
+
+    type: Literal["patch"]
+    clean: int
+    corrupted: int
+
+
+Request = (
+    HelloRequest | CancelRequest | MineRequest | OpenExampleRequest | FetchRequest | PatchRequest
+)
 """Front end → Python."""
 
 

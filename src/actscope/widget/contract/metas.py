@@ -11,6 +11,8 @@ class ErrorMeta(TypedDict):
     """A blob that answers ``key`` with an error instead of data (any panel)."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     error: str
 
 
@@ -40,6 +42,8 @@ class LayerViewMeta(ValueSummary):
     """One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     layer: str
     input_index: int
     kind: Kind
@@ -69,6 +73,8 @@ class SaliencyViewMeta(ValueSummary):
     """One saliency map (``panels/saliency.py``). Arrays: ``map`` and, over pixels, ``image``."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     input_index: int
     method: SaliencyMethod
     target: str
@@ -140,6 +146,8 @@ class UnavailableMeta(TypedDict):
     a layer outputs no attention pattern): the panel says why, quietly."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     unavailable: str
 
 
@@ -147,9 +155,13 @@ class OutputsViewMeta(TypedDict):
     """What the model predicts for one input (``panels/outputs.py``). Arrays: ``ids`` and
     ``probs``, ``(k,)`` classes or ``(tokens, k)`` next tokens; for a language model also
     ``next_prob`` and ``loss`` ``(tokens,)``, of the token that actually follows (NaN at
-    the last position), and ``input_ids`` ``(tokens,)``, the input's own token ids."""
+    the last position), and ``input_ids`` ``(tokens,)``, the input's own token ids. With
+    edits, the clean run's ``clean_probs`` of the same ids and (a language model)
+    ``clean_loss``."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     input_index: int
     task: PredictionTask
     label: str
@@ -163,6 +175,8 @@ class AttentionViewMeta(TypedDict):
     ``pattern`` ``(heads, queries, keys)``, one byte a probability."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     input_index: int
     layer: str
     heads: int
@@ -180,6 +194,8 @@ class LensViewMeta(TypedDict):
     ``token_rank`` and ``token_prob`` ``(layers, tokens)``."""
 
     key: str
+    edits: NotRequired[str]
+    """The edits the answer was computed with (``edits_tag``); absent: the clean model."""
     input_index: int
     layers: list[str]
     tokens: list[str]
@@ -194,6 +210,23 @@ class EffectsViewMeta(TypedDict):
     layer: str
     unit: int
     names: dict[str, str]
+
+
+class PatchingViewMeta(TypedDict):
+    """An activation-patching sweep (``panels/patching.py``): input ``clean`` patched into
+    ``corrupted`` at each layer (its ``site``) and position. Arrays: ``values`` ``(layers,
+    positions)``, the metric on each patched run (NaN where a layer has fewer positions);
+    ``clean_value`` and ``corrupted_value`` the metric unpatched."""
+
+    key: str
+    clean: int
+    corrupted: int
+    layers: list[str]
+    site: str
+    metric: str
+    clean_value: float
+    corrupted_value: float
+    tokens: NotRequired[list[str]]
 
 
 class SnapshotMeta(TypedDict):

@@ -6,6 +6,8 @@ from typing import Literal, NotRequired, TypedDict
 
 from .enums import (
     Blob,
+    EditOp,
+    EditView,
     HeadScore,
     JobName,
     JobState,
@@ -82,6 +84,17 @@ class SaliencyTarget(TypedDict):
     index: NotRequired[int]
 
 
+class EditSpec(TypedDict):
+    """One edit of the ``edits`` trait: ``op`` by ``amount`` on ``units`` (None: all) of
+    ``layer`` at ``positions`` (None: all; tokens, or flat locations ``y * W + x``)."""
+
+    layer: str
+    units: list[int] | None
+    positions: list[int] | None
+    op: EditOp
+    amount: float
+
+
 class MiningInfo(TypedDict):
     has_dataset: bool
     layers: list[str]
@@ -126,3 +139,8 @@ class Traits(TypedDict):
     lens_view: Blob
     # logit effects of the selected unit (panels/effects.py)
     effects_view: Blob
+    # activation patching (panels/patching.py)
+    patching_view: Blob
+    # edits (panels/edits.py)
+    edits: list[EditSpec]
+    edit_view: EditView

@@ -28,10 +28,17 @@ cut to their first positions, with a note."""
 
 
 def looks_like_attention(layer_type: str, name: str) -> bool:
-    """Whether a layer is worth asking for a pattern: attention modules and pattern hooks."""
+    """Whether a layer is worth asking for a pattern: attention modules and pattern hooks.
+
+    On a TransformerLens 4 bridge, its ``hook_pattern`` (not the attention bridge that
+    holds it, nor the wrapped module behind a private ``_original_component`` path)."""
     kind = layer_type.lower()
-    last = name.rsplit(".", 1)[-1]
-    return "attention" in kind or "attn" in kind or last in ("hook_pattern", "attn", "self_attn")
+    parts = name.split(".")
+    if kind.endswith("attentionbridge") or any(p.startswith("_") for p in parts):
+        return False
+    return (
+        "attention" in kind or "attn" in kind or parts[-1] in ("hook_pattern", "attn", "self_attn")
+    )
 
 
 def attention_layer_for(layer: str, candidates: list[tuple[str, str]]) -> str | None:
@@ -99,11 +106,13 @@ class AttentionPanel(Panel):
 
     attention_view = traitlets.Bytes(b"").tag(sync=True)
     """Type: wire blob (``AttentionViewMeta``, or ``UnavailableMeta`` when the layer
-    outputs no attention pattern) of the selected layer and input."""
+    outputs no attention pattern) of the selected layer and input. Default: the first
+    selection's, computed when the explorer is made."""
     attention_layers = traitlets.Dict().tag(sync=True)
     """Type: dict of str → str. The attention layer shown while each layer is selected
     (itself, or the attention of its own block, or the first): the front end finds a
-    snapshot's blob by it. Layers of a model with no attention are absent."""
+    snapshot's blob by it. Layers of a model with no attention are absent. Default: found
+    from the model's layers when the explorer is made ({} for a model with no attention)."""
     head = traitlets.Int(None, allow_none=True).tag(sync=True)
     """Type: int | None. Default: None. The head shown large (with token labels)."""
     head_score = traitlets.Unicode("induction").tag(sync=True)
@@ -153,14 +162,17 @@ class AttentionPanel(Panel):
         """The blobs of attention layers ``shown`` on input ``index`` (one forward pass)."""
         session = self.session
         example = session.inputs.example(index)
+        tag = self._edit_tag()
         try:
-            found = attention(
-                session.model, example, shown, forward=session.forward, device=session.device
-            )
+            with session.editing():
+                found = attention(
+                    session.model, example, shown, forward=session.forward, device=session.device
+                )
         except ActscopeError as exc:
-            return {name: unavailable_blob(attention_key(index, name), str(exc)) for name in shown}
+            why = str(exc)
+            return {n: self._tagged(unavailable_blob(attention_key(index, n), why), tag) for n in shown}
         ids = example.get("input_ids") if isinstance(example, dict) else None
-        return {
+        blobs = {
             name: attention_blob(
                 found[name][0],
                 layer=name,
@@ -170,6 +182,7 @@ class AttentionPanel(Panel):
             )
             for name in shown
         }
+        return {name: self._tagged(blob, tag) for name, blob in blobs.items()}
 
     def _refresh_attention(self) -> None:
         if not self._ready():
@@ -189,8 +202,10 @@ class AttentionPanel(Panel):
             self.attention_view = blob
 
         def failed(exc: BaseException) -> None:
-            key = attention_key(index, layer)
-            self.attention_view = unavailable_blob(key, f"{type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            self.attention_view = self._tagged(unavailable_blob(attention_key(index, layer), why), tag)
+
+        tag = self._edit_tag()
 
         self._jobs.start("attention", work, done, failed, quiet=True)
 
@@ -217,13 +232,14 @@ class AttentionPanel(Panel):
         if name is None:
             raise ActscopeError("This model has no layer that looks like attention.")
         info = session.info(name)
-        pattern = attention(
-            session.model,
-            session.inputs.example(index),
-            [info.name],
-            forward=session.forward,
-            device=session.device,
-        )[info.name][0]
+        with session.editing():
+            pattern = attention(
+                session.model,
+                session.inputs.example(index),
+                [info.name],
+                forward=session.forward,
+                device=session.device,
+            )[info.name][0]
         tokens = session.inputs.tokens(index)
         return figures.attention_figure(
             pattern.cpu(), tokens, head=head, title=f"{name} · input {index}"

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
-from ..contract import StatusPlace
+from .. import wire
+from ..contract import StatusPlace, edits_tag
 from ..display import message
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Panel(traitlets.HasTraits):
         position: int | None
         inputs_info: list[Any]
         thumbs: bytes
+        edits: list[Any]
+        edit_view: str
 
         def _show_error(self, exc: BaseException, where: StatusPlace) -> None: ...
 
@@ -74,6 +77,17 @@ class Panel(traitlets.HasTraits):
             if not self._cross_validation_lock:
                 self._show_error(exc, "input")
             raise
+
+    def _edit_tag(self, *, with_view: bool = False) -> str:
+        """The tag (``edits_tag``) of a blob computed now, with the active edits;
+        ``with_view`` for a view that follows ``edit_view`` (the layer view)."""
+        edits = getattr(self, "edits", [])
+        return edits_tag(edits, getattr(self, "edit_view", "edited") if with_view else "edited")
+
+    @staticmethod
+    def _tagged(blob: bytes, tag: str) -> bytes:
+        """``blob`` marked with the edits it was computed with (unchanged for none)."""
+        return wire.with_meta(blob, edits=tag) if tag else blob
 
     def _ready(self) -> bool:
         """Whether the explorer is set up (observers fire during ``__init__`` too)."""

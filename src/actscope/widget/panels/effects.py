@@ -42,7 +42,8 @@ class EffectsPanel(Panel):
     """What the selected unit writes to the logits."""
 
     effects_view = traitlets.Bytes(b"").tag(sync=True)
-    """Type: wire blob (``EffectsViewMeta``, or ``UnavailableMeta``) of the selected unit."""
+    """Type: wire blob (``EffectsViewMeta``, or ``UnavailableMeta``) of the selected unit.
+    Default: empty until a unit is selected."""
 
     @traitlets.observe("unit")
     def _on_effects_unit(self, _change: Any) -> None:

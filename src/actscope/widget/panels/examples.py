@@ -189,11 +189,14 @@ class ExamplesPanel(Panel):
 
     examples_view = traitlets.Bytes(b"").tag(sync=True)
     """Type: wire blob (``ExamplesViewMeta``) of the selected unit's top dataset examples,
-    histogram and quantile bands, tagged with (layer, unit, band)."""
+    histogram and quantile bands, tagged with (layer, unit, band). Default: empty until a
+    unit is selected."""
     examples_band = traitlets.Int(-1).tag(sync=True)
     """Type: int. Default: -1 (none). The quantile band whose sampled examples to show."""
     mining = traitlets.Dict({"has_dataset": False, "layers": []}).tag(sync=True)
-    """Type: ``MiningInfo`` (has_dataset: bool, layers: the layers an index covers)."""
+    """Type: ``MiningInfo`` (has_dataset: bool, layers: the layers an index covers).
+    Default: from ``dataset=`` and ``index=``; {"has_dataset": False, "layers": []} with
+    neither."""
 
     dataset: Any = None
     indexes: list[Any]

@@ -123,7 +123,8 @@ class LayerViewPanel(Panel):
     messages: ClassVar[dict[str, str]] = {"fetch": "_answer_fetch"}
 
     layer_view = traitlets.Bytes(b"").tag(sync=True)
-    """Type: wire blob (``LayerViewMeta``) of the current (input_index, layer), tagged."""
+    """Type: wire blob (``LayerViewMeta``) of the current (input_index, layer), tagged.
+    Default: the first selection's view, computed when the explorer is made."""
     prefetch = traitlets.Bool(True).tag(sync=True)
     """Type: bool. Default: True. While a kernel is live, fetch the current input's other
     layers in the background so that moving between layers needs no round trip."""
@@ -142,7 +143,8 @@ class LayerViewPanel(Panel):
         try:
             self.layer_view = self._layer_view_blob(layer, index)
         except Exception as exc:
-            self.layer_view = error_blob(layer, index, message(exc))
+            blob = error_blob(layer, index, message(exc))
+            self.layer_view = self._tagged(blob, self._edit_tag(with_view=True))
             self._show_error(exc, "view")
             if raise_errors:
                 raise
@@ -155,10 +157,10 @@ class LayerViewPanel(Panel):
     def _layer_view_blob(
         self, layer: str, input_index: int, precision: wire.Precision = "f16"
     ) -> bytes:
-        act = self.session.activation(layer, input_index)
-        return layer_view_blob(
+        tag = self._edit_tag(with_view=True)
+        blob = layer_view_blob(
             self.session.info(layer),
-            act,
+            self._shown_activation(layer, input_index, self.edit_view if tag else "edited"),
             layer=layer,
             input_index=input_index,
             inputs=self.session.inputs,
@@ -166,6 +168,18 @@ class LayerViewPanel(Panel):
             max_values=self._max_values,
             precision=precision,
         )
+        return self._tagged(blob, tag)
+
+    def _shown_activation(self, layer: str, input_index: int, view: str) -> torch.Tensor:
+        """The activation the view shows: edited (or clean, with no edits), clean, or
+        edited minus clean."""
+        session = self.session
+        if view == "clean":
+            return session.activation(layer, input_index, edited=False)
+        act = session.activation(layer, input_index)
+        if view == "difference":
+            return act - session.activation(layer, input_index, edited=False)
+        return act
 
     def _answer_fetch(self, content: FetchRequest, _buffers: Any) -> None:
         layer, index = str(content["layer"]), int(content["input_index"])
@@ -215,8 +229,11 @@ class LayerViewPanel(Panel):
         name = layer if layer is not None else self.layer
         index = input_index if input_index is not None else self.input_index
         info = self.session.info(name)
-        act = self.session.activation(name, index).float().cpu()
+        view = self.edit_view if self.edits else "edited"
+        act = self._shown_activation(name, index, view).float().cpu()
         title = f"{name} ({info.type}) · input {self.session.inputs.labels[index]}"
+        if self.edits:
+            title += f" · {view}"
         tokens = self.session.inputs.tokens(index)
         kind: Kind = info.kind
         axis = unit_axis_of(kind)

@@ -46,7 +46,8 @@ class LensPanel(Panel):
 
     lens_view = traitlets.Bytes(b"").tag(sync=True)
     """Type: wire blob (``LensViewMeta``, or ``UnavailableMeta`` for a model that is not a
-    causal language model) of the selected input."""
+    causal language model) of the selected input. Default: input 0's, computed when the
+    explorer is made."""
 
     @traitlets.observe("input_index")
     def _on_lens_input(self, _change: Any) -> None:
@@ -54,15 +55,19 @@ class LensPanel(Panel):
 
     def _lens(self, index: int) -> LogitLens:
         session = self.session
-        return logit_lens(
-            session.model,
-            session.inputs.example(index),
-            k=LENS_K,
-            forward=session.forward,
-            device=session.device,
-        )
+        with session.editing():
+            return logit_lens(
+                session.model,
+                session.inputs.example(index),
+                k=LENS_K,
+                forward=session.forward,
+                device=session.device,
+            )
 
     def _lens_blob(self, index: int) -> bytes:
+        return self._tagged(self._lens_untagged(index), self._edit_tag())
+
+    def _lens_untagged(self, index: int) -> bytes:
         session = self.session
         if not is_causal_lm(session.model):
             return unavailable_blob(
@@ -89,7 +94,10 @@ class LensPanel(Panel):
             self.lens_view = blob
 
         def failed(exc: BaseException) -> None:
-            self.lens_view = unavailable_blob(lens_key(index), f"{type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            self.lens_view = self._tagged(unavailable_blob(lens_key(index), why), tag)
+
+        tag = self._edit_tag()
 
         self._jobs.start("lens", work, done, failed, quiet=True)
 

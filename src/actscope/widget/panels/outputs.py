@@ -49,8 +49,10 @@ def outputs_blob(
     tokenizer: Any,
     tokens: list[str] | None,
     input_ids: torch.Tensor | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> bytes:
-    """The blob of one input's predictions (the first example of ``found``)."""
+    """The blob of one input's predictions (the first example of ``found``); ``extra``
+    arrays (the clean run's, beside an edited one) travel as they are given."""
     ids = found.ids[0].cpu()
     if found.task == "classes":
         names = {
@@ -73,7 +75,8 @@ def outputs_blob(
             arrays["input_ids"] = input_ids.reshape(-1).cpu().int()
     if tokens is not None:
         meta["tokens"] = tokens
-    return wire.encode(arrays, meta, precisions={"probs": "f16"})
+    arrays.update(extra or {})
+    return wire.encode(arrays, meta, precisions={"probs": "f16", "clean_probs": "f16"})
 
 
 def _input_ids(example: Any) -> torch.Tensor | None:
@@ -89,7 +92,8 @@ class OutputsPanel(Panel):
     classifier's classes."""
     outputs_view = traitlets.Bytes(b"").tag(sync=True)
     """Type: wire blob (``OutputsViewMeta``, or ``UnavailableMeta`` for a model with no
-    classes or next tokens to predict, such as an encoder) of the selected input."""
+    classes or next tokens to predict, such as an encoder) of the selected input. Default:
+    input 0's, computed when the explorer is made."""
 
     _tokenizer: Any = None
 
@@ -97,30 +101,67 @@ class OutputsPanel(Panel):
     def _on_outputs_input(self, _change: Any) -> None:
         self._refresh_outputs()
 
-    def _predictions(self, index: int) -> Predictions:
-        cache: OrderedDict[int, Predictions] = self.__dict__.setdefault(
+    def _predictions(self, index: int, *, edited: bool = True) -> Predictions:
+        """Input ``index``'s predictions, with the active edits unless ``edited=False``."""
+        cache: OrderedDict[tuple[int, bool], Predictions] = self.__dict__.setdefault(
             "_outputs_cache", OrderedDict()
         )
-        if index in cache:
-            cache.move_to_end(index)
-            return cache[index]
+        key = (index, edited and bool(self.session.edits))
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
         session = self.session
-        logits, named = session.output(index)
+        logits, named = session.output(index, edited=edited)
         found = predictions_of(
             session.model, session.inputs.example(index), logits, TOP_K, named=named
         )
-        cache[index] = found
+        cache[key] = found
         while len(cache) > CACHE_INPUTS:
             cache.popitem(last=False)
         return found
 
+    def _clean_probs(self, index: int, ids: torch.Tensor) -> torch.Tensor:
+        """The clean run's probabilities of ``ids`` (``(k,)`` or ``(tokens, k)``)."""
+        logits, _ = self.session.output(index, edited=False)
+        probs = logits[0].float().softmax(-1).cpu()
+        return probs.gather(-1, ids.long().reshape(probs.shape[:-1] + (-1,))).reshape(ids.shape)
+
+    def _compare_predictions(
+        self, index: int, k: int
+    ) -> tuple[tuple[list[str], torch.Tensor], torch.Tensor]:
+        """``((labels, edited probs), clean probs)`` of the edited run's top ``k``
+        predictions (a language model's at the selected position, else its last)."""
+        found = self._predictions(index)
+        ids = found.ids[0].cpu()
+        clean = self._clean_probs(index, ids)
+        probs = found.probs[0].float().cpu()
+        if found.task != "classes":
+            at = self.position if self.position is not None else ids.shape[0] - 1
+            ids, probs, clean = ids[at], probs[at], clean[at]
+        ids, probs, clean = ids[:k], probs[:k], clean[:k]
+        inputs = self.session.inputs
+        if found.task == "classes":
+            names = list(self.classes)
+            labels = [names[i] if i < len(names) else str(i) for i in ids.tolist()]
+        else:
+            text = token_names(inputs.tokenizer or self._tokenizer, ids.tolist())
+            labels = [text[str(i)] for i in ids.tolist()]
+        return (labels, probs), clean
+
     def _outputs_blob(self, index: int) -> bytes:
+        tag = self._edit_tag()
         try:
             found = self._predictions(index)
+            clean = self._predictions(index, edited=False) if tag else None
         except ActscopeError as exc:
-            return unavailable_blob(outputs_key(index), str(exc))
+            return self._tagged(unavailable_blob(outputs_key(index), str(exc)), tag)
         inputs = self.session.inputs
-        return outputs_blob(
+        extra: dict[str, torch.Tensor] = {}
+        if clean is not None:
+            extra["clean_probs"] = self._clean_probs(index, found.ids[0].cpu())
+            if clean.loss is not None:
+                extra["clean_loss"] = clean.loss[0].float().cpu()
+        blob = outputs_blob(
             found,
             input_index=index,
             label=inputs.labels[index] if not inputs.labels[index].startswith("#") else "",
@@ -128,7 +169,9 @@ class OutputsPanel(Panel):
             tokenizer=inputs.tokenizer or self._tokenizer,
             tokens=inputs.tokens(index),
             input_ids=_input_ids(inputs.example(index)),
+            extra=extra,
         )
+        return self._tagged(blob, tag)
 
     def _refresh_outputs(self) -> None:
         if not self._ready():
@@ -143,7 +186,10 @@ class OutputsPanel(Panel):
             self.outputs_view = blob
 
         def failed(exc: BaseException) -> None:
-            self.outputs_view = unavailable_blob(outputs_key(index), f"{type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            self.outputs_view = self._tagged(unavailable_blob(outputs_key(index), why), tag)
+
+        tag = self._edit_tag()
 
         self._jobs.start("outputs", work, done, failed, quiet=True)
 

@@ -118,7 +118,8 @@ class SaliencyPanel(Panel):
     """Type: ``SaliencyTarget``. Default: {"type": "top"} (the top prediction);
     {"type": "class", "index": k}; or {"type": "unit"} (the selected unit of the layer)."""
     saliency_view = traitlets.Bytes(b"").tag(sync=True)
-    """Type: wire blob (``SaliencyViewMeta``) of the current map, tagged with what it answers."""
+    """Type: wire blob (``SaliencyViewMeta``) of the current map, tagged with what it answers.
+    Default: empty while ``saliency_method`` is off."""
 
     @traitlets.validate("saliency_method")
     def _check_method(self, proposal: Any) -> str:
@@ -164,7 +165,9 @@ class SaliencyPanel(Panel):
             self.saliency_view = blob
 
         def failed(exc: BaseException) -> None:
-            self.saliency_view = error_blob(key, message(exc))
+            self.saliency_view = self._tagged(error_blob(key, message(exc)), tag)
+
+        tag = self._edit_tag()
 
         self._jobs.start("saliency", work, done, failed)
 
@@ -199,7 +202,7 @@ class SaliencyPanel(Panel):
         options = dict(options)
         if method == "grad_cam" and session.info(layer).kind == "spatial":
             options["layer"] = session.info(layer).name
-        with counting_forwards(session.model, progress, passes):
+        with counting_forwards(session.model, progress, passes), session.editing():
             result = saliency(
                 session.model,
                 session.inputs.example(index),  # text is already tokenized
@@ -225,13 +228,14 @@ class SaliencyPanel(Panel):
         position: int | None = None,
     ) -> bytes:
         """One saliency map as a blob tagged with what it answers (runs in a job's thread)."""
+        tag = self._edit_tag()
         scores, delta = self._saliency_scores(
             index, method, target, layer, unit, progress, position
         )
         label = f"unit {unit} of {layer}" if target["type"] == "unit" else _label(target)
         if target["type"] == "token":
             label = f"the next token after position {'last' if position is None else position}"
-        return saliency_view_blob(
+        blob = saliency_view_blob(
             scores,
             key=saliency_key(index, method, target, layer, unit, position),
             inputs=self.session.inputs,
@@ -240,6 +244,7 @@ class SaliencyPanel(Panel):
             target_label=label,
             delta=delta,
         )
+        return self._tagged(blob, tag)
 
     def snapshot_entries(self, plan: SnapshotPlan) -> list[tuple[str, bytes]]:
         """Methods × inputs × (top prediction, each unit of the plan).
@@ -255,7 +260,7 @@ class SaliencyPanel(Panel):
             try:
                 blob = self._saliency_blob(index, method, target, self.layer, unit)
             except NoTopPredictionError as exc:
-                blob = error_blob(key, message(exc))
+                blob = self._tagged(error_blob(key, message(exc)), self._edit_tag())
             entries.append((snapshot_key("saliency", key), blob))
         return entries
 
