@@ -55,3 +55,33 @@ def test_a_returned_value_replaces_the_output_and_hooks_need_a_block():
     with pytest.raises(RuntimeError, match="inside their"):
         hooks.forward(model, lambda m, a, o: None)
     assert hook_count(model) == 0
+
+
+def test_hooks_kept_removes_a_frameworks_hooks_but_not_another_threads_hooks():
+    """A job reading attention (inside ``hooks_kept``) while a view captures a layer in
+    another thread: the view's hook must survive the job's clean-up."""
+    from actscope.engine.preserve import hooks_kept
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    layer = model[0]
+    added, done = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def view() -> None:
+        with Hooks() as hooks:
+            hooks.forward(layer, lambda _m, _a, _o: None)
+            added.set()
+            done.wait(5)
+            seen.append(len(layer._forward_hooks))
+
+    with hooks_kept(model):
+        thread = threading.Thread(target=view)
+        thread.start()
+        assert added.wait(5)
+        layer.register_forward_hook(lambda _m, _a, _o: None)  # as transformers adds its own
+        assert len(layer._forward_hooks) == 2
+    assert len(layer._forward_hooks) == 1  # the framework's hook went, the view's stayed
+    done.set()
+    thread.join(5)
+    assert seen == [1]
+    assert len(layer._forward_hooks) == 0

@@ -58,6 +58,17 @@ def as_seen(module: nn.Module, hook: ForwardHook) -> ForwardHook:
     return seen
 
 
+_LIVE: set[int] = set()
+"""The ids of the handles of every hook a ``Hooks`` block holds now, in any thread."""
+_LIVE_LOCK = threading.Lock()
+
+
+def live_hook_ids() -> set[int]:
+    """The handle ids (keys in a module's hook dicts) of the hooks actscope holds now."""
+    with _LIVE_LOCK:
+        return set(_LIVE)
+
+
 class Hooks:
     """A set of module hooks that exists only inside its ``with`` block.
 
@@ -91,6 +102,14 @@ class Hooks:
         handles, self._handles = self._handles, []
         for handle in handles:
             handle.remove()
+        with _LIVE_LOCK:
+            _LIVE.difference_update(h.id for h in handles)
+
+    def keep(self, handle: RemovableHandle) -> None:
+        """Hold ``handle`` (a hook registered on this block's behalf) until the block ends."""
+        with _LIVE_LOCK:
+            _LIVE.add(handle.id)
+        self._handles.append(handle)
 
     def _bind(self, hook: Callable[..., Any]) -> Callable[..., Any]:
         if not self._open:
@@ -102,12 +121,12 @@ class Hooks:
         returns replaces the output. The output is as the module's framework shows it
         (:func:`as_seen`)."""
         bound = self._bind(as_seen(module, hook))
-        self._handles.append(module.register_forward_hook(bound, prepend=prepend))
+        self.keep(module.register_forward_hook(bound, prepend=prepend))
 
     def pre(self, module: nn.Module, hook: PreHook, *, prepend: bool = False) -> None:
         """Call ``hook(module, args)`` before each call of ``module``; a value it returns
         replaces the positional arguments."""
-        self._handles.append(module.register_forward_pre_hook(self._bind(hook), prepend=prepend))
+        self.keep(module.register_forward_pre_hook(self._bind(hook), prepend=prepend))
 
     def __len__(self) -> int:
         return len(self._handles)

@@ -73,7 +73,7 @@ def _pre_with_kwargs(
     """A pre-hook that also sees keyword arguments, kept by ``hooks`` like its own (Hooks.pre
     takes no ``with_kwargs``): thread-bound, removed when the block ends."""
     handle = module.register_forward_pre_hook(hooks._bind(fn), with_kwargs=True)
-    hooks._handles.append(handle)
+    hooks.keep(handle)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .hooks import live_hook_ids
+
 
 @dataclass
 class _Kept:
@@ -120,7 +122,9 @@ HF_HOOKS_FLAG = "_output_capturing_hooks_installed"
 def hooks_kept(model: nn.Module) -> Iterator[None]:
     """Remove, when the block ends, every module hook that code inside it added (and the
     flag Hugging Face sets when it installs its own), so that the model is left with
-    exactly the hooks it had: the user's."""
+    exactly the hooks it had: the user's. Hooks that actscope's own ``Hooks`` blocks hold
+    (in this thread or another: a view's capture while a job reads attention) are theirs to
+    remove, and stay."""
     before = {
         id(m): (m, {d: set(getattr(m, d, {})) for d in HOOK_DICTS}, m.__dict__.get(HF_HOOKS_FLAG))
         for m in model.modules()
@@ -133,8 +137,8 @@ def hooks_kept(model: nn.Module) -> Iterator[None]:
                 table = getattr(module, d, None)
                 if table is None:
                     continue
-                for key in set(table) - had:
-                    del table[key]
+                for key in set(table) - had - live_hook_ids():
+                    table.pop(key, None)
             if flag is None:
                 module.__dict__.pop(HF_HOOKS_FLAG, None)
             else:
