@@ -250,17 +250,33 @@ def lr_at(step: int, steps: int, peak: float, warmup: int, floor: float = 0.1) -
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def synthetic_batch(
-    gen: torch.Generator, batch: int, vocab_size: int, n_special: int
-) -> torch.Tensor:
-    """Rows of random tokens where a random-length segment repeats (an induction signal)."""
-    rows = []
-    for _ in range(batch):
-        length = int(torch.randint(8, SEQ_LEN // 2 + 1, (1,), generator=gen))
-        seg = torch.randint(n_special, vocab_size, (length,), generator=gen)
-        reps = -(-SEQ_LEN // length)
-        rows.append(seg.repeat(reps)[:SEQ_LEN])
-    return torch.stack(rows)
+def repeat_rows(
+    gen: torch.Generator,
+    rows: int,
+    length: int,
+    vocab_size: int,
+    n_special: int,
+    text_ids: torch.Tensor,
+    text_frac: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(tokens, position_ids)``: rows in which a segment of 4 to ``length // 2`` tokens repeats.
+
+    The first ``text_frac`` of the rows take the segment from the training text, the rest
+    draw it uniformly from the non-special tokens. Each row starts at a random position so that
+    every position embedding sees repeats. Predicting a repeat needs the induction circuit.
+    """
+    out = torch.empty(rows, length, dtype=torch.long)
+    n_text = round(rows * text_frac)
+    for r in range(rows):
+        seg_len = int(torch.randint(4, length // 2 + 1, (1,), generator=gen))
+        if r < n_text:
+            start = int(torch.randint(0, len(text_ids) - seg_len, (1,), generator=gen))
+            seg = text_ids[start : start + seg_len]
+        else:
+            seg = torch.randint(n_special, vocab_size, (seg_len,), generator=gen)
+        out[r] = seg.repeat(-(-length // seg_len))[:length]
+    offsets = torch.randint(0, SEQ_LEN - length + 1, (rows, 1), generator=gen)
+    return out, offsets + torch.arange(length)
 
 
 _POINT_KEYS = ("step", "loss", "lr", "seconds")
@@ -287,14 +303,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=1800, help="optimizer steps (the schedule)")
     parser.add_argument("--minutes", type=float, default=12.0, help="stop early past this budget")
-    parser.add_argument("--batch", type=int, default=16, help="sequences of 256 tokens per step")
+    parser.add_argument("--batch", type=int, default=8, help="text windows of 256 tokens a step")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument("--repeat-rows", type=int, default=32, help="repeat rows a step (0: none)")
+    parser.add_argument("--repeat-len", type=int, default=64, help="tokens per repeat row")
     parser.add_argument(
-        "--synthetic-frac",
-        type=float,
-        default=0.25,
-        help="fraction of each batch made of repeated random-token rows",
+        "--repeat-text-frac", type=float, default=0.5, help="repeat rows cut from the text"
     )
     parser.add_argument("--init-range", type=float, default=0.08, help="weight init std")
     parser.add_argument("--log-every", type=int, default=25)
@@ -345,8 +360,6 @@ def main(argv: list[str] | None = None) -> None:
     data_gen = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(n_windows, generator=data_gen)
     cursor, epoch = 0, 0
-    n_synth = round(args.batch * args.synthetic_frac)
-    n_text = args.batch - n_synth
 
     curve: list[dict[str, float]] = []
     probe = repeated_random_tokens(8, 40, vocab_size, n_special, seed=99)
@@ -358,23 +371,29 @@ def main(argv: list[str] | None = None) -> None:
         if time.time() - t0 > args.minutes * 60:
             stopped_early = True
             break
-        if cursor + n_text > n_windows:
+        if cursor + args.batch > n_windows:
             order = torch.randperm(n_windows, generator=data_gen)
             cursor, epoch = 0, epoch + 1
-        idx = order[cursor : cursor + n_text]
-        cursor += n_text
-        x = torch.stack([train_ids[i * SEQ_LEN : (i + 1) * SEQ_LEN + 1] for i in idx.tolist()])
-        if n_synth:
-            synth = synthetic_batch(data_gen, n_synth, vocab_size, n_special)
-            x = torch.cat([x, torch.cat([synth, synth[:, :1]], dim=1)])
+        idx = order[cursor : cursor + args.batch].tolist()
+        cursor += args.batch
+        x = torch.stack([train_ids[i * SEQ_LEN : (i + 1) * SEQ_LEN + 1] for i in idx])
         lr = lr_at(step, args.steps, args.lr, args.warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
         logits = model(x[:, :-1]).logits
-        target = x[:, 1:].clone()
-        if n_synth:
-            target[n_text:, -1] = -100  # the appended column is not a real continuation
-        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100)
+        loss_sum = F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten(), reduction="sum")
+        count = x[:, 1:].numel()
+        if args.repeat_rows:
+            rep, pos = repeat_rows(
+                data_gen, args.repeat_rows, args.repeat_len, vocab_size, n_special,
+                train_ids, args.repeat_text_frac,
+            )  # fmt: skip
+            rep_logits = model(rep[:, :-1], position_ids=pos[:, :-1]).logits
+            loss_sum = loss_sum + F.cross_entropy(
+                rep_logits.flatten(0, 1), rep[:, 1:].flatten(), reduction="sum"
+            )
+            count += rep[:, 1:].numel()
+        loss = loss_sum / count
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -429,18 +448,22 @@ def main(argv: list[str] | None = None) -> None:
             "steps": steps_done,
             "stopped_early_by_minutes": stopped_early,
             "epochs_started": epoch + 1,
-            "batch_sequences": args.batch,
+            "text_windows_per_step": args.batch,
             "seq_len": SEQ_LEN,
-            "tokens_seen": steps_done * args.batch * SEQ_LEN,
+            "text_tokens_seen": steps_done * args.batch * SEQ_LEN,
+            "repeat_rows_per_step": args.repeat_rows,
+            "repeat_row_len": args.repeat_len,
+            "repeat_rows_from_text": args.repeat_text_frac,
+            "repeat_tokens_seen": steps_done * args.repeat_rows * args.repeat_len,
             "optimizer": "AdamW(betas=(0.9, 0.95), weight_decay=0.1), grad clip 1.0",
             "lr_peak": args.lr,
             "warmup_steps": args.warmup,
             "schedule": "linear warmup, cosine decay to 0.1 x peak",
             "init_range": args.init_range,
-            "synthetic_repeated_random_fraction": args.synthetic_frac,
-            "synthetic_rows": "uniform non-special tokens: a segment of 8-128 tokens repeated "
-            "to fill the row (an induction signal; text alone forms no induction head in a "
-            "CPU budget)",
+            "repeat_rows": "each step adds short rows in which a segment of 4 to "
+            "repeat_row_len / 2 tokens repeats to fill the row, at a random start position; "
+            "part cut from the training text, the rest uniform random non-special tokens "
+            "(synthetic). Text alone forms no induction head within a CPU budget.",
             "threads": torch.get_num_threads(),
         },
         "corpus": {

@@ -64,6 +64,7 @@ def test_the_import_check_sees_a_widget_import():
     ]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_mining_without_the_widget_loads_no_jupyter_modules():
     code = (
         "import sys, actscope, torch\n"
@@ -79,6 +80,7 @@ def test_mining_without_the_widget_loads_no_jupyter_modules():
     assert out == ""
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_explorer_still_comes_from_one_import():
     code = "import actscope, sys; actscope.Explorer; print('anywidget' in sys.modules)"
     out = subprocess.run(
