@@ -59,7 +59,7 @@ describe("PatchingPanel", () => {
     const cols = Array.from(el.querySelectorAll(".acts-patching-col"), (c) => c.textContent);
     expect(cols).toEqual(["The", "␣cat", "␣sat"]);
     const cells = Array.from(el.querySelectorAll(".acts-patching-cell"), (c) => c.textContent);
-    expect(cells).toEqual(["0", "1", "0", "0.25", "0.5", "NaN"]);
+    expect(cells).toEqual(["0.00", "1.00", "0.00", "0.25", "0.50", ""]);
     const full = el.querySelector<HTMLElement>(".acts-patching-cell[data-layer='0'][data-position='1']");
     expect(full?.style.background).not.toBe("");
     expect(

@@ -27,12 +27,12 @@ def test_ablate_changes_the_prediction_and_removing_it_restores_the_views(notebo
     # The most active unit of this input, then "ablate" (with a channel this important,
     # together with its neighbours: steer it far down).
     page.locator(".acts-rank-row").first.click()
-    unit = nb.kernel.wait_for("ex.unit", lambda u: u != "None")
+    unit = nb.kernel.wait_for("ex.unit", lambda u: u is not None)
     page.locator(".acts-edits-amount").fill("-50")
     page.locator(".acts-edits-amount").dispatch_event("change")
     page.locator("[data-edit='steer']").click()
-    nb.kernel.wait_for("len(ex.edits)", lambda n: n == "1", timeout=20)
-    assert nb.kernel.eval("ex.edits[0]['units']") == f"[{unit}]"
+    nb.kernel.wait_for("len(ex.edits)", lambda n: n == 1, timeout=20)
+    assert nb.kernel.eval("ex.edits[0]['units']") == [unit]
     page.wait_for_selector(".acts-outputs .acts-edits-badge", timeout=30_000)
     edited = outputs_text(page)
     assert "(clean" in edited and edited != clean
@@ -40,11 +40,11 @@ def test_ablate_changes_the_prediction_and_removing_it_restores_the_views(notebo
     assert page.locator(".acts-edits-chip").count() == 1
     # The difference view: only what the edit changed.
     page.locator("[data-view='difference']").click()
-    nb.kernel.wait_for("ex.edit_view", lambda v: v == "'difference'")
+    nb.kernel.wait_for("ex.edit_view", lambda v: v == "difference")
     screenshot(page, "edits-digits", page.locator(".acts-root"))
     # Remove the edit: the clean outputs, as before.
     page.locator(".acts-edits-remove").click()
-    nb.kernel.wait_for("len(ex.edits)", lambda n: n == "0", timeout=20)
+    nb.kernel.wait_for("len(ex.edits)", lambda n: n == 0, timeout=20)
     page.wait_for_function(
         "() => !document.querySelector('.acts-outputs .acts-edits-badge')", timeout=30_000
     )
@@ -67,10 +67,12 @@ def test_a_patching_sweep_from_the_panel_opens_a_cell(notebook, page):
     page.locator("[data-action='patch']").click()
     page.wait_for_selector(".acts-patching[data-patching='drawn']", timeout=60_000)
     cells = page.locator(".acts-patching-cell")
-    n_tokens = int(nb.kernel.eval("len(tokenizer(clean)['input_ids'])"))
+    n_tokens = nb.kernel.eval("len(tokenizer(clean)['input_ids'])")
     assert cells.count() == 2 * n_tokens  # two blocks, each position
     page.locator(".acts-patching-cell[data-layer='1'][data-position='3']").click()
-    nb.kernel.wait_for("(ex.layer, ex.position, ex.input_index)", lambda v: v == "('transformer.h.1', 3, 1)")
+    nb.kernel.wait_for(
+        "(ex.layer, ex.position, ex.input_index)", lambda v: v == ["transformer.h.1", 3, 1]
+    )
     screenshot(page, "patching-lm", page.locator(".acts-patching"))
 
 
@@ -99,7 +101,9 @@ def test_the_exported_page_shows_the_edits_and_the_sweep_in_both_themes(browser,
         page.on("console", lambda m, out=errors: out.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e, out=errors: out.append(str(e)))
         page.goto(page_path.as_uri())
-        page.wait_for_selector(".acts-outputs[data-outputs='drawn'] .acts-edits-badge", timeout=20_000)
+        page.wait_for_selector(
+            ".acts-outputs[data-outputs='drawn'] .acts-edits-badge", timeout=20_000
+        )
         page.wait_for_selector(".acts-patching[data-patching='drawn']", timeout=20_000)
         assert page.locator(".acts-edits-chip").count() == 1
         assert page.locator("[data-action='patch']").is_disabled()  # no kernel to run one

@@ -136,12 +136,8 @@ export class PatchingPanel {
       for (let t = 0; t < (T ?? 0); t++) {
         const v = values[l * (T ?? 0) + t] ?? Number.NaN;
         const r = restored(v, m.clean_value, m.corrupted_value);
-        const cell = h("td", {
-          class: "acts-patching-cell",
-          "data-layer": l,
-          "data-position": t,
-          text: fmt(r),
-        });
+        const text = Number.isFinite(r) ? (Math.abs(r) < 100 ? r.toFixed(2) : fmt(r)) : "";
+        const cell = h("td", { class: "acts-patching-cell", "data-layer": l, "data-position": t, text });
         if (Number.isFinite(r)) {
           const c = Math.max(-1, Math.min(1, r));
           cell.style.background = cmap.css(c);
