@@ -29,4 +29,9 @@ fi
 code=$?
 set -e
 if [[ $code == 5 ]]; then echo "pytest collected no tests" >&2; exit 1; fi
-exit $code
+[[ $code != 0 || "${1:-}" == "fast" ]] && exit $code
+
+step "documentation site (mkdocs build --strict: every notebook executed, the API complete)"
+ACTSCOPE_DOCS_GALLERY=complete $V/mkdocs build --strict --quiet
+step "release check (sdist, wheel, a fresh install)"
+scripts/release_check.sh
