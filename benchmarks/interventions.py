@@ -16,8 +16,13 @@ ours (above 1 means ours is faster).
 The intervene row times a forward pass inside ``intervene`` with one edit (ablating 16 units
 of an MLP activation at every position) against a bare forward pass, alternately.
 
+The browser rows (JupyterLab and Chromium, the digits CNN): a click on "ablate" for the
+selected unit until the outputs panel shows the edited prediction, painted (two animation
+frames after), against a click on the next input until its outputs are painted: both ask
+Python for one forward pass and a redraw; alternately, edits cleared from the kernel between.
+
     python benchmarks/interventions.py                    # the model's device: CUDA when present
-    python benchmarks/interventions.py --device cpu --repeats 5 --threads 1
+    python benchmarks/interventions.py --device cpu --repeats 5 --threads 1 --no-browser
 """
 
 from __future__ import annotations
@@ -205,12 +210,86 @@ def overhead_row(model: Any, tokens: int, repeats: int, device: torch.device) ->
     )
 
 
+CLICK_UNTIL = """async ([click, until]) => {
+  const root = document.querySelector(".acts-root");
+  const t0 = performance.now();
+  return await new Promise((resolve) => {
+    const check = () => {
+      if (!document.querySelector(until)) return;
+      observer.disconnect();
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    };
+    const observer = new MutationObserver(check);
+    observer.observe(root, { subtree: true, childList: true, attributes: true });
+    document.querySelector(click).click();
+  });
+}"""
+
+DIGITS = (
+    "import actscope\nfrom actscope.demo.digits import digits_demo\n"
+    "model, images, labels = digits_demo(16)\n"
+    "ex = actscope.Explorer(model, images, labels=labels, layer='features.conv3')\n"
+    "ex.unit = 5\nex"
+)
+
+
+def browser_rows(repeats: int) -> list[str]:
+    """Click "ablate" → edited outputs painted, against click next input → outputs painted."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, Notebook
+
+    server = JupyterServer(Path(tempfile.mkdtemp(prefix="actscope-bench-")))
+    server.write_notebook("edits.ipynb", [DIGITS])
+    ablate, step = [], []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            nb = Notebook(server, page, "edits.ipynb")
+            nb.run_all(timeout=300_000)
+            page.wait_for_selector(".acts-outputs[data-outputs='drawn']", timeout=60_000)
+            page.wait_for_selector("[data-edit='ablate']", timeout=60_000)
+            for i in range(repeats + 1):  # the first of each is a warm-up
+                a = page.evaluate(
+                    CLICK_UNTIL, ["[data-edit='ablate']", ".acts-outputs .acts-edits-badge"]
+                )
+                nb.kernel.run("ex.edits = []")
+                page.wait_for_function(
+                    "() => !document.querySelector('.acts-outputs .acts-edits-badge')"
+                )
+                nxt = (i + 1) % 16
+                b = page.evaluate(
+                    CLICK_UNTIL,
+                    [f".acts-input[data-index='{nxt}']", f".acts-outputs[data-key='{nxt}']"],
+                )
+                if i:
+                    ablate.append(a)
+                    step.append(b)
+            nb.close()
+            browser.close()
+    finally:
+        server.stop()
+    ours, ref = statistics.median(ablate), statistics.median(step)
+    return [
+        f"{'click ablate → edited outputs painted':44} {ours:9.1f} ms",
+        f"{'click next input → its outputs painted':44} {ref:9.1f} ms"
+        f"   ablate / input {ours / ref:.2f}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=2, help="prompts per sweep")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-browser", action="store_true", help="skip the JupyterLab rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -238,6 +317,11 @@ def main() -> None:
     print()
     print("intervene, one edit, 4 layers × 256 at 32 tokens:")
     print(overhead_row(big, 32, max(args.repeats * 10, 30), device))
+    if not args.no_browser:
+        print()
+        print(f"in JupyterLab (Chromium), digits CNN, median of {args.repeats * 4}:")
+        for line in browser_rows(args.repeats * 4):
+            print(line)
 
 
 if __name__ == "__main__":

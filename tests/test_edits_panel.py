@@ -46,7 +46,7 @@ def by_hand(model, images, index, layer, fn):
 
 def test_ablating_every_channel_changes_the_prediction_as_zeroing_by_hand(ex, digits):
     model, images, _ = digits
-    clean_probs, clean_ids, clean_meta, _ = probs(ex)
+    clean_probs, _, clean_meta, _ = probs(ex)
     assert "edits" not in clean_meta
     ex.edits = [{"layer": CONV, "units": None, "positions": None, "op": "scale", "amount": 0}]
     edited, ids, meta, arrays = probs(ex)
@@ -183,7 +183,9 @@ def test_the_edits_figure_compares_the_runs(ex):
     assert names == ["clean", "edited"]
     edited, _, _, arrays = probs(ex)
     np.testing.assert_allclose(fig.data[1].y, edited[: len(fig.data[1].y)], atol=2e-3)
-    np.testing.assert_allclose(fig.data[0].y, arrays["clean_probs"][: len(fig.data[0].y)], atol=2e-3)
+    np.testing.assert_allclose(
+        fig.data[0].y, arrays["clean_probs"][: len(fig.data[0].y)], atol=2e-3
+    )
 
 
 def test_the_layer_figure_follows_the_edit_view(ex):

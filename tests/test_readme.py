@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,6 +17,7 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 
 
+@pytest.mark.slow  # a subprocess running every example, the language model's too
 def test_readme_python_runs_in_order(tmp_path):
     blocks = python_blocks()
     assert len(blocks) >= 5, "the README lost its examples"

@@ -221,6 +221,14 @@ def collate(examples: Sequence[Batch], first_index: int = 0) -> Batch:
     """Concatenate batches of one along the batch axis; mixed shapes raise with both shapes."""
 
     def cat(parts: list[torch.Tensor]) -> torch.Tensor:
+        if any(t.ndim == 0 for t in parts):
+            # A scalar has no batch axis: one shared by every input (a flag) stays as it is.
+            if all(t.ndim == 0 for t in parts) and all(torch.equal(t, parts[0]) for t in parts):
+                return parts[0]
+            raise InputError(
+                f"Inputs from {first_index} on hold a 0-dimensional tensor that differs between "
+                "them (or sits where others have a batch axis): give it a batch axis, shape (1,)."
+            )
         shapes = [tuple(t.shape[1:]) for t in parts]
         odd = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
         if odd is not None:

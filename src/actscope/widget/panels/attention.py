@@ -169,8 +169,10 @@ class AttentionPanel(Panel):
                     session.model, example, shown, forward=session.forward, device=session.device
                 )
         except ActscopeError as exc:
-            why = str(exc)
-            return {n: self._tagged(unavailable_blob(attention_key(index, n), why), tag) for n in shown}
+            return {
+                n: self._tagged(unavailable_blob(attention_key(index, n), str(exc)), tag)
+                for n in shown
+            }
         ids = example.get("input_ids") if isinstance(example, dict) else None
         blobs = {
             name: attention_blob(
@@ -203,7 +205,8 @@ class AttentionPanel(Panel):
 
         def failed(exc: BaseException) -> None:
             why = f"{type(exc).__name__}: {exc}"
-            self.attention_view = self._tagged(unavailable_blob(attention_key(index, layer), why), tag)
+            blob = unavailable_blob(attention_key(index, layer), why)
+            self.attention_view = self._tagged(blob, tag)
 
         tag = self._edit_tag()
 

@@ -70,7 +70,9 @@ def normalised(spec: Any, info_of: Any) -> EditSpec:
     ``LayerInfo``, raising for an unknown name) and normalised: units and positions as
     sorted lists (or None: all), the amount as :func:`normalised_amount`."""
     if not isinstance(spec, dict):
-        raise InputError(f"Each edit must be a dict with layer, units, op and amount, not {spec!r}.")
+        raise InputError(
+            f"Each edit must be a dict with layer, units, op and amount, not {spec!r}."
+        )
     unknown = set(spec) - {"layer", "units", "positions", "op", "amount"}
     if unknown:
         raise InputError(
@@ -114,8 +116,10 @@ def to_edit(spec: EditSpec) -> Edit:
 def describe(spec: EditSpec) -> str:
     """How the widget names an edit: ``"transformer.h.1.mlp.act · unit 3 · × 0"``."""
     units = spec["units"]
-    what = "every unit" if units is None else f"unit{'s' if len(units) > 1 else ''} " + ", ".join(
-        map(str, units)
+    what = (
+        "every unit"
+        if units is None
+        else f"unit{'s' if len(units) > 1 else ''} " + ", ".join(map(str, units))
     )
     op = {"scale": "×", "value": "=", "add": "+"}[spec["op"]]
     where = "" if spec["positions"] is None else f" at {', '.join(map(str, spec['positions']))}"

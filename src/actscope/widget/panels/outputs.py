@@ -124,7 +124,7 @@ class OutputsPanel(Panel):
         """The clean run's probabilities of ``ids`` (``(k,)`` or ``(tokens, k)``)."""
         logits, _ = self.session.output(index, edited=False)
         probs = logits[0].float().softmax(-1).cpu()
-        return probs.gather(-1, ids.long().reshape(probs.shape[:-1] + (-1,))).reshape(ids.shape)
+        return probs.gather(-1, ids.long().reshape(*probs.shape[:-1], -1)).reshape(ids.shape)
 
     def _compare_predictions(
         self, index: int, k: int
