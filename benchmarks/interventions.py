@@ -18,8 +18,9 @@ of an MLP activation at every position) against a bare forward pass, alternately
 
 The browser rows (JupyterLab and Chromium, the digits CNN): a click on "ablate" for the
 selected unit until the outputs panel shows the edited prediction, painted (two animation
-frames after), against a click on the next input until its outputs are painted: both ask
-Python for one forward pass and a redraw; alternately, edits cleared from the kernel between.
+frames after), against a click on the next input until its outputs are painted: with the
+session's caches emptied first, both ask Python for one forward pass and the redraws;
+alternately, the edits cleared from the kernel between.
 
     python benchmarks/interventions.py                    # the model's device: CUDA when present
     python benchmarks/interventions.py --device cpu --repeats 5 --threads 1 --no-browser
@@ -255,19 +256,22 @@ def browser_rows(repeats: int) -> list[str]:
             nb.run_all(timeout=300_000)
             page.wait_for_selector(".acts-outputs[data-outputs='drawn']", timeout=60_000)
             page.wait_for_selector("[data-edit='ablate']", timeout=60_000)
+            forget = "ex.session.forget(); ex.__dict__.pop('_outputs_cache', None)"
             for i in range(repeats + 1):  # the first of each is a warm-up
+                nb.kernel.run(forget)  # both clicks then cost one forward pass
                 a = page.evaluate(
                     CLICK_UNTIL, ["[data-edit='ablate']", ".acts-outputs .acts-edits-badge"]
                 )
-                nb.kernel.run("ex.edits = []")
-                page.wait_for_function(
-                    "() => !document.querySelector('.acts-outputs .acts-edits-badge')"
-                )
-                nxt = (i + 1) % 16
+                nb.kernel.run("ex.edits = []; ex.input_index = 0")
+                page.wait_for_selector(".acts-outputs[data-key='0']:not(:has(.acts-edits-badge))")
+                nb.kernel.run(forget)
                 b = page.evaluate(
                     CLICK_UNTIL,
-                    [f".acts-input[data-index='{nxt}']", f".acts-outputs[data-key='{nxt}']"],
+                    [".acts-inputs button[title^='Next input']", ".acts-outputs[data-key='1']"],
                 )
+                nb.kernel.run("ex.input_index = 0; ex.unit = 5")
+                page.wait_for_selector(".acts-outputs[data-key='0']")
+                page.wait_for_selector("[data-edit='ablate']")
                 if i:
                     ablate.append(a)
                     step.append(b)
