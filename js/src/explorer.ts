@@ -99,7 +99,12 @@ export class ExplorerView {
       send: (msg: Request) => this.send(msg),
       drawn: () => this.prefetcher.whenIdle(),
       languageModel: () => this.outputs.task() === "next_tokens",
-      valueRange: () => this.layerView.valueRange(),
+      valueRange: () => {
+        const mined = this.examples.minedRange();
+        if (mined) return { range: mined, what: "this unit's range over the mined data" };
+        const view = this.layerView.valueRange();
+        return view ? { range: view, what: "this layer's values on this input" } : null;
+      },
     };
     this.layerView = new LayerViewPanel(host);
     this.outputs = new OutputsPanel(host); // before saliency, which asks it for the task

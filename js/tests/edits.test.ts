@@ -26,6 +26,7 @@ afterEach(() => document.body.replaceChildren());
 const ABLATE: EditSpec = { layer: "a", units: [2], positions: null, op: "scale", amount: 0 };
 
 function mount(extra: Record<string, unknown> = {}, range: [number, number] | null = [-2, 3]) {
+  const found = range ? { range, what: "this layer's values on this input" } : null;
   const model = new StaticModel(traits({ edits: [], edit_view: "edited", position: null, ...extra }));
   let commits = 0;
   const panel = new EditsPanel({
@@ -34,7 +35,7 @@ function mount(extra: Record<string, unknown> = {}, range: [number, number] | nu
     commit: () => {
       commits++;
     },
-    valueRange: () => range,
+    valueRange: () => found,
   });
   document.body.append(panel.el);
   const click = (sel: string) => (panel.el.querySelector(sel) as HTMLElement).click();

@@ -65,6 +65,15 @@ describe("ExamplesPanel", () => {
     expect(el.dataset.key).toBe("a|3|-1");
   });
 
+  it("gives the drawn unit's mined range (the edits slider spans it), none for another unit", () => {
+    const { model, panel } = mount({ unit: 3 });
+    expect(panel.minedRange()).toBeNull();
+    model.set("examples_view", examplesBlob("a", 2, -1)); // not the selected unit
+    expect(panel.minedRange()).toBeNull();
+    model.set("examples_view", examplesBlob("a", 3, -1));
+    expect(panel.minedRange()).toEqual([0, 9]);
+  });
+
   it("opens a band's samples, and closes it with a second click", () => {
     const { model, el, commits } = mount({ unit: 3 });
     model.set("examples_view", examplesBlob("a", 3, -1));

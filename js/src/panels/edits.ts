@@ -39,8 +39,9 @@ export interface EditsHost {
   model: AnyModel<Traits>;
   on(event: string, fn: () => void): void;
   commit(debounce: boolean): void;
-  /** The finite range of the current layer view's values, if one is drawn. */
-  valueRange(): [number, number] | null;
+  /** The range the amount slider spans: the selected unit's mined range (its examples'
+   * histogram) when an index covers it, else the current layer view's values; and which. */
+  valueRange(): { range: [number, number]; what: string } | null;
 }
 
 const VIEWS: [EditView, string][] = [
@@ -94,8 +95,8 @@ export class EditsPanel {
   private controls(unit: number): HTMLElement {
     const model = this.host.model;
     const position = model.get("position");
-    const range = this.host.valueRange();
-    const [lo, hi] = range ?? [-1, 1];
+    const found = this.host.valueRange();
+    const [lo, hi] = found?.range ?? [-1, 1];
     const box = h("span", { class: "acts-edits-controls" });
     const at = h("input", {
       type: "checkbox",
@@ -116,7 +117,7 @@ export class EditsPanel {
       max: String(Math.max(hi, 0)),
       step: String((Math.max(hi, 0) - Math.min(lo, 0)) / 200 || 0.01),
       value: String(this.amount),
-      title: range ? `this layer's values on this input: ${fmt(lo)} to ${fmt(hi)}` : "",
+      title: found ? `${found.what}: ${fmt(lo)} to ${fmt(hi)}` : "",
     });
     const setAmount = (v: number): void => {
       if (!Number.isFinite(v)) return;

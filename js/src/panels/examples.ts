@@ -37,6 +37,7 @@ const pct = (v: number | null | undefined): string =>
   v == null ? "—" : `${(100 * v).toFixed(v < 0.1 ? 1 : 0)}%`;
 
 export class ExamplesPanel {
+  private shown: ExamplesData | null = null;
   readonly el = h("div", { class: "acts-examples" });
   private live: ExamplesData | null = null;
   private snap = new Map<string, ExamplesData>();
@@ -108,10 +109,19 @@ export class ExamplesPanel {
     if (this.host.live()) this.host.send({ type: "open_example", id });
   }
 
+  /** The range of the drawn unit's mined per-example maxima (its histogram), if drawn. */
+  minedRange(): [number, number] | null {
+    const edges = this.shown?.arrays.get("hist_edges");
+    if (!edges || edges.length < 2) return null;
+    const [lo, hi] = [edges[0] as number, edges[edges.length - 1] as number];
+    return Number.isFinite(lo) && Number.isFinite(hi) ? [lo, hi] : null;
+  }
+
   /** Show `data` if it answers `key`, else `note` (nothing at all when `note` is null). */
   private render(data: ExamplesData | null, key: string, note: string | null): void {
     clear(this.el);
     const ok = data && data.meta.key === key ? data : null;
+    this.shown = ok && !("error" in ok.meta) && !("missing" in ok.meta) ? ok : null;
     this.el.dataset.key = ok ? key : "";
     this.el.style.display = ok || note ? "block" : "none";
     this.el.append(h("div", { class: "acts-panel-title", text: "Dataset examples" }));
