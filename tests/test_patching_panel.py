@@ -106,6 +106,33 @@ def test_the_run_button_message_starts_a_sweep(ex):
     assert (meta["clean"], meta["corrupted"]) == (1, 0)
 
 
+def test_the_logit_difference_metric_is_the_clean_top_minus_the_corrupted_top(gpt2, tokenizer):
+    other = "the cat sat on the dog"  # the last token differs, and so does the top prediction
+    ex = actscope.Explorer(gpt2, [CLEAN, other], tokenizer=tokenizer)
+    ex._on_msg(ex, {"type": "patch", "clean": 0, "corrupted": 1, "metric": "logit_diff"}, [])
+    ex.wait(60)
+    meta, arrays = wire.decode(ex.patching_view)
+    assert meta["metric"].startswith("logit diff")
+    with torch.no_grad():
+        clean = gpt2(ids(tokenizer, CLEAN)).logits[0, -1]
+        corrupt = gpt2(ids(tokenizer, other)).logits[0, -1]
+    right, wrong = int(clean.argmax()), int(corrupt.argmax())
+    assert right != wrong
+    assert meta["clean_value"] == pytest.approx(float(clean[right] - clean[wrong]), abs=1e-4)
+    assert meta["corrupted_value"] == pytest.approx(
+        float(corrupt[right] - corrupt[wrong]), abs=1e-4
+    )
+    # Patching the last token at the first block's input gives the clean difference.
+    assert arrays["values"][0, 5] == pytest.approx(meta["clean_value"], abs=2e-2)
+
+
+def test_a_logit_difference_of_inputs_with_the_same_answer_is_refused(ex):
+    with pytest.raises(actscope.InputError, match="top prediction"):
+        ex.patch(0, 1, metric="logit_diff")
+    with pytest.raises(actscope.InputError, match="top_logprob"):
+        ex.patch(0, 1, metric="accuracy")
+
+
 def test_the_figure_shows_the_share_restored(ex):
     ex.patch(0, 1)
     ex.wait(60)

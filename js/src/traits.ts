@@ -46,6 +46,9 @@ export const predictionTaskValues: readonly PredictionTask[] = ["classes", "next
 export type EditOp = "scale" | "value" | "add";
 export const editOpValues: readonly EditOp[] = ["scale", "value", "add"];
 
+export type PatchMetric = "top_logprob" | "logit_diff";
+export const patchMetricValues: readonly PatchMetric[] = ["top_logprob", "logit_diff"];
+
 export type EditView = "edited" | "clean" | "difference";
 export const editViewValues: readonly EditView[] = ["edited", "clean", "difference"];
 
@@ -392,6 +395,7 @@ export interface PatchRequest {
   type: "patch";
   clean: number;
   corrupted: number;
+  metric?: PatchMetric;
 }
 
 export interface HelloReply {

@@ -91,7 +91,12 @@ describe("PatchingPanel", () => {
     clean.value = "1";
     clean.dispatchEvent(new Event("change"));
     el.querySelector<HTMLButtonElement>("[data-action='patch']")?.click();
-    expect(sent).toEqual([{ type: "patch", clean: 1, corrupted: 0 }]);
+    expect(sent).toEqual([{ type: "patch", clean: 1, corrupted: 0, metric: "top_logprob" }]);
+    const metric = el.querySelector<HTMLSelectElement>(".acts-patching-metric") as HTMLSelectElement;
+    metric.value = "logit_diff";
+    metric.dispatchEvent(new Event("change"));
+    el.querySelector<HTMLButtonElement>("[data-action='patch']")?.click();
+    expect(sent[1]).toEqual({ type: "patch", clean: 1, corrupted: 0, metric: "logit_diff" });
   });
 
   it("has no Run button to press without a kernel, and still shows a saved sweep", () => {

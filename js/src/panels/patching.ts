@@ -7,7 +7,7 @@ import type { AnyModel } from "@anywidget/types";
 import { ColorMap } from "../colormap";
 import type { Tooltip } from "../components/tooltip";
 import { clear, fmt, h, readableToken } from "../dom";
-import type { PatchingViewMeta, Request, Traits } from "../traits";
+import type { PatchingViewMeta, PatchMetric, Request, Traits } from "../traits";
 import { asDataView, type Decoded, decode, readOr } from "../wire";
 import { drawOr } from "./outputs";
 import "./patching.css";
@@ -24,6 +24,11 @@ export interface PatchingHost {
 
 type Data = Decoded<PatchingViewMeta>;
 
+const METRICS: [PatchMetric, string][] = [
+  ["top_logprob", "log p(clean top)"],
+  ["logit_diff", "logit diff (clean top − corrupted top)"],
+];
+
 /** The fraction of the clean metric a patched run restores (NaN stays NaN). */
 export function restored(v: number, clean: number, corrupted: number): number {
   const span = clean - corrupted;
@@ -36,6 +41,7 @@ export class PatchingPanel {
   private error = "";
   private clean = 0;
   private corrupted = 1;
+  private metric: PatchMetric = "top_logprob";
 
   constructor(private host: PatchingHost) {
     host.on("change:patching_view", () => this.onTrait());
@@ -103,8 +109,14 @@ export class PatchingPanel {
       ? "patch the clean input's activations into the corrupted one, one layer and position at a time"
       : "a sweep needs a running kernel (ex.patch(clean, corrupted) in Python)";
     run.addEventListener("click", () =>
-      this.host.send({ type: "patch", clean: this.clean, corrupted: this.corrupted }),
+      this.host.send({ type: "patch", clean: this.clean, corrupted: this.corrupted, metric: this.metric }),
     );
+    const metric = h("select", { class: "acts-patching-metric", "aria-label": "metric" });
+    for (const [value, text] of METRICS) metric.append(h("option", { value, text }));
+    metric.value = this.metric;
+    metric.addEventListener("change", () => {
+      this.metric = metric.value as PatchMetric;
+    });
     return h(
       "div",
       { class: "acts-patching-top" },
@@ -113,6 +125,8 @@ export class PatchingPanel {
       pick(this.clean, (v) => (this.clean = v), "clean input"),
       h("span", { class: "acts-label", text: "into corrupted" }),
       pick(this.corrupted, (v) => (this.corrupted = v), "corrupted input"),
+      h("span", { class: "acts-label", text: "metric" }),
+      metric,
       run,
     );
   }

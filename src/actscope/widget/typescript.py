@@ -54,6 +54,7 @@ _ENUMS = [
     "HeadScore",
     "PredictionTask",
     "EditOp",
+    "PatchMetric",
     "EditView",
     "LayerViewArray",
 ]

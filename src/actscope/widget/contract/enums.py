@@ -26,6 +26,9 @@ PredictionTask = Literal["classes", "next_tokens"]
 EditOp = Literal["scale", "value", "add"]
 """What an edit of the widget does to its units: multiply them (``scale``, 0 ablates), set
 them (``value``) or add to them (``add``: steering), by its ``amount``."""
+PatchMetric = Literal["top_logprob", "logit_diff"]
+"""The patching panel's metrics: the log-probability of the clean run's top prediction, or
+the logit difference between the clean run's and the corrupted run's top predictions."""
 EditView = Literal["edited", "clean", "difference"]
 """What the layer view shows while edits are active: the edited run, the clean run, or
 edited minus clean."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
+from .enums import PatchMetric
+
 
 class HelloRequest(TypedDict):
     type: Literal["hello"]
@@ -37,6 +39,7 @@ class PatchRequest(TypedDict):
     type: Literal["patch"]
     clean: int
     corrupted: int
+    metric: NotRequired[PatchMetric]
 
 
 Request = (

@@ -18,7 +18,7 @@ import torch
 import traitlets
 
 from ...engine.batch import move
-from ...engine.effects import top_logprob
+from ...engine.effects import logit_diff, top_logprob
 from ...engine.errors import InputError
 from ...engine.forward import run_forward
 from ...engine.hooks import Hooks
@@ -74,7 +74,7 @@ class PatchingPanel(Panel):
         corrupted: int = 1,
         layers: Sequence[str] | None = None,
         *,
-        metric: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        metric: Callable[[torch.Tensor], torch.Tensor] | str | None = None,
         site: str | None = None,
         background: bool | None = None,
     ) -> None:
@@ -87,8 +87,10 @@ class PatchingPanel(Panel):
                 (tokens), e.g. prompts that differ in one word.
             layers: the layers to patch; by default a language model's blocks, patched at
                 their input (the residual stream), so row 0 is the embeddings.
-            metric: ``metric(logits) → (N,)``; by default the log-probability of the clean
-                run's top prediction (the next token after the last position).
+            metric: ``metric(logits) → (N,)``; ``"top_logprob"`` (the default): the
+                log-probability of the clean run's top prediction (the next token after the
+                last position); ``"logit_diff"``: its logit minus that of the corrupted run's
+                top prediction.
             site: ``"input"`` or ``"output"`` of each layer (default: ``"input"`` for the
                 blocks found, else ``"output"``).
 
@@ -124,6 +126,7 @@ class PatchingPanel(Panel):
             )
         tokens = session.inputs.tokens(corrupted)
         first = next(iter(modules.values()))
+        chosen_metric, name = self._patch_metric(metric, a, b)
 
         def work(progress: Progress) -> bytes:
             batches = [0]
@@ -139,13 +142,12 @@ class PatchingPanel(Panel):
                     a,
                     b,
                     chosen,
-                    metric=metric,
+                    metric=chosen_metric,
                     site=where,  # type: ignore[arg-type]
                     forward=session.forward,
                     device=session.device,
                 )
-            baseline = self._baseline(a, b, metric)
-            name = getattr(metric, "__name__", "metric") if metric else "log p(clean top)"
+            baseline = self._baseline(a, b, chosen_metric)
             return patching_blob(
                 values if values.ndim == 2 else values[:, None],
                 clean=clean,
@@ -165,6 +167,31 @@ class PatchingPanel(Panel):
 
         self._jobs.start("patching", work, done, failed, background=background)
 
+    def _patch_metric(self, metric: Any, clean: Any, corrupted: Any) -> tuple[Any, str]:
+        """The metric function (None: the engine's default) and its name for the panel."""
+        if metric is None or metric == "top_logprob":
+            return None, "log p(clean top)"
+        if callable(metric):
+            return metric, getattr(metric, "__name__", "metric")
+        if metric != "logit_diff":
+            raise InputError(
+                f"metric {metric!r} is not 'top_logprob' or 'logit_diff' (or a function of "
+                "the logits returning one number per example)."
+            )
+        tops = []
+        with torch.no_grad():
+            for batch in (clean, corrupted):
+                moved = move(batch, self.session.device, self.session.float_dtype)
+                logits = logits_of(run_forward(self.session.model, moved, self.session.forward))
+                tops.append(int(logits[0, -1].argmax() if logits.ndim == 3 else logits[0].argmax()))
+        if tops[0] == tops[1]:
+            raise InputError(
+                f"Both inputs' top prediction is {tops[0]}: a logit difference between them is "
+                "0 everywhere. Use metric='top_logprob', or inputs that the model answers "
+                "differently."
+            )
+        return logit_diff(tops[0], tops[1]), "logit diff (clean top − corrupted top)"
+
     def _baseline(self, clean: Any, corrupted: Any, metric: Any) -> tuple[float, float]:
         """The metric on the clean and on the corrupted run, unpatched."""
         session = self.session
@@ -177,7 +204,8 @@ class PatchingPanel(Panel):
         return float(fn(out[0]).mean()), float(fn(out[1]).mean())
 
     def _patch_from_front(self, content: Any, _buffers: Any) -> None:
-        self.patch(int(content["clean"]), int(content["corrupted"]))
+        metric = str(content.get("metric", "top_logprob"))
+        self.patch(int(content["clean"]), int(content["corrupted"]), metric=metric)
 
     def _figure_patching(self) -> Any:
         """``ex.figure(view="patching")``: the last sweep, layers × positions."""
