@@ -249,8 +249,8 @@ export class ExplorerView {
 
   /** Show what each panel has for the selection (once it is clear whether a kernel answers). */
   private showPanels(): void {
-    for (const panel of [this.saliency, this.examples, this.outputs, this.attention, this.lens, this.effects])
-      panel.show();
+    const panels = [this.saliency, this.examples, this.outputs, this.attention, this.lens, this.effects];
+    for (const panel of [...panels, this.edits, this.patching]) panel.show();
   }
 
   /** Pin every entry of the snapshot trait into the panels (inflated natively). */

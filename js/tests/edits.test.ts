@@ -25,7 +25,11 @@ afterEach(() => document.body.replaceChildren());
 
 const ABLATE: EditSpec = { layer: "a", units: [2], positions: null, op: "scale", amount: 0 };
 
-function mount(extra: Record<string, unknown> = {}, range: [number, number] | null = [-2, 3]) {
+function mount(
+  extra: Record<string, unknown> = {},
+  range: [number, number] | null = [-2, 3],
+  offline = false,
+) {
   const found = range ? { range, what: "this layer's values on this input" } : null;
   const model = new StaticModel(traits({ edits: [], edit_view: "edited", position: null, ...extra }));
   let commits = 0;
@@ -36,6 +40,7 @@ function mount(extra: Record<string, unknown> = {}, range: [number, number] | nu
       commits++;
     },
     valueRange: () => found,
+    offline: () => offline,
   });
   document.body.append(panel.el);
   const click = (sel: string) => (panel.el.querySelector(sel) as HTMLElement).click();
@@ -119,6 +124,16 @@ describe("EditsPanel", () => {
     clear?.click();
     expect(model.get("edits")).toEqual([]);
     expect(el.querySelector(".acts-edits-chip")).toBeNull();
+  });
+
+  it("offline, shows the saved edits without controls, and nothing when there are none", () => {
+    const none = mount({ unit: 1 }, [-2, 3], true);
+    expect(none.el.style.display).toBe("none");
+    const saved = mount({ unit: 1, edits: [ABLATE] }, [-2, 3], true);
+    expect(saved.el.querySelector("[data-edit]")).toBeNull();
+    expect(saved.el.querySelector(".acts-edits-remove")).toBeNull();
+    expect(saved.el.querySelector(".acts-edits-chip")?.textContent).toBe(describeEdit(ABLATE));
+    expect(saved.el.textContent).toContain("need a running kernel");
   });
 
   it("switches what the layer view shows while edits are active", () => {

@@ -39,6 +39,8 @@ export interface EditsHost {
   model: AnyModel<Traits>;
   on(event: string, fn: () => void): void;
   commit(debounce: boolean): void;
+  /** True once it is clear that no kernel will answer: edits cannot be computed then. */
+  offline(): boolean;
   /** The range the amount slider spans: the selected unit's mined range (its examples'
    * histogram) when an index covers it, else the current layer view's values; and which. */
   valueRange(): { range: [number, number]; what: string } | null;
@@ -83,9 +85,16 @@ export class EditsPanel {
       return;
     }
     const edits = this.edits();
+    const offline = this.host.offline();
     this.el.dataset.edits = String(edits.length);
     this.el.classList.toggle("acts-edits-on", edits.length > 0);
+    // A page with no kernel shows the edits it was saved with, and cannot make new ones.
+    this.el.style.display = offline && !edits.length ? "none" : "";
     const unit = model.get("unit");
+    if (offline) {
+      if (edits.length) this.el.append(this.chips(edits, false));
+      return;
+    }
     if (unit !== null) this.el.append(this.controls(unit));
     else if (!edits.length)
       this.el.append(h("span", { class: "acts-hint", text: "Select a unit to ablate, set or steer it." }));
@@ -155,7 +164,7 @@ export class EditsPanel {
     return box;
   }
 
-  private chips(edits: EditSpec[]): HTMLElement {
+  private chips(edits: EditSpec[], removable = true): HTMLElement {
     const box = h(
       "span",
       { class: "acts-edits-chips" },
@@ -169,8 +178,16 @@ export class EditsPanel {
         title: "remove this edit",
       });
       remove.addEventListener("click", () => this.setEdits(this.edits().filter((_, j) => j !== i)));
-      box.append(h("span", { class: "acts-edits-chip", "data-index": i }, describeEdit(e), remove));
+      box.append(
+        h("span", { class: "acts-edits-chip", "data-index": i }, describeEdit(e), removable ? remove : null),
+      );
     });
+    if (!removable) {
+      box.append(
+        h("span", { class: "acts-hint", text: "saved with the page (edits need a running kernel)" }),
+      );
+      return box;
+    }
     const all = h("button", { class: "acts-btn", type: "button", text: "clear", title: "remove every edit" });
     all.addEventListener("click", () => this.setEdits([]));
     box.append(all);
