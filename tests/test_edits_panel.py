@@ -181,6 +181,7 @@ def test_the_edits_figure_compares_the_runs(ex):
     fig = ex.figure(view="edits")
     names = [trace.name for trace in fig.data]
     assert names == ["clean", "edited"]
+    assert f"{CONV} · every unit · × 0" in fig.layout.title.text
     edited, _, _, arrays = probs(ex)
     np.testing.assert_allclose(fig.data[1].y, edited[: len(fig.data[1].y)], atol=2e-3)
     np.testing.assert_allclose(

@@ -233,6 +233,7 @@ class EditsPanel(Panel):
         if not self.edits:
             raise InputError("No edits are active: add one (ex.add_edit(...)) to compare runs.")
         edited, clean = self._compare_predictions(index, k)  # type: ignore[attr-defined]
+        edits = "; ".join(describe(spec) for spec in self.edits)  # type: ignore[arg-type]
         return figures.compare_figure(
-            edited[0], edited[1], clean, title=f"edited vs clean · input {index}"
+            edited[0], edited[1], clean, title=f"edited vs clean · input {index} · {edits}"
         )
