@@ -6,61 +6,21 @@ range and the shape; effects before and after."""
 from __future__ import annotations
 
 import threading
-import warnings
 
 import pytest
 import torch
 
 import actscope
 
+from . import tiny_lms
 from .model_state import assert_unchanged, record
 
 MLP_ACT = "transformer.h.0.mlp.act"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread of a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def random_gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=2, n_embd=64, n_head=4, vocab_size=97, n_positions=64, bos_token_id=0,
-        eos_token_id=0,
-    )  # fmt: skip
-    return GPT2LMHeadModel(config).eval()
-
-
-def random_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        num_hidden_layers=2, hidden_size=64, intermediate_size=96, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=97, bos_token_id=0, eos_token_id=0, pad_token_id=0,
-    )  # fmt: skip
-    return LlamaForCausalLM(config).eval()
-
-
-@pytest.fixture(scope="module")
-def gpt2():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return random_gpt2()
-
-
-@pytest.fixture(scope="module")
-def llama():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return random_llama()
+one_thread = tiny_lms.one_thread
+gpt2 = tiny_lms.gpt2
+llama = tiny_lms.llama
 
 
 def ids(n=2, t=9, seed=1):

@@ -12,28 +12,7 @@ import torch
 import actscope
 
 from .model_state import assert_unchanged, record
-
-
-def random_gpt2(**overrides):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=2, n_embd=64, n_head=4, vocab_size=97, n_positions=64, bos_token_id=0,
-        eos_token_id=0, **overrides,
-    )  # fmt: skip
-    return GPT2LMHeadModel(config).eval()
-
-
-def random_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        num_hidden_layers=2, hidden_size=64, intermediate_size=96, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=97, bos_token_id=0, eos_token_id=0, pad_token_id=0,
-    )  # fmt: skip
-    return LlamaForCausalLM(config).eval()
+from .tiny_lms import random_gpt2, random_llama
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama"])

@@ -4,8 +4,6 @@ front end draws, in a snapshot, and as a plotly figure; and the model left as fo
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
@@ -15,33 +13,19 @@ from actscope.widget import wire
 from actscope.widget.panels.attention import attention_layer_for
 
 from .model_state import assert_unchanged, record
+from .tiny_lms import WORDS, word_gpt2, word_tokenizer
 
-WORDS = ["<pad>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "and"]
 TEXTS = ["the cat sat on the mat", "a dog ran and the cat sat on a dog"]
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    words = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<pad>"))
-    words.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=words, pad_token="<pad>")
+    return word_tokenizer()
 
 
 @pytest.fixture(scope="module")
 def gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=2, n_embd=32, n_head=4, vocab_size=len(WORDS), n_positions=32,
-        bos_token_id=0, eos_token_id=0,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return GPT2LMHeadModel(config).eval()
+    return word_gpt2(0)
 
 
 @pytest.fixture

@@ -15,33 +15,16 @@ import torch
 import actscope
 from actscope.engine.prefix import Prefix
 
+from . import tiny_lms
 from .model_state import assert_unchanged, record
-from .test_interventions import random_gpt2, random_llama
 
 BLOCKS = ["transformer.h.0", "transformer.h.1"]
 ATTNS = ["transformer.h.0.attn", "transformer.h.1.attn"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def gpt2():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return random_gpt2()
-
-
-@pytest.fixture(scope="module")
-def llama():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return random_llama()
+one_thread = tiny_lms.one_thread
+gpt2 = tiny_lms.gpt2
+llama = tiny_lms.llama
 
 
 def tokens(seed, n=2, t=6):

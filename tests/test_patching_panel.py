@@ -3,8 +3,6 @@ a small GPT-2; its errors; the message the Run button sends; its figure and page
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -13,8 +11,8 @@ import actscope
 from actscope.widget import wire
 
 from .model_state import assert_unchanged, record
+from .tiny_lms import word_gpt2, word_tokenizer
 
-WORDS = ["<pad>", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "and"]
 CLEAN = "the cat sat on the mat"
 CORRUPT = "the dog sat on the mat"
 BLOCKS = ["transformer.h.0", "transformer.h.1"]
@@ -22,26 +20,12 @@ BLOCKS = ["transformer.h.0", "transformer.h.1"]
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    words = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<pad>"))
-    words.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=words, pad_token="<pad>")
+    return word_tokenizer()
 
 
 @pytest.fixture(scope="module")
 def gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(1)
-    config = GPT2Config(
-        n_layer=2, n_embd=32, n_head=4, vocab_size=len(WORDS), n_positions=32,
-        bos_token_id=0, eos_token_id=0,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return GPT2LMHeadModel(config).eval()
+    return word_gpt2(1)
 
 
 @pytest.fixture

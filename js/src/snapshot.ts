@@ -1,12 +1,14 @@
 // The `snapshot_data` trait: a compressed wire blob whose meta lists `keys` and whose arrays
 // `e<n>` are the blobs filed under `keys[n]` = `snapshotKey(panel, key)`. Decoded here into
 // one map per panel, from each panel's own key to its blob (each panel decodes its blobs).
+import type { AnyModel } from "@anywidget/types";
 import {
   type ErrorMeta,
   type SnapshotMeta,
   type SnapshotPanel,
   snapshotKey,
   snapshotPanelValues,
+  type Traits,
   type UnavailableMeta,
 } from "./traits";
 import { asDataView, type Decoded, decode, decodeAsync, readOr } from "./wire";
@@ -54,6 +56,12 @@ export async function decodeSnapshot(blob: DataView): Promise<Snapshot> {
 /** What a panel shows for the current selection (its root's `data-<panel>` attribute). */
 export type PanelState = "drawn" | "unavailable" | "loading" | "missing" | "error";
 
+/** What a panel following a blob trait needs of the explorer. */
+export interface BlobHost {
+  model: AnyModel<Traits>;
+  on(event: string, fn: () => void): void;
+}
+
 /** A panel's answer: its own meta, a panel that does not apply, or an error in place. */
 export type PanelData<M> = Decoded<M | UnavailableMeta | ErrorMeta>;
 
@@ -81,6 +89,19 @@ export class PanelBlobs<M extends { key: string }> {
           (why) => this.failed(key, `The ${this.what} sent by Python could not be read: ${why}`),
         )
       : null;
+  }
+
+  /**
+   * Follow the blob trait `trait` of `host.model`: read it now and whenever it changes
+   * (`key()` is what the selection asks for then), and call `show` after each read.
+   */
+  follow(host: BlobHost, trait: keyof Traits, key: () => string, show: () => void): void {
+    const read = (): void => {
+      this.setLive(host.model.get(trait), key());
+      show();
+    };
+    host.on(`change:${trait}`, read);
+    read();
   }
 
   /** Keep a snapshot's entries (this panel's keys → blobs). */

@@ -80,17 +80,16 @@ export class AttentionPanel {
       host.model.set("head_score", v);
       host.commit(false);
     });
-    host.on("change:attention_view", () => this.onTrait());
     host.on("change:attention_layers", () => this.show());
     host.on("change:head", () => this.show());
     host.on("change:head_score", () => this.show());
     host.on("change:position", () => this.show()); // the query of the coloured text
-    this.onTrait();
-  }
-
-  private onTrait(): void {
-    this.blobs.setLive(this.host.model.get("attention_view"), this.currentKey());
-    this.show();
+    this.blobs.follow(
+      host,
+      "attention_view",
+      () => this.currentKey(),
+      () => this.show(),
+    );
   }
 
   /** Keep a snapshot's patterns, by key. */

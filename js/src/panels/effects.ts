@@ -26,13 +26,12 @@ export class EffectsPanel {
   private data: PanelData<Meta> | null = null;
 
   constructor(private host: EffectsHost) {
-    host.on("change:effects_view", () => this.onTrait());
-    this.onTrait();
-  }
-
-  private onTrait(): void {
-    this.blobs.setLive(this.host.model.get("effects_view"), this.currentKey() ?? "");
-    this.show();
+    this.blobs.follow(
+      host,
+      "effects_view",
+      () => this.currentKey() ?? "",
+      () => this.show(),
+    );
   }
 
   /** Keep a snapshot's effects, by key. */

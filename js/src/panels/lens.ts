@@ -11,6 +11,7 @@ import { PanelBlobs, type PanelData, stateOf } from "../snapshot";
 import { type LensViewMeta, lensKey, type Traits } from "../traits";
 import { editsTag } from "./edits";
 import { drawOr, noteFor, pct, quietPanel } from "./outputs";
+import "../components/grid.css";
 import "./lens.css";
 
 export interface LensHost {
@@ -33,13 +34,12 @@ export class LensPanel {
   private columns: HTMLElement[][] = [];
 
   constructor(private host: LensHost) {
-    host.on("change:lens_view", () => this.onTrait());
-    this.onTrait();
-  }
-
-  private onTrait(): void {
-    this.blobs.setLive(this.host.model.get("lens_view"), this.currentKey());
-    this.show();
+    this.blobs.follow(
+      host,
+      "lens_view",
+      () => this.currentKey(),
+      () => this.show(),
+    );
   }
 
   /** Keep a snapshot's lenses, by key. */
@@ -121,10 +121,10 @@ export class LensPanel {
       ),
     );
     this.columns = Array.from({ length: positions }, () => []);
-    const head = h("tr", {}, h("th", { class: "acts-lens-corner", text: "layer \\ token" }));
+    const head = h("tr", {}, h("th", { class: "acts-lens-corner acts-grid-corner", text: "layer \\ token" }));
     for (let t = 0; t < positions; t++) {
       const th = h("th", {
-        class: "acts-lens-col",
+        class: "acts-lens-col acts-grid-col",
         "data-position": t,
         role: "button",
         text: readableToken(m.tokens[t] ?? `p${t}`),
@@ -139,7 +139,11 @@ export class LensPanel {
       const row = h(
         "tr",
         {},
-        h("th", { class: "acts-lens-layer", text: m.layers[l] ?? `${l}`, title: m.layers[l] }),
+        h("th", {
+          class: "acts-lens-layer acts-grid-layer",
+          text: m.layers[l] ?? `${l}`,
+          title: m.layers[l],
+        }),
       );
       for (let t = 0; t < positions; t++) {
         const at = (l * positions + t) * top;
@@ -165,8 +169,8 @@ export class LensPanel {
     this.el.append(
       h(
         "div",
-        { class: "acts-lens-scroll", "data-scroll": "grid" },
-        h("table", { class: "acts-lens-grid" }, h("thead", {}, head), body),
+        { class: "acts-lens-scroll acts-grid-scroll", "data-scroll": "grid" },
+        h("table", { class: "acts-lens-grid acts-grid" }, h("thead", {}, head), body),
       ),
     );
     this.mark();

@@ -147,13 +147,12 @@ export class OutputsPanel {
   private seen: PredictionTask | "" = "";
 
   constructor(private host: OutputsHost) {
-    host.on("change:outputs_view", () => this.onTrait());
-    this.onTrait();
-  }
-
-  private onTrait(): void {
-    this.blobs.setLive(this.host.model.get("outputs_view"), this.currentKey());
-    this.show();
+    this.blobs.follow(
+      host,
+      "outputs_view",
+      () => this.currentKey(),
+      () => this.show(),
+    );
   }
 
   /** Keep a snapshot's outputs, by key. */

@@ -10,6 +10,7 @@ import { clear, fmt, h, readableToken } from "../dom";
 import type { PatchingViewMeta, PatchMetric, Request, Traits } from "../traits";
 import { asDataView, type Decoded, decode, readOr } from "../wire";
 import { drawOr } from "./outputs";
+import "../components/grid.css";
 import "./patching.css";
 
 export interface PatchingHost {
@@ -136,16 +137,26 @@ export class PatchingPanel {
     const [L, T] = data.shapes.get("values") ?? [m.layers.length, 0];
     const values = data.arrays.get("values") ?? new Float32Array(0);
     const cmap = new ColorMap({ lo: -1, hi: 1, signed: true, dark: this.host.isDark() });
-    const head = h("tr", {}, h("th", { class: "acts-patching-corner", text: `${m.site} of \\ token` }));
+    const head = h(
+      "tr",
+      {},
+      h("th", { class: "acts-patching-corner acts-grid-corner", text: `${m.site} of \\ token` }),
+    );
     for (let t = 0; t < (T ?? 0); t++) {
-      head.append(h("th", { class: "acts-patching-col", text: readableToken(m.tokens?.[t] ?? `p${t}`) }));
+      head.append(
+        h("th", { class: "acts-patching-col acts-grid-col", text: readableToken(m.tokens?.[t] ?? `p${t}`) }),
+      );
     }
     const body = h("tbody");
     for (let l = 0; l < (L ?? 0); l++) {
       const row = h(
         "tr",
         {},
-        h("th", { class: "acts-patching-layer", text: m.layers[l] ?? "", title: m.layers[l] }),
+        h("th", {
+          class: "acts-patching-layer acts-grid-layer",
+          text: m.layers[l] ?? "",
+          title: m.layers[l],
+        }),
       );
       for (let t = 0; t < (T ?? 0); t++) {
         const v = values[l * (T ?? 0) + t] ?? Number.NaN;
@@ -179,8 +190,8 @@ export class PatchingPanel {
       }),
       h(
         "div",
-        { class: "acts-patching-scroll", "data-scroll": "grid" },
-        h("table", { class: "acts-patching-grid" }, h("thead", {}, head), body),
+        { class: "acts-patching-scroll acts-grid-scroll", "data-scroll": "grid" },
+        h("table", { class: "acts-patching-grid acts-grid" }, h("thead", {}, head), body),
       ),
     );
   }
