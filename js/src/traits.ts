@@ -77,6 +77,7 @@ export interface LayerInfo {
   parent: string;
   is_leaf: boolean;
   aliases: string[];
+  features_of: string;
 }
 
 /** One entry of ``inputs_info``: what the input strip shows of an input. */

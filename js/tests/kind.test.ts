@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import { cellAt, pixelCanvas } from "../src/layouts/kind";
+import { capital, cellAt, pixelCanvas, unitWord } from "../src/layouts/kind";
 
 describe("pixel canvases", () => {
   it("is at least one pixel, and fills every pixel when it can draw", () => {
@@ -29,5 +29,16 @@ describe("pixel canvases", () => {
     expect(at(100, 50)).toEqual([0, 0]);
     expect(at(111, 77)).toEqual([1, 2]);
     expect(at(99, 49)).toEqual([-1, -1]);
+  });
+});
+
+describe("what a unit is called", () => {
+  it("calls a lens's units features, and others by their view kind", () => {
+    expect(unitWord({ features_of: "encoder.layer.3.output", kind: "sequence" })).toBe("feature");
+    expect(unitWord({ features_of: "", kind: "sequence" })).toBe("neuron");
+    expect(unitWord({ features_of: "", kind: "spatial" })).toBe("channel");
+    expect(unitWord({ features_of: "", kind: "vector" })).toBe("unit");
+    expect(unitWord(undefined)).toBe("unit");
+    expect(capital("feature")).toBe("Feature");
   });
 });

@@ -12,7 +12,7 @@ afterEach(() => document.body.replaceChildren());
 describe("SequenceView", () => {
   it("labels the rows with the tokens, as text", () => {
     const view = new SequenceView();
-    view.render(SEQ(), context());
+    view.render(SEQ(), context({ word: "neuron" }));
     const labels = Array.from(view.el.querySelectorAll(".acts-seq-label")).map((l) => l.textContent);
     expect(labels).toEqual(TOKENS);
     expect(view.el.querySelector("img")).toBeNull();
@@ -35,7 +35,7 @@ describe("SequenceView", () => {
 
   it("colours the tokens by the selected neuron, and says when there is none", () => {
     const view = new SequenceView();
-    view.render(SEQ(), context());
+    view.render(SEQ(), context({ word: "neuron" }));
     expect(view.el.querySelector(".acts-detail .acts-hint")?.textContent).toMatch(/^Click a neuron/);
     view.setUnit(1);
     const box = view.el.querySelector<HTMLElement>(".acts-token-text") as HTMLElement;
@@ -53,8 +53,16 @@ describe("SequenceView", () => {
     );
   });
 
+  it("says feature, not neuron, for a lens's features", () => {
+    const view = new SequenceView();
+    view.render(SEQ(), context({ word: "feature" }));
+    expect(view.el.querySelector(".acts-hint")?.textContent).toMatch(/^Click a feature \(a column\)/);
+    view.setUnit(1);
+    expect(view.el.querySelector(".acts-detail-title")?.textContent).toMatch(/^Feature 1 on this input/);
+  });
+
   it("selects the neuron of the clicked column, in the sorted order", () => {
-    const ctx = context({ sort: "max" });
+    const ctx = context({ sort: "max", word: "neuron" });
     const view = new SequenceView();
     view.render(SEQ(), ctx);
     const canvas = view.el.querySelector("canvas") as HTMLCanvasElement;

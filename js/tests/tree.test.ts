@@ -31,6 +31,29 @@ describe("LayerTree", () => {
     expect(tree.el.textContent).toContain("No layer matches");
   });
 
+  it("shows a lens's features under their layer, named after the slash, as features", () => {
+    const feats = layerInfo("enc.block.mlp/sae", {
+      depth: 3,
+      parent: "enc.block.mlp",
+      type: "SAE",
+      features_of: "enc.block.mlp",
+      kind: "sequence",
+      shape: [7, 16384],
+      n_units: 16384,
+    });
+    const tree = new LayerTree(() => {});
+    tree.setLayers([...LAYERS.slice(0, 4), feats, LAYERS[4] as LayerInfo], "head");
+    const row = tree.el.querySelector<HTMLElement>(".acts-row[data-name='enc.block.mlp/sae']") as HTMLElement;
+    expect(row.classList.contains("acts-features")).toBe(true);
+    expect(row.querySelector(".acts-name")?.textContent).toBe("sae");
+    expect(row.querySelector(".acts-type")?.textContent).toBe("features · SAE");
+    expect(row.title).toBe("enc.block.mlp/sae: 16384 features (SAE) of enc.block.mlp");
+    const input = tree.el.querySelector("input") as HTMLInputElement;
+    input.value = "features";
+    input.dispatchEvent(new Event("input"));
+    expect(names(tree)).toEqual(["enc", "enc.block", "enc.block.mlp", "enc.block.mlp/sae"]);
+  });
+
   it("collapses and expands containers, and walks the visible rows", () => {
     let picked = "";
     const tree = new LayerTree((n) => {

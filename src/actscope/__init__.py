@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import lenses
 from .engine import (
     ActivationIndex,
     Activations,
@@ -24,6 +25,7 @@ from .engine import (
     LayerInfo,
     LayerNotFoundError,
     LayerOutputError,
+    Lens,
     LogitEffects,
     LogitLens,
     MiningCancelled,
@@ -71,6 +73,7 @@ __all__ = [
     "LayerInfo",
     "LayerNotFoundError",
     "LayerOutputError",
+    "Lens",
     "LogitEffects",
     "LogitLens",
     "MiningCancelled",
@@ -87,6 +90,7 @@ __all__ = [
     "effect",
     "head_scores",
     "intervene",
+    "lenses",
     "list_layers",
     "lm_parts",
     "logit_diff",

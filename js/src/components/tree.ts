@@ -125,7 +125,8 @@ export class LayerTree {
   private matching(query: string): Set<string> {
     const out = new Set<string>();
     for (const l of this.layers) {
-      if (l.name.toLowerCase().includes(query) || l.type.toLowerCase().includes(query)) {
+      const type = `${l.features_of ? "features · " : ""}${l.type}`.toLowerCase();
+      if (l.name.toLowerCase().includes(query) || type.includes(query)) {
         out.add(l.name);
         for (let p = this.parentOf(l.name); p; p = this.parentOf(p)) out.add(p);
       }
@@ -134,22 +135,27 @@ export class LayerTree {
   }
 
   private row(layer: LayerInfo): HTMLElement {
-    const last = layer.name.slice(layer.name.lastIndexOf(".") + 1);
+    const features = Boolean(layer.features_of);
+    const last = features
+      ? layer.name.slice(layer.features_of.length + 1)
+      : layer.name.slice(layer.name.lastIndexOf(".") + 1);
     const caret = layer.is_leaf ? "" : this.collapsed.has(layer.name) ? "▸" : "▾";
     const on = layer.name === this.selected;
     const row = h(
       "div",
       {
-        class: `acts-row${on ? " acts-selected" : ""}${layer.kind === "none" ? " acts-dim" : ""}`,
+        class: `acts-row${on ? " acts-selected" : ""}${layer.kind === "none" ? " acts-dim" : ""}${features ? " acts-features" : ""}`,
         role: "treeitem",
         "aria-selected": String(on),
         "data-name": layer.name,
-        title: `${layer.name} (${layer.type})${layer.calls > 1 ? `, called ${layer.calls}×` : ""}`,
+        title: features
+          ? `${layer.name}: ${layer.n_units} features (${layer.type}) of ${layer.features_of}`
+          : `${layer.name} (${layer.type})${layer.calls > 1 ? `, called ${layer.calls}×` : ""}`,
         style: `padding-left: ${4 + layer.depth * 12}px`,
       },
       h("span", { class: "acts-caret", text: caret }),
       h("span", { class: "acts-name", text: last }),
-      h("span", { class: "acts-type", text: layer.type }),
+      h("span", { class: "acts-type", text: features ? `features · ${layer.type}` : layer.type }),
       h("span", { class: "acts-shape", text: shapeText(layer.shape) }),
     );
     this.rows.set(layer.name, row);

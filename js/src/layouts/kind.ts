@@ -15,6 +15,21 @@ export interface ViewContext {
   /** Width available to the view, in CSS pixels. */
   width: number;
   dark: boolean;
+  /** What a unit of this layer is called: "neuron", "channel", "feature" or "unit". */
+  word: string;
+}
+
+/** What a unit of a layer is called: a lens's "feature", else by the layer's view kind. */
+export function unitWord(info: { features_of?: string; kind?: string } | undefined): string {
+  if (info?.features_of) return "feature";
+  if (info?.kind === "spatial") return "channel";
+  if (info?.kind === "sequence") return "neuron";
+  return "unit";
+}
+
+/** `word` with a capital first letter. */
+export function capital(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 export interface KindView {

@@ -3,7 +3,7 @@
 import { ColorMap } from "../colormap";
 import { clear, fmt, h, readableToken } from "../dom";
 import { type LayerData, unitOrder } from "./data";
-import { cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
+import { capital, cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
 import "./sequence.css";
 
 const ROW = 14;
@@ -73,7 +73,7 @@ export class SequenceView implements KindView {
     const tok = data.meta.tokens?.[t];
     ctx.tooltip.show(e, [
       data.meta.layer,
-      `neuron ${unit}`,
+      `${ctx.word} ${unit}`,
       tok !== undefined ? `token ${t} “${readableToken(tok)}”` : `position ${t}`,
       `value ${fmt(data.act[t * D + unit] as number)}`,
     ]);
@@ -85,6 +85,7 @@ export class SequenceView implements KindView {
     clear(this.detail);
     if (!data) return;
     const D = data.shape[1] ?? 0;
+    const word = this.ctx?.word ?? "neuron";
     if (unit === null || unit >= D) {
       this.mark.style.display = "none";
       this.detail.append(
@@ -92,8 +93,8 @@ export class SequenceView implements KindView {
           class: "acts-hint",
           text:
             unit === null
-              ? "Click a neuron (a column) or a row of the ranking to colour the tokens by it."
-              : `Neuron ${unit} is outside the part of the layer shown here.`,
+              ? `Click a ${word} (a column) or a row of the ranking to colour the tokens by it.`
+              : `${capital(word)} ${unit} is outside the part of the layer shown here.`,
         }),
       );
       return;
@@ -134,7 +135,7 @@ export class SequenceView implements KindView {
     box.append(
       h("div", {
         class: "acts-detail-title",
-        text: `Neuron ${unit} on this input (colour scale: its own peak, ${fmt(peak)})`,
+        text: `${capital(this.ctx?.word ?? "neuron")} ${unit} on this input (colour scale: its own peak, ${fmt(peak)})`,
       }),
     );
     const line = h("div", { class: "acts-token-line" });

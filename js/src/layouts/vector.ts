@@ -1,7 +1,7 @@
 // (D,) layers: bars for a few units (logits), a wrapped strip of cells for many.
 import { clear, fmt, h } from "../dom";
 import { type LayerData, unitOrder } from "./data";
-import { cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
+import { capital, cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
 import "./vector.css";
 
 const BARS_UP_TO = 48;
@@ -79,7 +79,7 @@ export class VectorView implements KindView {
         ctx.tooltip.hide();
         return;
       }
-      ctx.tooltip.show(e, [data.meta.layer, `unit ${u}`, `value ${fmt(data.act[u] as number)}`]);
+      ctx.tooltip.show(e, [data.meta.layer, `${ctx.word} ${u}`, `value ${fmt(data.act[u] as number)}`]);
     });
     canvas.addEventListener("mouseleave", () => ctx.tooltip.hide());
     canvas.addEventListener("click", (e) => {
@@ -95,10 +95,13 @@ export class VectorView implements KindView {
     clear(this.detail);
     const data = this.data;
     if (!data) return;
+    const word = capital(this.ctx?.word ?? "unit");
     if (unit === null || unit >= data.act.length) {
       this.mark.style.display = "none";
       if (unit !== null) {
-        this.detail.append(h("div", { class: "acts-hint", text: `Unit ${unit} is outside the part shown.` }));
+        this.detail.append(
+          h("div", { class: "acts-hint", text: `${word} ${unit} is outside the part shown.` }),
+        );
       }
       return;
     }
@@ -112,7 +115,7 @@ export class VectorView implements KindView {
     this.detail.append(
       h("div", {
         class: "acts-detail-title",
-        text: `Unit ${unit}: ${fmt(data.act[unit] as number)} (rank ${rankOf(data, unit)} of ${data.act.length})`,
+        text: `${word} ${unit}: ${fmt(data.act[unit] as number)} (rank ${rankOf(data, unit)} of ${data.act.length})`,
       }),
     );
   }

@@ -15,7 +15,7 @@ import {
   layerViewFromBlob,
   type SortMode,
 } from "../layouts/data";
-import type { KindView } from "../layouts/kind";
+import { type KindView, unitWord } from "../layouts/kind";
 import { SequenceView } from "../layouts/sequence";
 import { SpatialView } from "../layouts/spatial";
 import { VectorView } from "../layouts/vector";
@@ -273,6 +273,7 @@ export class LayerViewPanel {
       onUnit: (u) => this.host.selectUnit(u),
       width,
       dark,
+      word: unitWord(this.host.layerInfo(m.layer)),
     });
     this.ranking.render(data, unit);
   }

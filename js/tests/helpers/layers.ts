@@ -21,6 +21,7 @@ export function layerInfo(name: string, fields: Partial<LayerInfo> = {}): LayerI
     parent: "",
     is_leaf: true,
     aliases: [],
+    features_of: "",
     ...fields,
   };
 }

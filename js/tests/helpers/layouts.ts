@@ -29,6 +29,7 @@ export function context(fields: Partial<ViewContext> = {}): ViewContext & { pick
     onUnit: (u) => picked.push(u),
     width: 640,
     dark: false,
+    word: "unit",
     picked,
     ...fields,
   };

@@ -16,9 +16,10 @@ every rank of a ``torchrun`` job.
 ``capture``    ``capture``: layer outputs during forward passes
 ``layers``     ``list_layers``: names, shapes, unit axes, view kinds
 ``ranking``    ``rank_units``, ``unit_stats``, ``contrast``
-``lm``         ``predictions``, ``logit_lens``, ``logit_effects``, ``lm_parts``
+``lm``         ``predictions``, ``logit_lens``, ``lm_parts``
 ``attention``  ``attention`` patterns, ``head_scores``
-``directions`` where a unit writes in the residual stream
+``directions`` where a unit writes in the residual stream; ``logit_effects``
+``lenses``     ``Lens``: features of a layer (SAEs, probes, PCA) as virtual layers
 ``saliency/``  ``saliency``: five attribution methods, one per file
 ``mining/``    ``mine``: top-activating examples, ``ActivationIndex``
 ============== ===============================================================
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from .attention import attention, head_scores
 from .capture import Activations, capture
+from .directions import LogitEffects, logit_effects
 from .effects import Effect, effect, logit_diff, unit_means
 from .errors import (
     ActscopeError,
@@ -40,15 +42,8 @@ from .errors import (
 )
 from .interventions import Edit, intervene
 from .layers import LayerInfo, list_layers
-from .lm import (
-    LogitEffects,
-    LogitLens,
-    Predictions,
-    lm_parts,
-    logit_effects,
-    logit_lens,
-    predictions,
-)
+from .lenses import Lens
+from .lm import LogitLens, Predictions, lm_parts, logit_lens, predictions
 from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
 from .patching import patching_sweep
 from .ranking import Ranking, contrast, rank_units, unit_stats
@@ -66,6 +61,7 @@ __all__ = [
     "LayerInfo",
     "LayerNotFoundError",
     "LayerOutputError",
+    "Lens",
     "LogitEffects",
     "LogitLens",
     "MiningCancelled",

@@ -29,6 +29,7 @@ from torch import nn
 from .batch import detach
 from .errors import LayerNotFoundError, LayerOutputError
 from .hooks import Hooks
+from .lenses import register as register_lenses
 from .names import all_paths, call_name, resolve_modules, split_call, unwrap
 from .outputs import OutputSelector, select
 
@@ -170,6 +171,7 @@ def capture(
     *,
     outputs: Mapping[str, OutputSelector] | None = None,
     clone: bool = False,
+    lenses: Iterable[Any] | None = None,
 ) -> Iterator[Activations]:
     """Record the outputs of ``layers`` during the forward passes run inside the block.
 
@@ -183,6 +185,8 @@ def capture(
         clone: copy each output as it is recorded. Needed only when a later module
             changes it in place (``ReLU(inplace=True)``); reading such a layer without it
             raises an error that says so.
+        lenses: :class:`~actscope.Lens` objects whose features to capture as layers
+            ``"<layer>/<name>"`` (see :mod:`.lenses`).
 
     Returns:
         An :class:`Activations` mapping, filled as the model runs; tensors are detached.
@@ -194,6 +198,7 @@ def capture(
         acts["encoder.layer.3.intermediate"]   # (batch, tokens, 1536)
     """
     model = unwrap(model)
+    register_lenses(model, lenses)
     names = [layers] if isinstance(layers, str) else layers
     modules = resolve_modules(model, names)
     acts = Activations(outputs, clone=clone)

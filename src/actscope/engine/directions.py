@@ -1,4 +1,5 @@
-"""Where a unit writes in the residual stream: its output direction.
+"""Where a unit writes in the residual stream (its output direction), and what it writes to
+the logits through the direct path (:func:`logit_effects`).
 
 A residual layer's unit is one axis of the residual stream, and so is the unit of a
 layer added to it (an MLP's or an attention's output). An MLP neuron writes along
@@ -9,17 +10,21 @@ running the model once and matching tensors), the parent's projection by its usu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from .batch import tensors
-from .errors import ActscopeError
+from .errors import ActscopeError, InputError
 from .forward import call_model
 from .hooks import Hooks
-from .names import canonical, resolve_modules, split_call
+from .lenses import lens_module
+from .lenses import register as register_lenses
+from .lm import Unembed, lm_parts
+from .names import canonical, resolve_modules, split_call, unwrap
 
 PROJECTIONS = ("down_proj", "c_proj", "fc2", "fc_out", "dense_4h_to_h", "out_proj", "wo")
 """Names of MLP output projections in common architectures."""
@@ -116,3 +121,75 @@ def output_direction(
         "module that reads it maps to the model's width. Pass direction=<the unit's "
         "(d_model,) output direction>, or pick a residual layer (a block's output)."
     )
+
+
+@dataclass(frozen=True)
+class LogitEffects:
+    """What a unit writes to the logits through the direct path: its top promoted and
+    suppressed tokens, with values (``W_U · (γ ⊙ w)``, centred: the mean over the vocab
+    subtracted, which does not change the order)."""
+
+    promoted: torch.Tensor
+    promoted_values: torch.Tensor
+    suppressed: torch.Tensor
+    suppressed_values: torch.Tensor
+    effects: torch.Tensor
+    """The whole ``(V,)`` vector."""
+
+
+def logit_effects(
+    model: Any,
+    layer: str,
+    unit: int,
+    k: int = 10,
+    *,
+    direction: torch.Tensor | None = None,
+    example: Any = None,
+    unembed: Unembed | None = None,
+    final_norm: nn.Module | Callable[[torch.Tensor], torch.Tensor] | bool | None = None,
+    lenses: Iterable[Any] | None = None,
+) -> LogitEffects:
+    """The tokens a unit promotes and suppresses most through the direct path.
+
+    The unit's output direction ``w`` in the residual stream: for an MLP neuron, its row of
+    the output projection (found as the module that reads the layer's output, or
+    TransformerLens' ``W_out``); for a residual layer (a block's output), the unit's own
+    axis. Then ``W_U · (γ ⊙ w)`` with γ the final norm's weight (its bias and centring do
+    not change the ranking).
+
+    Args:
+        model: a language model (see :func:`lm_parts`).
+        layer, unit: which unit.
+        k: tokens each way.
+        direction: the unit's output direction ``(d_model,)``, when it cannot be found.
+        example: a batch the model runs on, used to find which module reads ``layer``
+            (default: a few token ids).
+        unembed, final_norm: see :func:`lm_parts`.
+        lenses: :class:`~actscope.Lens` objects: a feature's direction is its decoder
+            direction (its layer must be as wide as the residual stream).
+    """
+    model = unwrap(model)
+    register_lenses(model, lenses)
+    bound = lens_module(model, layer)
+    if direction is None and bound is not None:
+        direction = bound.lens.direction(unit)
+    parts = lm_parts(model, unembed=unembed, final_norm=final_norm)
+    w_u = parts.unembed_weight
+    d_model = w_u.shape[1]
+    if direction is None:
+        direction = output_direction(model, layer, unit, d_model, parts.blocks, example)
+    w = direction.to(w_u.device, w_u.dtype)
+    if w.shape != (d_model,):
+        raise InputError(
+            f"The direction of unit {unit} of {layer!r} has shape {tuple(w.shape)}; the "
+            f"residual stream has {d_model} dimensions."
+        )
+    if parts.norm_weight is not None:
+        w = w * parts.norm_weight.to(w.device, w.dtype)
+    with torch.no_grad():
+        effects = (w_u @ w).float()
+        effects = effects - effects.mean()
+    n = min(k, effects.numel())
+    up = effects.topk(n)
+    down = (-effects).topk(n)
+    return LogitEffects(up.indices, up.values, down.indices, -down.values, effects)

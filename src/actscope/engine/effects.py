@@ -34,6 +34,7 @@ from .errors import ActscopeError, InputError
 from .forward import Batch, ForwardFn, run_forward
 from .inputs import InputSet, model_float_dtype, resolve_device
 from .interventions import Edit, intervene
+from .lenses import register as register_lenses
 from .lm import logits_of
 from .names import unwrap
 from .selection import Layout
@@ -275,6 +276,7 @@ def unit_means(
     device: str | torch.device = "auto",
     batch_size: int = 32,
     unit_axes: Mapping[str, int] | None = None,
+    lenses: Iterable[Any] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each unit's mean activation over ``inputs`` (every position; padding left out), by
     layer: ``(n_units,)`` float32 tensors, for mean-ablation (``Edit(layer, value=means)``).
@@ -286,6 +288,7 @@ def unit_means(
                              value=means["transformer.h.0.mlp.act"])   # its unit 7's mean
     """
     model = unwrap(model)
+    register_lenses(model, lenses)
     names = [layers] if isinstance(layers, str) else list(layers)
     iset = InputSet.from_user(inputs, tokenizer=tokenizer)
     dev = resolve_device(model, device)

@@ -69,6 +69,47 @@ def live_hook_ids() -> set[int]:
         return set(_LIVE)
 
 
+class VirtualModule(nn.Module):
+    """A module that is not part of the model but runs on one of its modules' output (a
+    :class:`~actscope.engine.lenses.Lens`'s features): hooking it with :class:`Hooks` also
+    hooks ``base`` with :meth:`drive`, once per thread however many blocks hook it."""
+
+    base: nn.Module
+
+    def drive(self, _module: nn.Module, _args: tuple[Any, ...], output: Any) -> Any:
+        """The forward hook on ``base`` that runs this module (and its hooks)."""
+        raise NotImplementedError
+
+
+_DRIVERS: dict[tuple[int, int | None], list[Any]] = {}
+"""(id of a virtual module, owning thread or None for all) → [handle, blocks using it]."""
+
+
+def _drive(virtual: VirtualModule, owner: int | None) -> Callable[[], None]:
+    """Hook ``virtual.base`` with its driver for thread ``owner`` (shared by every block
+    that hooks ``virtual`` in that thread); returns the release."""
+    key = (id(virtual), owner)
+    with _LIVE_LOCK:
+        entry = _DRIVERS.get(key)
+        if entry is None:
+            hook = as_seen(virtual.base, virtual.drive)
+            bound = hook if owner is None else this_thread_only(hook, owner)
+            handle = virtual.base.register_forward_hook(bound)
+            _LIVE.add(handle.id)
+            entry = _DRIVERS[key] = [handle, 0]
+        entry[1] += 1
+
+    def release() -> None:
+        with _LIVE_LOCK:
+            entry[1] -= 1
+            if entry[1] == 0 and _DRIVERS.get(key) is entry:
+                del _DRIVERS[key]
+                entry[0].remove()
+                _LIVE.discard(entry[0].id)
+
+    return release
+
+
 class Hooks:
     """A set of module hooks that exists only inside its ``with`` block.
 
@@ -79,6 +120,7 @@ class Hooks:
 
     def __init__(self, *, all_threads: bool = False) -> None:
         self._handles: list[RemovableHandle] = []
+        self._releases: list[Callable[[], None]] = []
         self._open = False
         self._all_threads = all_threads
         self._owner = threading.get_ident()
@@ -104,6 +146,9 @@ class Hooks:
             handle.remove()
         with _LIVE_LOCK:
             _LIVE.difference_update(h.id for h in handles)
+        releases, self._releases = self._releases, []
+        for release in releases:
+            release()
 
     def keep(self, handle: RemovableHandle) -> None:
         """Hold ``handle`` (a hook registered on this block's behalf) until the block ends."""
@@ -122,11 +167,15 @@ class Hooks:
         (:func:`as_seen`)."""
         bound = self._bind(as_seen(module, hook))
         self.keep(module.register_forward_hook(bound, prepend=prepend))
+        if isinstance(module, VirtualModule):
+            self._releases.append(_drive(module, None if self._all_threads else self._owner))
 
     def pre(self, module: nn.Module, hook: PreHook, *, prepend: bool = False) -> None:
         """Call ``hook(module, args)`` before each call of ``module``; a value it returns
         replaces the positional arguments."""
         self.keep(module.register_forward_pre_hook(self._bind(hook), prepend=prepend))
+        if isinstance(module, VirtualModule):
+            self._releases.append(_drive(module, None if self._all_threads else self._owner))
 
     def __len__(self) -> int:
         return len(self._handles)

@@ -41,6 +41,7 @@ from torch import nn
 from .batch import map_tensors
 from .errors import ActscopeError, InputError
 from .hooks import Hooks
+from .lenses import register as register_lenses
 from .names import resolve_modules, split_call, unwrap
 from .outputs import select
 from .selection import Index, Layout, Position, edit_tensor, fit, per_unit
@@ -293,13 +294,18 @@ def active_edits(model: nn.Module) -> list[Edit]:
 
 
 @contextmanager
-def intervene(model: Any, edits: Edit | Iterable[Edit]) -> Iterator[list[Edit]]:
+def intervene(
+    model: Any, edits: Edit | Iterable[Edit], *, lenses: Iterable[Any] | None = None
+) -> Iterator[list[Edit]]:
     """Run every forward pass of ``model`` in this thread, inside the block, with ``edits``.
 
     Args:
         model: any ``torch.nn.Module`` (or a wrapper of one); it is left exactly as found.
         edits: an :class:`Edit` or a list of them, applied in order (several on one layer
             compose; an inner ``intervene`` block applies after an outer one).
+        lenses: :class:`~actscope.Lens` objects, to edit their features
+            (``Edit("<layer>/<name>", units=[feature], scale=0.0)``): the change goes
+            through the decoder and the reconstruction error is kept.
 
     Yields:
         The edits, as a list.
@@ -311,6 +317,7 @@ def intervene(model: Any, edits: Edit | Iterable[Edit]) -> Iterator[list[Edit]]:
             p = actscope.predictions(model, ["The cat sat on the"], tokenizer=tok)
     """
     model = unwrap(model)
+    register_lenses(model, lenses)
     chosen = [edits] if isinstance(edits, Edit) else list(edits)
     for e in chosen:
         if not isinstance(e, Edit):

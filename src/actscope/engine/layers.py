@@ -33,7 +33,8 @@ from .capture import Activations, capture
 from .errors import LayerOutputError
 from .forward import Batch, ForwardFn, run_forward
 from .inputs import InputSet, model_float_dtype, resolve_device
-from .names import aliases, call_name, named_layers, split_call, unwrap
+from .lenses import register as register_lenses
+from .names import aliases, call_name, named_layers, split_call, unwrap, virtual_layers
 from .outputs import OutputSelector, select
 
 Kind = Literal["spatial", "sequence", "vector", "other", "none"]
@@ -67,6 +68,8 @@ class LayerInfo:
     aliases: tuple[str, ...] = ()
     """The module's other paths (``named_modules(remove_duplicate=False)``): names that work
     everywhere ``name`` does, as TransformerLens 4's hook names do."""
+    features_of: str = ""
+    """For a lens's features (a virtual layer ``"<layer>/<name>"``), the layer they read."""
 
     @property
     def n_positions(self) -> int:
@@ -145,6 +148,7 @@ def list_layers(
     unit_axes: Mapping[str, int] | None = None,
     layers: Iterable[str] | None = None,
     what: str = "the example",
+    lenses: Iterable[Any] | None = None,
 ) -> list[LayerInfo]:
     """Every submodule with what it returns for ``example``, in tree (pre-)order.
 
@@ -161,6 +165,8 @@ def list_layers(
         unit_axes: per layer, the axis of the per-example output that holds units.
         layers: hook only these (faster on big models); the others come back as not run.
         what: how a failing forward pass names the example in its error.
+        lenses: :class:`~actscope.Lens` objects: their features are listed as layers
+            ``"<layer>/<name>"`` right under their layer (``features_of`` names it).
 
     Returns:
         ``LayerInfo`` for containers and leaves alike, parents before children; a module
@@ -172,6 +178,7 @@ def list_layers(
             print(info)
     """
     model = unwrap(model)
+    register_lenses(model, lenses)
     batch = _as_batch(example, tokenizer)
     dev = resolve_device(model, device)
     batch = move(batch, dev, model_float_dtype(model))
@@ -198,17 +205,20 @@ def describe_layers(
     """``LayerInfo`` for each recorded call, from one capture (and its doubled-batch twin)."""
     infos: list[LayerInfo] = []
     other_paths = aliases(model)
+    virtual = virtual_layers(model)
     for name, module in named_layers(model).items():
-        depth = name.count(".")
-        parent = name.rsplit(".", 1)[0] if "." in name else ""
-        is_leaf = not any(True for _ in module.children())
+        features_of = virtual[name][0] if name in virtual else ""
+        depth = features_of.count(".") + 1 if features_of else name.count(".")
+        parent = features_of or (name.rsplit(".", 1)[0] if "." in name else "")
+        is_leaf = bool(features_of) or not any(True for _ in module.children())
         n_calls = acts.n_calls(name)
         base: dict[str, Any] = {
-            "type": module.__class__.__name__,
+            "type": getattr(module, "display_type", module.__class__.__name__),
             "depth": depth,
             "parent": parent,
             "is_leaf": is_leaf,
             "calls": n_calls,
+            "features_of": features_of,
         }
         paths = other_paths.get(name, [])
         if n_calls == 0:

@@ -1,4 +1,4 @@
-"""Language models: what they predict, the logit lens, and what a unit writes to the logits.
+"""Language models: what they predict and the logit lens.
 
 The parts these need are found on Hugging Face causal LMs (``get_output_embeddings()``, the
 final norm, the list of blocks) and TransformerLens models (``unembed``, ``ln_final``,
@@ -8,9 +8,9 @@ final norm, the list of blocks) and TransformerLens models (``unembed``, ``ln_fi
 - :func:`predictions`: a classifier's top classes, or a causal LM's top next tokens at
   every position with each actual next token's probability and loss (surprisal);
 - :func:`logit_lens`: at the output of each block, the final norm and the unembedding
-  applied: top tokens per position, and the rank and probability of one token per layer;
-- :func:`logit_effects`: the tokens a unit promotes and suppresses most through the direct
-  path, W_U · (γ ⊙ w).
+  applied: top tokens per position, and the rank and probability of one token per layer.
+
+What a unit writes to the logits (:func:`~.directions.logit_effects`) is in :mod:`.directions`.
 """
 
 from __future__ import annotations
@@ -349,70 +349,3 @@ def logit_lens(
     target = logp.gather(-1, chosen.expand(logp.shape[:3])[..., None])
     rank = (logp > target).sum(-1)
     return LogitLens(names, top.indices, top.values.exp(), chosen, rank, target[..., 0].exp())
-
-
-@dataclass(frozen=True)
-class LogitEffects:
-    """What a unit writes to the logits through the direct path: its top promoted and
-    suppressed tokens, with values (``W_U · (γ ⊙ w)``, centred: the mean over the vocab
-    subtracted, which does not change the order)."""
-
-    promoted: torch.Tensor
-    promoted_values: torch.Tensor
-    suppressed: torch.Tensor
-    suppressed_values: torch.Tensor
-    effects: torch.Tensor
-    """The whole ``(V,)`` vector."""
-
-
-def logit_effects(
-    model: Any,
-    layer: str,
-    unit: int,
-    k: int = 10,
-    *,
-    direction: torch.Tensor | None = None,
-    example: Any = None,
-    unembed: Unembed | None = None,
-    final_norm: nn.Module | Callable[[torch.Tensor], torch.Tensor] | bool | None = None,
-) -> LogitEffects:
-    """The tokens a unit promotes and suppresses most through the direct path.
-
-    The unit's output direction ``w`` in the residual stream: for an MLP neuron, its row of
-    the output projection (found as the module that reads the layer's output, or
-    TransformerLens' ``W_out``); for a residual layer (a block's output), the unit's own
-    axis. Then ``W_U · (γ ⊙ w)`` with γ the final norm's weight (its bias and centring do
-    not change the ranking).
-
-    Args:
-        model: a language model (see :func:`lm_parts`).
-        layer, unit: which unit.
-        k: tokens each way.
-        direction: the unit's output direction ``(d_model,)``, when it cannot be found.
-        example: a batch the model runs on, used to find which module reads ``layer``
-            (default: a few token ids).
-        unembed, final_norm: see :func:`lm_parts`.
-    """
-    from .directions import output_direction
-
-    model = unwrap(model)
-    parts = lm_parts(model, unembed=unembed, final_norm=final_norm)
-    w_u = parts.unembed_weight
-    d_model = w_u.shape[1]
-    if direction is None:
-        direction = output_direction(model, layer, unit, d_model, parts.blocks, example)
-    w = direction.to(w_u.device, w_u.dtype)
-    if w.shape != (d_model,):
-        raise InputError(
-            f"The direction of unit {unit} of {layer!r} has shape {tuple(w.shape)}; the "
-            f"residual stream has {d_model} dimensions."
-        )
-    if parts.norm_weight is not None:
-        w = w * parts.norm_weight.to(w.device, w.dtype)
-    with torch.no_grad():
-        effects = (w_u @ w).float()
-        effects = effects - effects.mean()
-    n = min(k, effects.numel())
-    up = effects.topk(n)
-    down = (-effects).topk(n)
-    return LogitEffects(up.indices, up.values, down.indices, -down.values, effects)

@@ -31,6 +31,22 @@ CALL_SEPARATOR = "#"
 _WRAPPED = ("_module", "_model", "model", "module")
 _RENAMED: weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]] = weakref.WeakKeyDictionary()
 """Per unwrapped module, the extra paths its wrapper's ``rename=`` gave (nnsight)."""
+_VIRTUAL: weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[str, nn.Module]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per model, its virtual layers (lenses): name → (base layer's canonical name, module)."""
+VIRTUAL_SEPARATOR = "/"
+
+
+def add_virtual(model: nn.Module, name: str, base: str, module: nn.Module) -> None:
+    """Make ``name`` a layer of ``model``: ``module``, run on the output of layer ``base``
+    (the model itself is not changed; a later module under the same name replaces it)."""
+    _VIRTUAL.setdefault(model, {})[name] = (base, module)
+
+
+def virtual_layers(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
+    """The virtual layers (lenses) registered for ``model``: name → (base, module)."""
+    return dict(_VIRTUAL.get(model, {}))
 
 
 def split_call(name: str) -> tuple[str, int]:
@@ -142,6 +158,8 @@ def all_paths(model: nn.Module) -> dict[str, nn.Module]:
     paths = dict(_tree(model))
     for name, module in _hook_names(model).items():
         paths.setdefault(name, module)
+    for name, (_, module) in _VIRTUAL.get(model, {}).items():
+        paths[name] = module
     return paths
 
 
@@ -160,7 +178,15 @@ def named_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Every submodule once, by canonical name, parents before children (the canonical
     names of a module's children extend its own)."""
     canonical = canonical_names(model)
-    return {path: m for path, m in _tree(model) if canonical[id(m)] == path}
+    under: dict[str, list[tuple[str, nn.Module]]] = {}
+    for name, (base, module) in _VIRTUAL.get(model, {}).items():
+        under.setdefault(base, []).append((name, module))
+    out: dict[str, nn.Module] = {}
+    for path, m in _tree(model):
+        if canonical[id(m)] == path:
+            out[path] = m
+            out.update(under.get(path, ()))
+    return out
 
 
 def aliases(model: nn.Module) -> dict[str, list[str]]:

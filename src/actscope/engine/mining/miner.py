@@ -28,6 +28,7 @@ from ..errors import ActscopeError, InputError, LayerOutputError
 from ..forward import ForwardFn, run_forward
 from ..inputs import model_float_dtype, resolve_device
 from ..layers import LayerInfo, list_layers
+from ..lenses import register as register_lenses
 from ..names import canonical, resolve_modules, split_call, unwrap
 from ..outputs import OutputSelector
 from . import keys as K
@@ -83,6 +84,7 @@ def mine(
     callback: ProgressCallback | None = None,
     strategy: Strategy = "auto",
     batches: bool | None = None,
+    lenses: Sequence[Any] | None = None,
 ) -> ActivationIndex:
     """Find, for every unit of ``layers``, the dataset examples that activate it most.
 
@@ -141,6 +143,8 @@ def mine(
             examples (``False``). By default a ``batch_size=None`` loader yields batches
             (as PyTorch means it) and otherwise the first item decides: items the model
             runs on as they are, but not with a batch axis added, are batches.
+        lenses: :class:`~actscope.Lens` objects, to mine their features as layers
+            ``"<layer>/<name>"`` (a lens's features are its units).
 
     Returns:
         An :class:`ActivationIndex` (tensors on the CPU).
@@ -159,6 +163,7 @@ def mine(
         index.top(MLP_LAYERS[3], 1187)
     """
     model = unwrap(model)
+    register_lenses(model, lenses)
     _positive("k", k)
     _positive("batch_size", batch_size)
     _positive("reservoir", reservoir)

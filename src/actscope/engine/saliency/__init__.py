@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ActscopeError, closest
+from ..lenses import register as register_lenses
 from ._next_token import NextToken
 from ._targets import TargetLike, Unit
 from .grad_cam import grad_cam
@@ -132,6 +133,8 @@ def saliency(
             - ``embeddings``: the layer whose output token inputs are attributed to
               (default ``model.get_input_embeddings()``); any layer name works;
             - ``input_key``: which tensor of a batch dict to attribute to;
+            - ``lenses``: :class:`~actscope.Lens` objects, so that a target can be a
+              feature: ``Unit("<layer>/<name>", feature)``;
             - ``sum_embeddings``: sum the attributions to a ``(N, T, D)`` layer output
               over its embedding axis, one score per token (default ``True``; ``False``
               keeps ``(N, T, D)``).
@@ -148,6 +151,7 @@ def saliency(
         scores = actscope.saliency(bert, ["The cat sat."], tokenizer=tok,
                                    target=("encoder.layer.3.intermediate", 1187))
     """
+    register_lenses(model, options.pop("lenses", None))
     fn = METHODS.get(method) if isinstance(method, str) else None
     if fn is None:
         hint = closest(str(method), METHODS)

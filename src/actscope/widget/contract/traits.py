@@ -39,6 +39,8 @@ class LayerInfoDict(TypedDict):
     parent: str
     is_leaf: bool
     aliases: list[str]
+    features_of: str
+    """The layer a lens's features read (``""`` for an ordinary layer)."""
 
 
 class InputInfo(TypedDict):

@@ -10,8 +10,9 @@ from typing import Any
 
 import traitlets
 
+from ...engine.directions import LogitEffects, logit_effects
 from ...engine.errors import ActscopeError
-from ...engine.lm import LogitEffects, is_causal_lm, logit_effects
+from ...engine.lm import is_causal_lm
 from .. import wire
 from ..contract import EffectsViewMeta, effects_key, snapshot_key
 from ..jobs import Progress
