@@ -21,6 +21,7 @@ from torch import nn
 from ..engine.errors import InputError
 from ..engine.forward import ForwardFn
 from ..engine.inputs import InputSet
+from ..engine.lenses import register as register_lenses
 from ..engine.outputs import OutputSelector
 from . import sharing
 from .contract import Job, StatusPlace
@@ -80,6 +81,9 @@ class Explorer(
         max_view_values: values sent for one view at most; bigger views are trimmed
             (with a note) and rankings still cover every unit.
         prefetch: fetch the current input's other layers in the background.
+        lenses: :class:`actscope.Lens` objects (or SAE-like objects): their features are
+            layers ``"<layer>/<name>"``, under their layer in the tree, shown, ranked,
+            mined, attributed to and edited as features.
 
     Traits (synced with the front end; set them from Python to drive the view; a bad value
     raises, shows in the widget, and the trait keeps its last good value):
@@ -148,6 +152,7 @@ class Explorer(
         top_k: int = DEFAULT_TOP_K,
         max_view_values: int = DEFAULT_MAX_VALUES,
         prefetch: bool = True,
+        lenses: Sequence[Any] | None = None,
     ) -> None:
         if not (_STATIC / "widget.js").is_file():
             raise RuntimeError(
@@ -162,6 +167,9 @@ class Explorer(
             image_mean=image_mean,
             image_std=image_std,
         )
+        lens_names = register_lenses(model, lenses)
+        if layers is not None:
+            layers = [*layers, *(n for n in lens_names if n not in layers)]
         session = Session(
             model,
             input_set,

@@ -81,8 +81,10 @@ def sequence_figure(
     title: str = "",
     order: torch.Tensor | None = None,
     clip: bool = True,
+    word: str = "neuron",
 ) -> Any:
-    """A (T, D) activation as a token × neuron heatmap (``order``: neurons to show, in order)."""
+    """A (T, D) activation as a token × neuron heatmap (``order``: neurons to show, in order;
+    ``word``: what a unit is called, ``"feature"`` for a lens)."""
     import plotly.graph_objects as go
 
     data = act.detach().float().cpu()
@@ -93,12 +95,12 @@ def sequence_figure(
             z=data[:, units].numpy(),
             x=[str(int(u)) for u in units],
             y=rows,
-            hovertemplate="neuron %{x}<br>%{y}<br>value %{z:.4g}<extra></extra>",
+            hovertemplate=f"{word} %{{x}}<br>%{{y}}<br>value %{{z:.4g}}<extra></extra>",
             **_scale_args(data, clip),
         )
     )
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category", title="neuron", showticklabels=len(units) <= 64)
+    fig.update_xaxes(type="category", title=word, showticklabels=len(units) <= 64)
     fig.update_layout(title=title, height=max(300, 18 * data.shape[0] + 120))
     return fig
 

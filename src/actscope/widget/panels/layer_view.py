@@ -236,6 +236,7 @@ class LayerViewPanel(Panel):
             title += f" · {view}"
         tokens = self.session.inputs.tokens(index)
         kind: Kind = info.kind
+        word = "feature" if info.features_of else "neuron"
         axis = unit_axis_of(kind)
         order = None
         if sort != "index":
@@ -251,7 +252,7 @@ class LayerViewPanel(Panel):
             if kind == "sequence":
                 values = act[:, unit]
                 labels = tokens or [str(t) for t in range(len(values))]
-                return figures.tokens_figure(values, labels, title=f"{title} · neuron {unit}")
+                return figures.tokens_figure(values, labels, title=f"{title} · {word} {unit}")
             if kind == "spatial":
                 image = self.session.inputs.image(index)
                 return figures.channel_figure(act[unit], image, title=f"{title} · channel {unit}")
@@ -260,6 +261,8 @@ class LayerViewPanel(Panel):
         if kind == "vector":
             return figures.vector_figure(act, title=title, clip=clip)
         if kind == "sequence":
-            return figures.sequence_figure(act, tokens, title=title, order=order, clip=clip)
+            return figures.sequence_figure(
+                act, tokens, title=title, order=order, clip=clip, word=word
+            )
         # other layouts: (units, positions) drawn as positions × units
         return figures.sequence_figure(act.T, None, title=title, order=order, clip=clip)

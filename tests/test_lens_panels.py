@@ -1,0 +1,125 @@
+"""The explorer with lenses: features under their layer in the tree, their view equal to the
+encoded activations, called features in views and figures, mined from the widget, edited
+(downstream views change as the decoder says), in snapshots; a mistyped feature layer
+names the closest one; the model left as found."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import traitlets
+
+import actscope
+from actscope.widget import wire
+
+from . import tiny_lms
+from .model_state import assert_unchanged, record
+from .test_lenses import BLOCK, FEATURES, TinySAE, block_output
+
+one_thread = tiny_lms.one_thread
+gpt2 = tiny_lms.gpt2
+
+
+def texts(n=4, t=10):
+    g = torch.Generator().manual_seed(11)
+    return [{"input_ids": torch.randint(1, 97, (t,), generator=g)} for _ in range(n)]
+
+
+@pytest.fixture
+def ex(gpt2):
+    data = texts(12)
+    explorer = actscope.Explorer(gpt2, texts(), dataset=data, lenses=[TinySAE()])
+    explorer.layer = FEATURES
+    explorer.wait(60)
+    return explorer
+
+
+def view(ex):
+    ex.wait(60)
+    meta, arrays = wire.decode(ex.layer_view)
+    return meta, arrays["act"].reshape(meta["shape"])
+
+
+def test_features_are_a_layer_under_theirs_and_their_view_is_the_encoding(ex, gpt2):
+    names = [info["name"] for info in ex.layers_info]
+    assert names[names.index(FEATURES) - 1] == BLOCK
+    info = ex.layers_info[names.index(FEATURES)]
+    assert (info["features_of"], info["n_units"], info["type"]) == (BLOCK, 256, "TinySAE")
+    meta, act = view(ex)
+    assert meta["layer"] == FEATURES
+    sae = TinySAE()  # the same seed: the explorer's weights
+    x = ex.session.inputs.batch([0])["input_ids"]
+    expected = sae.encode(block_output(gpt2, x))[0].detach()
+    torch.testing.assert_close(
+        torch.as_tensor(act), expected, atol=2e-3, rtol=2e-3
+    )  # the wire sends float16
+
+
+def test_views_and_figures_call_them_features(ex):
+    fig = ex.figure()
+    assert fig.layout.xaxis.title.text == "feature"
+    assert fig.layout.title.text.startswith(FEATURES)
+    assert ex.figure(unit=5).layout.title.text.endswith("· feature 5")
+
+
+def test_editing_a_feature_changes_the_later_views_through_its_decoder(ex, gpt2):
+    x = ex.session.inputs.batch([0])["input_ids"]
+    _, act = view(ex)
+    feature = int(torch.as_tensor(act).amax(0).argmax())
+    clean_next = block_output(gpt2, x)
+    ex.edits = [{"layer": FEATURES, "units": [feature], "op": "scale", "amount": 0}]
+    ex.layer = "transformer.h.1"
+    ex.wait(60)
+    meta, edited = view(ex)
+    assert meta["edits"]
+    sae = TinySAE()
+    with (
+        torch.no_grad(),
+        actscope.intervene(gpt2, actscope.Edit(FEATURES, units=[feature], scale=0.0)),
+        actscope.capture(gpt2, "transformer.h.1") as acts,
+    ):
+        gpt2(x)
+    torch.testing.assert_close(
+        torch.as_tensor(edited), acts["transformer.h.1"][0], atol=2e-3, rtol=2e-3
+    )
+    f = sae.encode(clean_next)[0, :, feature].detach()
+    assert f.abs().max() > 0
+    ex.edits = []
+    ex.wait(60)
+    _, clean = view(ex)
+    assert not torch.allclose(torch.as_tensor(clean), torch.as_tensor(edited), atol=1e-5)
+
+
+def test_mining_features_from_the_widget_fills_the_examples_panel(ex):
+    ex.mine(k=3, background=False)
+    index = ex.indexes[-1]
+    assert FEATURES in index.layers
+    ex.unit = 0
+    ex.wait(60)
+    meta, _ = wire.decode(ex.examples_view)
+    assert meta["layer"] == FEATURES
+    assert len(meta["top"]) == 3
+
+
+def test_a_snapshot_holds_the_feature_view(ex, tmp_path):
+    ex.snapshot(layers=[FEATURES], inputs=[0])
+    container, _ = wire.decode(ex.snapshot_data)
+    assert any(FEATURES in k for k in container["keys"])
+    page = ex.to_html(tmp_path / "features.html")
+    assert FEATURES in page.read_text()
+
+
+def test_a_mistyped_feature_layer_names_the_closest_and_changes_nothing(ex):
+    with pytest.raises(traitlets.TraitError, match=r"transformer\.h\.0/sae"):
+        ex.layer = "transformer.h.0/sea"
+    assert ex.layer == FEATURES
+    assert ex.status["state"] == "error"
+
+
+def test_the_explorer_with_lenses_leaves_the_model_as_found(gpt2):
+    before = record(gpt2)
+    explorer = actscope.Explorer(gpt2, texts(2), lenses=[TinySAE()])
+    explorer.layer = FEATURES
+    explorer.edits = [{"layer": FEATURES, "units": [1], "op": "scale", "amount": 0}]
+    explorer.wait(60)
+    assert_unchanged(gpt2, before)
