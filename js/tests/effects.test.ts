@@ -47,7 +47,7 @@ describe("EffectsPanel", () => {
     expect(el.style.display).toBe("");
     expect(el.dataset.effects).toBe("drawn");
     expect(el.dataset.key).toBe("a|2");
-    expect(el.querySelector(".acts-panel-title")?.textContent).toBe("Logit effects of unit 2");
+    expect(el.querySelector(".acts-panel-title")?.textContent).toBe("Logit effects of neuron 2");
     expect(col("promotes", ".acts-barlist-name")).toEqual(["␣cat", "⏎"]);
     expect(col("suppresses", ".acts-barlist-name")).toEqual(["␣dog", "<script>"]);
     expect(el.querySelector("script")).toBeNull();

@@ -60,7 +60,7 @@ describe("ExamplesPanel", () => {
       "11",
       "12",
     ]);
-    expect(el.querySelector(".acts-detail-title")?.textContent).toBe("Top 2 examples of unit 3");
+    expect(el.querySelector(".acts-detail-title")?.textContent).toBe("Top 2 examples of neuron 3");
     panel.show();
     expect(el.dataset.key).toBe("a|3|-1");
   });

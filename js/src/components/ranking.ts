@@ -7,6 +7,7 @@ import "./ranking.css";
 export class RankingPanel {
   readonly el = h("div", { class: "acts-ranking" });
   private by: RankBy = "max";
+  private title = h("div", { class: "acts-panel-title", text: "Top units" });
   private toggle = h("div", { class: "acts-seg", role: "group", "aria-label": "Rank by" });
   private list = h("ol", { class: "acts-rank-list" });
   private data: LayerData | null = null;
@@ -21,14 +22,16 @@ export class RankingPanel {
       });
       this.toggle.append(b);
     }
-    this.el.append(h("div", { class: "acts-panel-title", text: "Top units" }), this.toggle, this.list);
+    this.el.append(this.title, this.toggle, this.list);
     this.list.addEventListener("click", (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>(".acts-rank-row");
       if (row?.dataset.unit) this.onUnit(Number(row.dataset.unit));
     });
   }
 
-  render(data: LayerData | null, unit: number | null): void {
+  /** Draw the ranking of `data`; `word` is what its units are called ("feature"...). */
+  render(data: LayerData | null, unit: number | null, word = "unit"): void {
+    this.title.textContent = `Top ${word}s`;
     this.data = data;
     this.unit = unit;
     this.draw();

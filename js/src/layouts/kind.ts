@@ -3,6 +3,7 @@
 import type { ColorMap } from "../colormap";
 import type { Tooltip } from "../components/tooltip";
 import { h } from "../dom";
+import type { LayerInfo } from "../traits";
 import type { LayerData, SortMode } from "./data";
 import "./kind.css";
 
@@ -25,6 +26,11 @@ export function unitWord(info: { features_of?: string; kind?: string } | undefin
   if (info?.kind === "spatial") return "channel";
   if (info?.kind === "sequence") return "neuron";
   return "unit";
+}
+
+/** What a unit of the layer named `layer` is called, from the explorer's `layers_info`. */
+export function layerWord(infos: readonly LayerInfo[] | undefined, layer: string | undefined): string {
+  return unitWord(infos?.find((info) => info.name === layer));
 }
 
 /** `word` with a capital first letter. */

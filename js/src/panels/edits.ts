@@ -5,6 +5,7 @@
 // (`meta.edits`, `editsTag`), so a clean view is never drawn as an edited one.
 import type { AnyModel } from "@anywidget/types";
 import { clear, fmt, h } from "../dom";
+import { layerWord } from "../layouts/kind";
 import type { EditOp, EditSpec, EditView, Traits } from "../traits";
 import "./edits.css";
 
@@ -152,7 +153,10 @@ export class EditsPanel {
       return b;
     };
     box.append(
-      h("span", { class: "acts-label", text: `unit ${unit}` }),
+      h("span", {
+        class: "acts-label",
+        text: `${layerWord(this.host.model.get("layers_info"), this.host.model.get("layer"))} ${unit}`,
+      }),
       button("scale", "ablate", "multiply the unit by 0", () => 0),
       button("value", "set", "set the unit to the amount", () => this.amount),
       button("add", "steer", "add the amount to the unit", () => this.amount),

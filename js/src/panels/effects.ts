@@ -5,6 +5,7 @@
 import type { AnyModel } from "@anywidget/types";
 import { ColorMap } from "../colormap";
 import { clear, fmt, h, readableToken } from "../dom";
+import { layerWord } from "../layouts/kind";
 import { PanelBlobs, type PanelData, stateOf } from "../snapshot";
 import { type EffectsViewMeta, effectsKey, type Traits } from "../traits";
 import { barList, drawOr, noteFor, quietPanel } from "./outputs";
@@ -111,7 +112,10 @@ export class EffectsPanel {
       h(
         "div",
         { class: "acts-effects-top" },
-        h("span", { class: "acts-panel-title", text: `Logit effects of unit ${m.unit}` }),
+        h("span", {
+          class: "acts-panel-title",
+          text: `Logit effects of ${layerWord(this.host.model.get("layers_info"), m.layer)} ${m.unit}`,
+        }),
         h("span", {
           class: "acts-label",
           text: "what it writes to the logits directly (centred over the vocabulary)",

@@ -6,6 +6,7 @@ import type { AnyModel } from "@anywidget/types";
 import { ColorMap, scaleFor } from "../colormap";
 import { rgbCanvas } from "../components/inputs";
 import { clear, fmt, h, readableToken } from "../dom";
+import { layerWord } from "../layouts/kind";
 import {
   type ErrorMeta,
   type ExampleRow,
@@ -142,7 +143,10 @@ export class ExamplesPanel {
     this.histogram(ok, m);
     const top = m.top;
     this.el.append(
-      h("div", { class: "acts-detail-title", text: `Top ${top.length} examples of unit ${m.unit}` }),
+      h("div", {
+        class: "acts-detail-title",
+        text: `Top ${top.length} examples of ${layerWord(this.host.model.get("layers_info"), m.layer)} ${m.unit}`,
+      }),
     );
     this.el.append(this.rows(ok, top, "top", m.summary.max ?? 1));
     const info = m.bands[m.band];

@@ -265,6 +265,7 @@ export class LayerViewPanel {
       this.active = view;
     }
     const unit = this.host.model.get("unit");
+    const word = unitWord(this.host.layerInfo(m.layer));
     view.render(shown, {
       cmap,
       tooltip: this.host.tooltip,
@@ -273,9 +274,9 @@ export class LayerViewPanel {
       onUnit: (u) => this.host.selectUnit(u),
       width,
       dark,
-      word: unitWord(this.host.layerInfo(m.layer)),
+      word,
     });
-    this.ranking.render(data, unit);
+    this.ranking.render(data, unit, word);
   }
 }
 

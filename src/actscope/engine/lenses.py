@@ -143,6 +143,10 @@ class Lens:
         """The axis of the features in ``encode``'s output (``decoder`` applies along it)."""
         self.explained: torch.Tensor | None = None
         """Each feature's fraction of the variance, where known (:func:`pca`)."""
+        self.kind = (
+            type(source).__name__ if isinstance(source, nn.Module) or default == "sae" else "Lens"
+        )
+        """What the layer tree calls it: the SAE's or module's class, ``Linear``, ``PCA``."""
         params = list(source.parameters()) if isinstance(source, nn.Module) else []
         self.dtype: torch.dtype | None = params[0].dtype if params else None
 
@@ -172,6 +176,7 @@ class Lens:
         lens_map = _LinearMap(w, bias, center, axis)
         lens = cls(layer, lens_map.encode, lens_map.decode, name=name, decoder=w)
         lens.feature_axis = axis
+        lens.kind = "Linear"
         return lens
 
     def direction(self, feature: int) -> torch.Tensor:
@@ -243,7 +248,7 @@ class LensModule(VirtualModule):
         self.lens = lens
         self.layer_name = name
         self.base_name = base_name
-        self.display_type = type(lens.source).__name__
+        self.display_type = lens.kind
         self._local = threading.local()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -403,5 +408,6 @@ def pca(
     directions = directions * signs
     lens = Lens.linear(base, directions.float(), center=mean.float(), name=name, axis=axis)
     lens.output = output
+    lens.kind = "PCA"
     lens.explained = (top_values / values.clamp(min=0).sum()).float()
     return lens

@@ -1,0 +1,75 @@
+"""A lens's features in JupyterLab: the demo LM with the first principal directions of a
+block's output as a lens; the features under their block in the tree, called features,
+the tokens coloured by a clicked feature; ablating it from the edits panel changes the
+prediction; then the exported page, light and dark."""
+
+from __future__ import annotations
+
+from .conftest import screenshot
+
+SETUP = (
+    "import actscope\nfrom actscope.demo.lm import PROMPTS, load_tiny_lm\n"
+    "from actscope.demo.text import corpus\n"
+    "model, tokenizer = load_tiny_lm()\n"
+    "pca = actscope.lenses.pca(model, corpus(120), 'transformer.h.1', 16, tokenizer=tokenizer)\n"
+)
+FEATURES = "transformer.h.1/pca"
+
+
+def test_features_in_the_tree_the_view_and_the_edits(notebook, page):
+    nb = notebook(
+        [
+            SETUP + "ex = actscope.Explorer(model, PROMPTS[:3], tokenizer=tokenizer, "
+            f"lenses=[pca], layer={FEATURES!r})\nex"
+        ]
+    )
+    page.wait_for_selector(f".acts-root[data-drawn='0|{FEATURES}']", timeout=60_000)
+    row = page.locator(f".acts-row[data-name='{FEATURES}']")
+    assert row.locator(".acts-type").inner_text() == "features · PCA"
+    assert "acts-features" in (row.get_attribute("class") or "")
+    assert page.locator(".acts-detail .acts-hint").inner_text().startswith("Click a feature")
+    page.locator(".acts-rank-row").first.click()
+    unit = nb.kernel.wait_for("ex.unit", lambda u: u is not None)
+    page.wait_for_selector(f".acts-token-text[data-unit='{unit}']", timeout=20_000)
+    title = page.locator(".acts-token-text .acts-detail-title").inner_text()
+    assert title.startswith(f"Feature {unit} on this input")
+    assert page.locator(".acts-ranking .acts-panel-title").inner_text() == "Top features"
+    assert page.locator(".acts-edits .acts-label").first.inner_text() == f"feature {unit}"
+    screenshot(page, "features-lm", page.locator(".acts-root"))
+    page.wait_for_selector(".acts-outputs[data-outputs='drawn']", timeout=30_000)
+    clean = page.locator(".acts-outputs .acts-barlist").inner_text()
+    page.locator("[data-edit='ablate']").click()
+    nb.kernel.wait_for("len(ex.edits)", lambda n: n == 1, timeout=20)
+    assert nb.kernel.eval("ex.edits[0]['layer']") == FEATURES
+    page.wait_for_selector(".acts-outputs .acts-edits-badge", timeout=30_000)
+    assert page.locator(".acts-outputs .acts-barlist").inner_text() != clean
+
+
+def test_the_exported_page_shows_the_features_in_both_themes(browser, tmp_path):
+    import subprocess
+    import sys
+
+    page_path = tmp_path / "features.html"
+    script = (
+        SETUP + "ex = actscope.Explorer(model, PROMPTS[:2], tokenizer=tokenizer, "
+        f"lenses=[pca], layer={FEATURES!r})\n"
+        f"ex.snapshot(layers=[{FEATURES!r}], inputs=[0, 1])\n"
+        f"ex.to_html({str(page_path)!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m, out=errors: out.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e, out=errors: out.append(str(e)))
+        page.goto(page_path.as_uri())
+        page.wait_for_selector(f".acts-root[data-drawn='0|{FEATURES}']", timeout=20_000)
+        page.locator(".acts-rank-row").first.click()
+        page.wait_for_selector(".acts-token-text", timeout=20_000)
+        assert (
+            page.locator(".acts-token-text .acts-detail-title").inner_text().startswith("Feature")
+        )
+        screenshot(page, f"features-page-{scheme}", page.locator(".acts-root"))
+        assert not errors, errors
+        context.close()
