@@ -179,6 +179,7 @@ def effect(
     tokenizer: Any = None,
     forward: ForwardFn | None = None,
     device: str | torch.device = "auto",
+    lenses: Iterable[Any] | None = None,
 ) -> Effect:
     """Each example's metric before and after ``edits``: one clean and one edited pass.
 
@@ -192,6 +193,7 @@ def effect(
             ``top_prob``); for a causal LM the last token's log-probability given the ones
             before (``next_token_logprob``) and ``kl``, the KL divergence of the next-token
             distribution after the last token, clean ‖ edited.
+        lenses: :class:`~actscope.Lens` objects whose features the edits name.
 
     Example::
 
@@ -200,6 +202,7 @@ def effect(
         e["kl"]          # (clean, edited): zeros, and the KL the ablation causes
     """
     model = unwrap(model)
+    register_lenses(model, lenses)
     dev = resolve_device(model, device)
     batch = move(as_batch(inputs, tokenizer), dev, model_float_dtype(model))
     with torch.no_grad():
