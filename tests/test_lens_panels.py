@@ -5,6 +5,7 @@ names the closest one; the model left as found."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import traitlets
@@ -34,10 +35,21 @@ def ex(gpt2):
     return explorer
 
 
+def dense(meta, arrays):
+    """A view's values as (T, F), from the dense or the sparse encoding."""
+    if "sp_rows" not in arrays:
+        return arrays["act"].reshape(meta["shape"])
+    rows, cols, vals = arrays["sp_rows"], arrays["sp_cols"], arrays["sp_vals"]
+    out = np.zeros((len(rows) - 1, meta["shape"][1]), np.float32)
+    for t in range(len(rows) - 1):
+        out[t, cols[rows[t] : rows[t + 1]]] = vals[rows[t] : rows[t + 1]]
+    return out
+
+
 def view(ex):
     ex.wait(60)
     meta, arrays = wire.decode(ex.layer_view)
-    return meta, arrays["act"].reshape(meta["shape"])
+    return meta, dense(meta, arrays)
 
 
 def test_features_are_a_layer_under_theirs_and_their_view_is_the_encoding(ex, gpt2):
@@ -53,6 +65,25 @@ def test_features_are_a_layer_under_theirs_and_their_view_is_the_encoding(ex, gp
     torch.testing.assert_close(
         torch.as_tensor(act), expected, atol=2e-3, rtol=2e-3
     )  # the wire sends float16
+
+
+def test_sparse_features_travel_as_rows_of_indices_and_values(gpt2):
+    sparse_sae = TinySAE(n=4096, seed=4)
+    with torch.no_grad():
+        sparse_sae.b_enc.fill_(-0.075)  # about 1% of 4,096 active per token, as in trained SAEs
+    explorer = actscope.Explorer(gpt2, texts(2), lenses=[sparse_sae], layer=FEATURES)
+    meta, arrays = wire.decode(explorer.layer_view)
+    assert "act" not in arrays
+    assert arrays["sp_cols"].dtype == np.uint16
+    x = explorer.session.inputs.batch([0])["input_ids"]
+    expected = sparse_sae.encode(block_output(gpt2, x))[0].detach()
+    active = int((expected != 0).sum())
+    assert meta["sparse"]["active"] == active
+    assert 0 < meta["sparse"]["density"] < 0.05
+    torch.testing.assert_close(torch.as_tensor(dense(meta, arrays)), expected, atol=2e-3, rtol=2e-3)
+    per_active = len(explorer.layer_view) / active
+    assert per_active < 0.1 * len(wire.encode({"act": expected})) / active
+    explorer.close()
 
 
 def test_views_and_figures_call_them_features(ex):

@@ -52,8 +52,8 @@ export const patchMetricValues: readonly PatchMetric[] = ["top_logprob", "logit_
 export type EditView = "edited" | "clean" | "difference";
 export const editViewValues: readonly EditView[] = ["edited", "clean", "difference"];
 
-export type LayerViewArray = "act" | "image" | "rank_max_units" | "rank_max_max" | "rank_max_mean" | "rank_max_argmax" | "rank_mean_units" | "rank_mean_max" | "rank_mean_mean" | "rank_mean_argmax";
-export const layerViewArrayValues: readonly LayerViewArray[] = ["act", "image", "rank_max_units", "rank_max_max", "rank_max_mean", "rank_max_argmax", "rank_mean_units", "rank_mean_max", "rank_mean_mean", "rank_mean_argmax"];
+export type LayerViewArray = "act" | "sp_rows" | "sp_cols" | "sp_vals" | "image" | "rank_max_units" | "rank_max_max" | "rank_max_mean" | "rank_max_argmax" | "rank_mean_units" | "rank_mean_max" | "rank_mean_mean" | "rank_mean_argmax";
+export const layerViewArrayValues: readonly LayerViewArray[] = ["act", "sp_rows", "sp_cols", "sp_vals", "image", "rank_max_units", "rank_max_max", "rank_max_mean", "rank_max_argmax", "rank_mean_units", "rank_mean_max", "rank_mean_mean", "rank_mean_argmax"];
 
 export const saliencyLabels: Record<SaliencyMethod, string> = {"gradient": "gradient", "input_x_gradient": "input × gradient", "integrated_gradients": "integrated gradients", "smoothgrad": "SmoothGrad", "grad_cam": "Grad-CAM"};
 
@@ -195,6 +195,12 @@ export interface Trimmed {
   note: string;
 }
 
+/** How sparse a layer view is: its active (non-zero) values and their fraction. */
+export interface SparseView {
+  active: number;
+  density: number;
+}
+
 /** One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`. */
 export interface LayerViewMeta {
   nan: number;
@@ -212,6 +218,7 @@ export interface LayerViewMeta {
   unit_axis: number | null;
   n_units: number;
   trimmed: Trimmed | null;
+  sparse?: SparseView;
   tokens?: string[];
 }
 

@@ -6,7 +6,7 @@
 // A value decodes as stored * scale + zero. u8 codes 253/254/255 are -Inf/+Inf/NaN.
 // "ACZ1" + deflate data is a compressed blob (undone with DecompressionStream).
 
-export type WireDType = "f16" | "u8" | "u8raw" | "i32" | "f32";
+export type WireDType = "f16" | "u8" | "u8raw" | "u16" | "i32" | "f32";
 
 export interface ArraySpec {
   dtype: WireDType;
@@ -19,7 +19,7 @@ export interface ArraySpec {
 
 export interface Decoded<M = Record<string, unknown>> {
   meta: M;
-  arrays: Map<string, Float32Array | Uint8Array | Int32Array>;
+  arrays: Map<string, Float32Array | Uint8Array | Uint16Array | Int32Array>;
   shapes: Map<string, number[]>;
   /** Size of the blob in bytes (for cache budgets). */
   bytes: number;
@@ -68,7 +68,7 @@ export class WireError extends Error {
 /** The most values one array may declare: far beyond any view, short of a bad allocation. */
 export const MAX_VALUES = 2 ** 28;
 
-const WIDTH: Record<WireDType, number> = { f16: 2, u8: 1, u8raw: 1, i32: 4, f32: 4 };
+const WIDTH: Record<WireDType, number> = { f16: 2, u8: 1, u8raw: 1, u16: 2, i32: 4, f32: 4 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -124,7 +124,7 @@ export function decode<M = Record<string, unknown>>(view: DataView): Decoded<M> 
   }
   const dataStart = Math.ceil((8 + headerLength) / 8) * 8;
   const dataBytes = Math.max(0, view.byteLength - dataStart);
-  const arrays = new Map<string, Float32Array | Uint8Array | Int32Array>();
+  const arrays = new Map<string, Float32Array | Uint8Array | Uint16Array | Int32Array>();
   const shapes = new Map<string, number[]>();
   for (const [name, spec] of Object.entries(header.arrays)) {
     checkSpec(name, spec, dataBytes);
@@ -139,7 +139,7 @@ function decodeArray(
   view: DataView,
   spec: ArraySpec,
   dataStart: number,
-): Float32Array | Uint8Array | Int32Array {
+): Float32Array | Uint8Array | Uint16Array | Int32Array {
   const n = product(spec.shape);
   const start = view.byteOffset + dataStart + spec.offset;
   // Copy into an aligned buffer when the DataView's own offset breaks alignment.
@@ -174,6 +174,8 @@ function decodeArray(
     }
     case "u8raw":
       return new Uint8Array(view.buffer, start, n);
+    case "u16":
+      return new Uint16Array(aligned(2), at(2), n).slice();
     case "i32":
       return new Int32Array(aligned(4), at(4), n).slice();
     case "f32":

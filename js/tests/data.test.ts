@@ -11,7 +11,7 @@ import {
 } from "../src/layouts/data";
 import type { Kind } from "../src/traits";
 import { decode } from "../src/wire";
-import { errorBlob, viewBlob } from "./helpers/encode";
+import { encodeBlob, errorBlob, type TestArray, viewBlob } from "./helpers/encode";
 
 function layer(kind: Kind, shape: number[], values: number[]): LayerData {
   const entry = layerViewFromBlob(viewBlob("l", 0, kind, shape, values));
@@ -56,6 +56,56 @@ describe("per-unit summaries", () => {
       2, 1, 0,
     ]);
     expect(Array.from(descending([]))).toEqual([]);
+  });
+});
+
+/** A lens's (3 positions × 5 features) view as panels/layer_view.py sends it: sparse rows. */
+function sparseBlob(rows: number[], cols: number[], vals: number[]): DataView {
+  const none: TestArray = { data: [0], shape: [1], dtype: "i32" };
+  const meta = {
+    key: "0|l/sae",
+    layer: "l/sae",
+    input_index: 0,
+    kind: "sequence",
+    shape: [3, 5],
+    layer_shape: [3, 5],
+    unit_axis: 1,
+    n_units: 5,
+    nan: 0,
+    posinf: 0,
+    neginf: 0,
+    min: 0,
+    max: 4,
+    trimmed: null,
+    sparse: { active: cols.length, density: cols.length / 15 },
+  };
+  return encodeBlob(meta, {
+    sp_rows: { data: rows, shape: [rows.length], dtype: "i32" },
+    sp_cols: { data: cols, shape: [cols.length], dtype: "u16" },
+    sp_vals: { data: vals, shape: [vals.length] },
+    rank_max_units: none,
+    rank_max_max: { data: [0], shape: [1] },
+    rank_max_mean: { data: [0], shape: [1] },
+    rank_max_argmax: none,
+    rank_mean_units: none,
+    rank_mean_max: { data: [0], shape: [1] },
+    rank_mean_mean: { data: [0], shape: [1] },
+    rank_mean_argmax: none,
+  });
+}
+
+describe("decoding a sparse layer view (a lens's features)", () => {
+  it("fills in the active features of each position, zeros elsewhere", () => {
+    const entry = layerViewFromBlob(sparseBlob([0, 2, 2, 3], [1, 4, 0], [2, 4, 3]));
+    if (isFailure(entry)) throw new Error("not data");
+    expect(entry.shape).toEqual([3, 5]);
+    expect(Array.from(entry.act)).toEqual([0, 2, 0, 0, 4, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0]);
+    expect(Array.from(unitStats(entry).max)).toEqual([3, 2, 0, 0, 4]);
+  });
+
+  it("refuses rows that do not match the entries, and features out of range", () => {
+    expect(() => layerViewFromBlob(sparseBlob([0, 2, 2, 5], [1, 4, 0], [2, 4, 3]))).toThrow(/rows/);
+    expect(() => layerViewFromBlob(sparseBlob([0, 1, 1, 1], [7], [2]))).toThrow(/feature 7 of 5/);
   });
 });
 

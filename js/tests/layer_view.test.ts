@@ -108,6 +108,22 @@ describe("LayerViewPanel", () => {
     expect(panel.drawn).toBe("0|conv");
   });
 
+  it("sorts a lens's features by max until the user picks a sort", () => {
+    const feats = layerInfo("blk/sae", { kind: "sequence", shape: [1, 4], features_of: "blk", type: "SAE" });
+    const plain = layerInfo("blk", { kind: "sequence", shape: [1, 4] });
+    const { root, model } = mount({ layers_info: [plain, feats], layer: "blk/sae" });
+    const on = () => root.querySelector<HTMLElement>("button.acts-on[data-sort]")?.dataset.sort;
+    model.set("layer_view", viewBlob("blk/sae", 0, "sequence", [1, 4], [0, 3, 0, 1]));
+    expect(on()).toBe("max");
+    model.set("layer", "blk");
+    model.set("layer_view", viewBlob("blk", 0, "sequence", [1, 4], [1, 2, 3, 4]));
+    expect(on()).toBe("index");
+    root.querySelector<HTMLElement>("button[data-sort='mean']")?.click();
+    model.set("layer", "blk/sae");
+    model.set("layer_view", viewBlob("blk/sae", 0, "sequence", [1, 4], [0, 3, 0, 1]));
+    expect(on()).toBe("mean");
+  });
+
   it("toggles the legend between the clipped and the full range", () => {
     const { root, model } = mount({ layers_info: [SPATIAL], layer: "conv" });
     model.set("layer_view", viewBlob("conv", 0, "spatial", [3, 1, 2], [1, 1, 1, 1, 1, 100]));

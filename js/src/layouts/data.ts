@@ -74,13 +74,15 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
   if (!kindValues.includes(meta.kind) || typeof meta.layer !== "string") {
     throw new WireError(`a layer view of kind ${JSON.stringify(meta.kind)}`);
   }
-  if (!(d.arrays.get("act") instanceof Float32Array)) throw new WireError("a layer view without values");
+  const dense = sparseToDense(d, meta);
+  if (!dense && !(d.arrays.get("act") instanceof Float32Array))
+    throw new WireError("a layer view without values");
   const img = d.arrays.get("image");
   const imgShape = d.shapes.get("image");
   return {
     meta,
-    act: f32(d, "act"),
-    shape: d.shapes.get("act") ?? [],
+    act: dense ? dense.act : f32(d, "act"),
+    shape: dense ? dense.shape : (d.shapes.get("act") ?? []),
     ranking: { max: ranking(d, "max"), mean: ranking(d, "mean") },
     image:
       img instanceof Uint8Array && imgShape
@@ -88,6 +90,34 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
         : null,
     bytes: d.bytes,
   };
+}
+
+/** A sparse view's (T, F) values, filled in (zeros elsewhere); null for a dense view. */
+export function sparseToDense(
+  d: Decoded<unknown>,
+  meta: LayerViewMeta,
+): { act: Float32Array; shape: number[] } | null {
+  const rows = d.arrays.get("sp_rows");
+  const cols = d.arrays.get("sp_cols");
+  const vals = d.arrays.get("sp_vals");
+  if (!rows) return null;
+  if (!(rows instanceof Int32Array) || !(cols instanceof Uint16Array) || !(vals instanceof Float32Array)) {
+    throw new WireError("a sparse layer view with arrays of the wrong types");
+  }
+  const T = rows.length - 1;
+  const F = meta.shape[1] ?? 0;
+  if (T < 0 || cols.length !== vals.length || (rows[T] as number) !== cols.length) {
+    throw new WireError("a sparse layer view whose rows do not match its entries");
+  }
+  const act = new Float32Array(T * F);
+  for (let t = 0; t < T; t++) {
+    for (let i = rows[t] as number; i < (rows[t + 1] as number); i++) {
+      const f = cols[i] as number;
+      if (f >= F) throw new WireError(`a sparse layer view with feature ${f} of ${F}`);
+      act[t * F + f] = vals[i] as number;
+    }
+  }
+  return { act, shape: [T, F] };
 }
 
 /** Decode a layer-view blob (data or error). */

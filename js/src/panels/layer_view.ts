@@ -63,6 +63,8 @@ export class LayerViewPanel {
   };
   private active: KindView | null = null;
   private sort: SortMode = "index";
+  /** Whether the user picked the sort: until then a lens's features sort by max. */
+  private sortChosen = false;
   private clip = true;
   private drawnKey = "";
   private drawnPrint = "";
@@ -74,6 +76,7 @@ export class LayerViewPanel {
       b.title = SORT_TITLES[mode];
       b.addEventListener("click", () => {
         this.sort = mode;
+        this.sortChosen = true;
         this.redraw();
       });
       this.sortBox.append(b);
@@ -168,6 +171,7 @@ export class LayerViewPanel {
     const info = this.host.layerInfo(layer);
     root.dataset.layer = layer;
     root.dataset.input = String(input);
+    if (!this.sortChosen) this.sort = info?.features_of ? "max" : "index";
     for (const b of this.sortBox.querySelectorAll<HTMLElement>("button")) {
       b.classList.toggle("acts-on", b.dataset.sort === this.sort);
     }

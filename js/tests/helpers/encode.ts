@@ -7,7 +7,7 @@ import { layerViewKey } from "../../src/traits";
 export interface TestArray {
   data: number[];
   shape: number[];
-  dtype?: "f32" | "i32" | "u8raw";
+  dtype?: "f32" | "i32" | "u8raw" | "u16";
 }
 
 export function encodeBlob(meta: Record<string, unknown>, arrays: Record<string, TestArray>): DataView {
@@ -21,7 +21,9 @@ export function encodeBlob(meta: Record<string, unknown>, arrays: Record<string,
         ? new Uint8Array(new Float32Array(a.data).buffer)
         : dtype === "i32"
           ? new Uint8Array(new Int32Array(a.data).buffer)
-          : new Uint8Array(a.data);
+          : dtype === "u16"
+            ? new Uint8Array(new Uint16Array(a.data).buffer)
+            : new Uint8Array(a.data);
     specs[name] = { dtype, shape: a.shape, offset, nbytes: bytes.length, scale: 1, zero: 0 };
     chunks.push(bytes);
     offset = Math.ceil((offset + bytes.length) / 8) * 8;

@@ -72,6 +72,7 @@ _INTERFACES = [
     C.LayerViewErrorMeta,
     C.ValueSummary,
     C.Trimmed,
+    C.SparseView,
     C.LayerViewMeta,
     C.SaliencyViewMeta,
     C.UnitSummaryMeta,

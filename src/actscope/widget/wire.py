@@ -16,7 +16,8 @@ Array encodings:
   full relative precision. NaN and ±Inf survive as themselves. 2 bytes a value.
 - ``u8``: ``round((x - zero) / scale)`` in 0..252, with 253 = -Inf, 254 = +Inf, 255 = NaN.
   1 byte a value, 1/252 of the range as precision.
-- ``u8raw``, ``i32``, ``f32``: as is (images, indices, exact scalars).
+- ``u8raw``, ``u16``, ``i32``, ``f32``: as is (images, indices — ``u16`` for those below
+  65,536, such as the feature indices of a sparse view —, exact scalars).
 
 A blob compressed with zlib (``deflate``, which browsers undo natively with
 ``DecompressionStream``) starts with ``b"ACZ1"`` instead.
@@ -92,6 +93,8 @@ def encode_array(value: ArrayLike, precision: Precision = "f16") -> tuple[dict[s
         return _spec("u8raw", shape), _host_bytes(value)
     if value.dtype in (torch.bool,):
         return _spec("u8raw", shape), _host_bytes(value.to(torch.uint8))
+    if value.dtype == torch.uint16:  # indices below 65,536: two bytes each
+        return _spec("u16", shape), _host_bytes(value)
     if not value.is_floating_point():
         return _spec("i32", shape), _host_bytes(value.to(torch.int32))
     if precision == "u8":
@@ -156,7 +159,14 @@ def _align(n: int) -> int:
 
 # -- decoding (the browser's twin lives in js/src/wire.ts; this one serves tests and tools) --
 
-DTYPES = {"f16": np.float16, "u8": np.uint8, "u8raw": np.uint8, "i32": np.int32, "f32": np.float32}
+DTYPES = {
+    "f16": np.float16,
+    "u8": np.uint8,
+    "u8raw": np.uint8,
+    "u16": np.uint16,
+    "i32": np.int32,
+    "f32": np.float32,
+}
 
 
 def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

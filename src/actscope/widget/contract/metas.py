@@ -38,6 +38,13 @@ class Trimmed(TypedDict):
     note: str
 
 
+class SparseView(TypedDict):
+    """How sparse a layer view is: its active (non-zero) values and their fraction."""
+
+    active: int
+    density: float
+
+
 class LayerViewMeta(ValueSummary):
     """One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`."""
 
@@ -52,11 +59,17 @@ class LayerViewMeta(ValueSummary):
     unit_axis: int | None
     n_units: int
     trimmed: Trimmed | None
+    sparse: NotRequired[SparseView]
+    """Present when the values travel sparse (a lens's features): ``sp_rows``, ``sp_cols``
+    and ``sp_vals`` instead of ``act``."""
     tokens: NotRequired[list[str]]
 
 
 LayerViewArray = Literal[
     "act",
+    "sp_rows",
+    "sp_cols",
+    "sp_vals",
     "image",
     "rank_max_units",
     "rank_max_max",

@@ -23,6 +23,7 @@ from ..contract import (
     FetchRequest,
     LayerViewMeta,
     LayerViewReply,
+    SparseView,
     Trimmed,
     layer_view_key,
     snapshot_key,
@@ -32,6 +33,8 @@ from .base import Panel, SnapshotPlan
 
 DEFAULT_MAX_VALUES = 2_000_000  # 4 MB of float16 per view message
 DEFAULT_TOP_K = 50
+SPARSE_BELOW = 0.25
+"""A lens's features travel sparse when at most this fraction of them is non-zero."""
 
 
 def unit_axis_of(kind: str) -> int:
@@ -57,7 +60,13 @@ def layer_view_blob(
     """
     axis = unit_axis_of(info.kind)
     stats = unit_stats(act, axis)
-    shown, trimmed = trim(act, info.kind, max_values)
+    arrays: dict[str, Any] = {}
+    sparse = sparse_arrays(act, info, max_values)
+    if sparse is not None:
+        arrays, trimmed, sparse_meta = sparse
+    else:
+        shown, trimmed = trim(act, info.kind, max_values)
+        arrays["act"] = shown
     meta: LayerViewMeta = {
         **value_summary(act),  # type: ignore[typeddict-item]  # mypy: NotRequired + **
         "key": layer_view_key(input_index, layer),
@@ -70,16 +79,50 @@ def layer_view_blob(
         "n_units": int(act.shape[axis]) if act.ndim else 1,
         "trimmed": trimmed,
     }
+    if sparse is not None:
+        meta["sparse"] = sparse_meta
     tokens = inputs.tokens(input_index)
     if tokens is not None:
         meta["tokens"] = tokens
-    arrays: dict[str, Any] = {"act": shown}
     for by in ("max", "mean"):
         arrays.update(_ranking_arrays(top_units(stats, top_k, by), by))
     image = inputs.image(input_index)
     if image is not None:
         arrays["image"] = image
-    return wire.encode(arrays, meta, precisions={"act": precision})
+    return wire.encode(arrays, meta, precisions={"act": precision, "sp_vals": precision})
+
+
+def sparse_arrays(
+    act: torch.Tensor, info: LayerInfo, max_values: int
+) -> tuple[dict[str, torch.Tensor], Trimmed | None, SparseView] | None:
+    """A lens's ``(T, F)`` features as rows: ``sp_rows`` ``(T + 1,)`` the start of each
+    position's entries, ``sp_cols`` their feature indices (two bytes each), ``sp_vals`` their
+    values; ``None`` when the layer is not a lens's or too many features are active."""
+    if not info.features_of or info.kind != "sequence" or act.ndim != 2:
+        return None
+    positions, features = act.shape
+    if features > 65_535 or act.numel() == 0:
+        return None
+    active = act != 0  # NaN is not 0: it travels
+    count = int(active.sum())
+    if count > SPARSE_BELOW * act.numel():
+        return None
+    per_row = active.sum(1)
+    trimmed: Trimmed | None = None
+    if count > max_values:
+        keep = max(1, int((per_row.cumsum(0) <= max_values).sum()))
+        trimmed = {
+            "shown": [keep, features],
+            "note": f"Showing the first {keep} of {positions} positions: the features active "
+            f"there ({count:,} values) are over the {max_values:,}-value limit of one message. "
+            "Rankings cover every feature.",
+        }
+        act, active, per_row = act[:keep], active[:keep], per_row[:keep]
+    rows = torch.zeros(act.shape[0] + 1, dtype=torch.int64)
+    rows[1:] = per_row.cumsum(0)
+    cols = active.nonzero()[:, 1].to(torch.uint16)
+    view: SparseView = {"active": int(rows[-1]), "density": count / max(act.numel(), 1)}
+    return {"sp_rows": rows, "sp_cols": cols, "sp_vals": act[active]}, trimmed, view
 
 
 def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
