@@ -89,7 +89,7 @@ def layer_view_blob(
     image = inputs.image(input_index)
     if image is not None:
         arrays["image"] = image
-    return wire.encode(arrays, meta, precisions={"act": precision, "sp_vals": precision})
+    return wire.encode(arrays, meta, precisions={"act": precision, "sp_vals": "u8"})
 
 
 def sparse_arrays(
@@ -97,7 +97,9 @@ def sparse_arrays(
 ) -> tuple[dict[str, torch.Tensor], Trimmed | None, SparseView] | None:
     """A lens's ``(T, F)`` features as rows: ``sp_rows`` ``(T + 1,)`` the start of each
     position's entries, ``sp_cols`` their feature indices (two bytes each), ``sp_vals`` their
-    values; ``None`` when the layer is not a lens's or too many features are active."""
+    values (one byte each: 1/252 of the view's range; the rankings' max and mean travel as
+    float16), so 3 bytes per active value; ``None`` when the layer is not a lens's or too many
+    features are active."""
     if not info.features_of or info.kind != "sequence" or act.ndim != 2:
         return None
     positions, features = act.shape

@@ -1,0 +1,341 @@
+"""Mining a sparse autoencoder's features: cost over the bare forward + encode, against
+caching dense feature activations and sorting (SAE-Vis / SAEDashboard's approach), and
+bytes on the wire per active value in the feature view.
+
+MiniLM-L6 over real English (docstrings that ship with Python and its packages); a
+16,384-feature ReLU SAE on ``encoder.layer.3.output`` with random weights (timing does not
+need trained ones), its threshold set so that about as many features are active per token
+as in trained SAEs (``--l0``, default 64). Each approach runs in its own process, so that
+peak memory (``ru_maxrss``) belongs to it alone:
+
+1. **bare forward + encode**: the model under ``torch.no_grad()`` with a hook that encodes
+   the layer's output (the least any feature tool must do), then ``actscope.mine`` over the
+   lens (top-k examples, histograms, quantile samples and densities of every feature), in
+   alternating whole runs, the best of ``--repeat`` each.
+2. **dense cache + sort**: every valid token's 16,384 feature values kept (float32, on the
+   CPU), then per feature the top-k examples by each example's maximum, quantiles by a full
+   sort, a histogram and the density, over the cache.
+3. **the wire**: the explorer's feature view of each of 8 paragraphs: its blob's bytes per
+   active (non-zero) value (feature indices, values, and the rankings, tokens and header),
+   against the same values sent dense.
+
+No assertions: it prints a table of seconds, ratios, megabytes and bytes.
+
+    python benchmarks/features.py              # 2,000 texts (~6 min on 2 CPUs)
+    python benchmarks/features.py --quick      # 256 texts
+    python benchmarks/features.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch
+
+LAYER = "encoder.layer.3.output"
+FEATURES = f"{LAYER}/sae"
+K = 20
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class RandomSAE(torch.nn.Module):
+    """A ReLU SAE with random weights; ``threshold`` keeps about ``l0`` features active."""
+
+    def __init__(self, d: int, n: int) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.W_enc = torch.nn.Parameter(torch.randn(d, n, generator=g) / d**0.5)
+        self.W_dec = torch.nn.Parameter(torch.randn(n, d, generator=g) / n**0.5)
+        self.b_dec = torch.nn.Parameter(torch.zeros(d))
+        self.b_enc = torch.nn.Parameter(torch.zeros(n))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu((x - self.b_dec) @ self.W_enc + self.b_enc)
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        return f @ self.W_dec + self.b_dec
+
+
+def batches(texts: list[str], tokenizer: Any, size: int, max_length: int):
+    for i in range(0, len(texts), size):
+        yield dict(
+            tokenizer(
+                texts[i : i + size],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+            )
+        )
+
+
+def setup(args: argparse.Namespace) -> tuple[Any, Any, RandomSAE, list[str], torch.device]:
+    import actscope
+    from actscope.demo.text import corpus, load_minilm
+
+    torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tokenizer = load_minilm()
+    device = torch.device(args.device)
+    model.to(device)
+    base = corpus()
+    texts = [base[i % len(base)] for i in range(args.n)]
+    sae = RandomSAE(model.config.hidden_size, args.features).to(device).requires_grad_(False)
+    # The threshold that leaves about l0 features active per token, on the first batch.
+    first = next(batches(texts, tokenizer, args.batch_size, args.max_length))
+    with torch.no_grad(), actscope.capture(model, LAYER) as acts:
+        model(**{k: v.to(device) for k, v in first.items()})
+    pre = (acts[LAYER][first["attention_mask"].bool().to(device)] @ sae.W_enc).flatten()
+    sample = pre[torch.randperm(pre.numel(), device=device)[:1_000_000]].float()
+    sae.b_enc.fill_(-float(sample.quantile(1 - args.l0 / args.features)))
+    return model, tokenizer, sae, texts, device
+
+
+def bare(model, sae, texts, tokenizer, args, device) -> float:
+    """The forward passes with the layer's output encoded by a plain hook (and dropped)."""
+
+    def encode(_m: Any, _a: Any, out: torch.Tensor) -> None:
+        sae.encode(out)
+
+    hook = model.get_submodule(LAYER).register_forward_hook(encode)
+    try:
+        start = time.perf_counter()
+        with torch.no_grad():
+            for batch in batches(texts, tokenizer, args.batch_size, args.max_length):
+                model(**{k: v.to(device) for k, v in batch.items()})
+        sync(device)
+        return time.perf_counter() - start
+    finally:
+        hook.remove()
+
+
+def mine_run(model, sae, texts, tokenizer, args, device) -> tuple[float, Any]:
+    import actscope
+
+    start = time.perf_counter()
+    index = actscope.mine(
+        model,
+        texts,
+        FEATURES,
+        k=K,
+        batch_size=args.batch_size,
+        tokenizer=tokenizer,
+        max_length=args.max_length,
+        lenses=[actscope.Lens(LAYER, sae)],
+        progress=False,
+    )
+    sync(device)
+    return time.perf_counter() - start, index
+
+
+def child_timing(args: argparse.Namespace) -> dict[str, Any]:
+    model, tokenizer, sae, texts, device = setup(args)
+    twin = copy.deepcopy(model)  # the same weights, with no lens registered on it
+    warm = texts[: args.batch_size]
+    bare(twin, sae, warm, tokenizer, args, device)
+    mine_run(model, sae, warm, tokenizer, args, device)
+    bares, mines = [], []
+    for _ in range(args.repeat):
+        bares.append(bare(twin, sae, texts, tokenizer, args, device))
+        seconds, index = mine_run(model, sae, texts, tokenizer, args, device)
+        mines.append(seconds)
+    tokens = sum(
+        int(b["attention_mask"].sum())
+        for b in batches(texts, tokenizer, args.batch_size, args.max_length)
+    )
+    density = index.unit_table(FEATURES)["active_fraction"]
+    return {
+        "bare": min(bares),
+        "mine": min(mines),
+        "tokens": tokens,
+        "examples": index.n_examples,
+        "index_mb": index.nbytes / 2**20,
+        "l0": float(density.sum()),
+        "peak_mb": peak_mb(),
+    }
+
+
+def child_cache(args: argparse.Namespace) -> dict[str, Any]:
+    """Dense feature activations of every valid token, then sorts over the cache."""
+    model, tokenizer, sae, texts, device = setup(args)
+    bare(model, sae, texts[: args.batch_size], tokenizer, args, device)
+    bare_seconds = bare(model, sae, texts, tokenizer, args, device)
+    start = time.perf_counter()
+    cache: list[torch.Tensor] = []
+    owners: list[torch.Tensor] = []
+    current: dict[str, torch.Tensor] = {}
+    hook = model.get_submodule(LAYER).register_forward_hook(
+        lambda _m, _a, out: cache.append(sae.encode(out)[current["mask"]].float().cpu())
+    )
+    offset = 0
+    try:
+        with torch.no_grad():
+            for batch in batches(texts, tokenizer, args.batch_size, args.max_length):
+                mask = batch["attention_mask"].bool().to(device)
+                current["mask"] = mask
+                rows = torch.arange(offset, offset + mask.shape[0], device=device)
+                owners.append(rows[:, None].expand_as(mask)[mask].cpu())
+                offset += mask.shape[0]
+                model(**{k: v.to(device) for k, v in batch.items()})
+    finally:
+        hook.remove()
+    acts = torch.cat(cache)  # (tokens, features): the whole cache
+    cache.clear()
+    owner = torch.cat(owners)
+    n, features = offset, acts.shape[1]
+    density = (acts > 0).float().mean(0)
+    maxima = torch.zeros(n, features)
+    maxima.scatter_reduce_(0, owner[:, None].expand_as(acts), acts, "amax")
+    del acts
+    top = maxima.topk(K, dim=0)
+    ordered = maxima.sort(dim=0).values
+    quantiles = ordered[(torch.linspace(0, 1, 11) * (n - 1)).long()]
+    hi = ordered[-1].clamp(min=1e-12)
+    bins = (maxima / hi * 40).long().clamp(0, 39)
+    hist = torch.zeros(features, 40, dtype=torch.long).scatter_add_(
+        1, bins.T, torch.ones(features, n, dtype=torch.long)
+    )
+    del top, quantiles, hist, density, maxima, ordered, bins
+    return {"seconds": time.perf_counter() - start, "bare": bare_seconds, "peak_mb": peak_mb()}
+
+
+def child_wire(args: argparse.Namespace) -> dict[str, Any]:
+    import actscope
+    from actscope.demo.text import corpus
+    from actscope.widget import wire
+
+    model, tokenizer, sae, _, _ = setup(args)
+    lens = actscope.Lens(LAYER, sae)
+    texts = corpus(8, min_chars=400)  # paragraphs of about 100 tokens
+    ex = actscope.Explorer(model, texts, tokenizer=tokenizer, lenses=[lens], layer=FEATURES)
+    sparse_bytes = dense_bytes = active = values_bytes = 0
+    for i in range(8):
+        ex.input_index = i
+        blob = ex.layer_view
+        act = ex.session.activation(FEATURES, i)
+        active += int((act != 0).sum())
+        sparse_bytes += len(blob)
+        meta, _ = wire.decode(blob)
+        length = int.from_bytes(blob[4:8], "little")
+        specs = json.loads(blob[8 : 8 + length])["arrays"]  # each array's bytes on the wire
+        values_bytes += sum(specs[name]["nbytes"] for name in ("sp_rows", "sp_cols", "sp_vals"))
+        dense_bytes += len(wire.encode({"act": act}, {}))  # the values alone, dense float16
+        assert "sparse" in meta, "the feature view went dense"
+    ex.close()
+    return {"sparse": sparse_bytes, "values": values_bytes, "dense": dense_bytes, "active": active}
+
+
+CHILDREN = {"timing": child_timing, "cache": child_cache, "wire": child_wire}
+
+
+def spawn(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable, __file__, "--child", kind, "--n", str(args.n),
+        "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
+        "--repeat", str(args.repeat), "--device", args.device, "--threads", str(args.threads),
+        "--features", str(args.features), "--l0", str(args.l0),
+    ]  # fmt: skip
+    print(f"  running {kind} on {args.n:,} texts ({args.device}) ...", flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the {kind} run failed")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def report(args: argparse.Namespace) -> None:
+    print(
+        f"Features of a {args.features:,}-feature SAE on MiniLM-L6 {LAYER}, "
+        f"{len(os.sched_getaffinity(0))} CPUs, device {args.device}, "
+        f"{args.threads or torch.get_num_threads()} torch thread(s), k={K}, batch "
+        f"{args.batch_size}, max_length {args.max_length}"
+    )
+    timing = spawn("timing", args)
+    cache = None if args.skip_cache else spawn("cache", args)
+    on_wire = spawn("wire", args)
+    print()
+    print(
+        f"{args.n:,} texts ({timing['tokens']:,} tokens without padding; "
+        f"{timing['l0']:.0f} features active per token on average)"
+    )
+    print(f"  {'approach':52s} {'seconds':>9s} {'× bare':>8s} {'peak MB':>9s}")
+    rows = [
+        ("bare forward + encode", timing["bare"], 1.0, None),
+        ("actscope.mine over the lens", timing["mine"], timing["mine"] / timing["bare"], None),
+    ]
+    for name, seconds, ratio, _ in rows:
+        print(f"  {name:52s} {seconds:9.2f} {ratio:8.3f}")
+    print(f"  {'  (its process: model, texts, index; peak)':52s} {'':9s} {'':8s} "
+          f"{timing['peak_mb']:9.0f}")  # fmt: skip
+    if cache is not None:
+        ratio = cache["seconds"] / cache["bare"]
+        print(f"  {'dense cache + sort (over its own bare run)':52s} {cache['seconds']:9.2f} "
+              f"{ratio:8.3f} {cache['peak_mb']:9.0f}")  # fmt: skip
+        print(f"  mine is {cache['seconds'] / timing['mine']:.2f}× faster than the dense cache, "
+              f"in {timing['peak_mb'] / cache['peak_mb']:.2f}× its peak memory")  # fmt: skip
+    print(f"  the index: {timing['index_mb']:.1f} MB of tensors, whatever the data size")
+    print()
+    per = on_wire["sparse"] / on_wire["active"]
+    dense = on_wire["dense"] / on_wire["active"]
+    print(f"the feature view of 8 paragraphs ({on_wire['active']:,} active values):")
+    print(f"  the sparse values (rows, indices, values): "
+          f"{on_wire['values'] / on_wire['active']:.2f} bytes per active value")  # fmt: skip
+    print(f"  whole blobs (with rankings, tokens, header): {per:.2f} bytes per active value")
+    print(f"  the same values dense (float16): {dense:.1f} bytes per active value "
+          f"({dense / per:.0f}× more)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="256 texts, one repeat")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--features", type=int, default=16384)
+    parser.add_argument("--l0", type=int, default=64)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--skip-cache", action="store_true")
+    parser.add_argument("--child", choices=sorted(CHILDREN))
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeat = 256, 1
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args)))
+        return
+    report(args)
+
+
+if __name__ == "__main__":
+    main()
