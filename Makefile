@@ -53,4 +53,4 @@ bench: setup
 	$(PY) benchmarks/interventions.py
 
 clean:
-	rm -rf $(VENV) js/node_modules src/actscope/static tests/.artifacts site build
+	rm -rf $(VENV) .venv-sae js/node_modules src/actscope/static tests/.artifacts site build

@@ -30,6 +30,9 @@ SECTIONS = [
     ("actscope.engine.mining", "Top-activating examples"),
     ("actscope.engine.saliency", "Saliency"),
     ("actscope.engine.lm", "Language models"),
+    ("actscope.engine.directions", "Language models"),
+    ("actscope.engine.lenses", "Features (lenses)"),
+    ("actscope.engine.search", "Features (lenses)"),
     ("actscope.engine.attention", "Attention"),
     ("actscope.engine.interventions", "Interventions"),
     ("actscope.engine.effects", "Interventions"),
@@ -68,6 +71,13 @@ def public() -> list[Public]:
         if name.startswith("__"):
             continue
         obj = getattr(actscope, name)
+        if inspect.ismodule(obj):  # actscope.lenses: its functions, as lenses.pca
+            for inner in obj.__all__:
+                member = getattr(obj, inner)
+                if inspect.isfunction(member):
+                    path = f"{member.__module__}.{member.__qualname__}"
+                    found.append(Public(f"{name}.{inner}", member, path))
+            continue
         path = f"{obj.__module__}.{obj.__qualname__}"
         found.append(Public(name, obj, path))
     return found

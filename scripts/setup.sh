@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything actscope's demo and tests need, idempotently:
 #   the front-end bundle (npm ci + esbuild), .venv with actscope installed editable and its
-#   dependencies pinned by scripts/constraints.txt, and - with --browser - Debian's chromium.
+#   dependencies pinned by scripts/constraints.txt, and - with --browser (make test) - the
+#   SAELens overlay .venv-sae and Debian's chromium.
 # Usage: scripts/setup.sh [--browser]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,18 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]]; then
   # pins 4. Its head_view needs none of boto3: install it alone.
   "${pip[@]}" --no-deps bertviz==1.4.1
   echo "$digest" > "$stamp"
+fi
+
+# 2b. SAELens, for its tests: an overlay of packages (TransformerLens 3 among them) that the
+#     SAELens tests put before .venv's on PYTHONPATH; see scripts/saelens-overlay.txt.
+overlay=.venv-sae
+overlay_digest=$(sha256sum scripts/saelens-overlay.txt | cut -c1-16)
+if [[ $want_browser == 1 && "$(cat "$overlay/.actscope-stamp" 2>/dev/null)" != "$overlay_digest" ]]; then
+  step "installing the SAELens overlay ($overlay)"
+  rm -rf "$overlay"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    --target "$overlay" -r scripts/saelens-overlay.txt
+  echo "$overlay_digest" > "$overlay/.actscope-stamp"
 fi
 
 # 3. Chromium for the browser tests (Debian's package; Playwright cannot download one here).

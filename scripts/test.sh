@@ -46,6 +46,11 @@ else
   step "pytest (engine, widget, browser, notebooks)"
   $V/python -m pytest
   code=$?
+  if [[ $code == 0 ]]; then
+    step "pytest with SAELens (its overlay .venv-sae before .venv: TransformerLens 3)"
+    ACTSCOPE_SAELENS=1 PYTHONPATH=.venv-sae $V/python -m pytest -q tests/saelens
+    code=$?
+  fi
 fi
 # Exit code 5 means no tests were collected: a failure, not a pass.
 set -e

@@ -89,6 +89,30 @@ def test_sparse_features_travel_as_rows_of_indices_and_values(gpt2):
     explorer.close()
 
 
+def test_the_view_says_how_much_of_its_layer_the_features_explain(ex, gpt2):
+    meta, _ = view(ex)
+    sae = TinySAE()
+    x = ex.session.inputs.batch([0])["input_ids"]
+    base = block_output(gpt2, x)[0]
+    recon = sae.decode(sae.encode(base)).detach()
+    by_hand = 1 - float(((recon - base) ** 2).sum() / ((base - base.mean(0)) ** 2).sum())
+    assert meta["explained"] == pytest.approx(by_hand, abs=1e-4)
+    encode_only = actscope.Lens(BLOCK, sae.encode, name="enc")
+    plain = actscope.Explorer(gpt2, texts(1), lenses=[encode_only], layer=f"{BLOCK}/enc")
+    assert "explained" not in wire.decode(plain.layer_view)[0]
+    plain.close()
+
+
+def test_the_figure_of_a_token_lists_its_features_as_the_engine_does(ex, gpt2):
+    ex.position = 3
+    fig = ex.figure(view="at", k=6)
+    x = ex.session.inputs.batch([0])
+    found = actscope.units_at(gpt2, x, FEATURES, 3, k=6)
+    assert list(fig.data[0].y) == [f"feature {int(u)}" for u in found.units]
+    np.testing.assert_allclose(fig.data[0].x, found.max.numpy(), rtol=1e-5)
+    assert "(position 3)" in fig.layout.title.text
+
+
 def test_views_and_figures_call_them_features(ex):
     fig = ex.figure()
     assert fig.layout.xaxis.title.text == "feature"

@@ -142,6 +142,33 @@ def test_ablating_a_feature_subtracts_its_activation_times_its_direction(gpt2, s
     assert not torch.allclose(edited, logits(gpt2, x), atol=1e-4)
 
 
+def test_a_transcoder_reads_one_layer_and_its_edits_write_another(gpt2):
+    ln, mlp = "transformer.h.0.ln_2", "transformer.h.0.mlp"
+    tc = TinySAE(seed=6)
+    lens = actscope.Lens(ln, tc, name="tc", into=mlp)
+    x = ids()
+    with torch.no_grad(), actscope.capture(gpt2, [ln, mlp, f"{ln}/tc"], lenses=[lens]) as acts:
+        clean = gpt2(x).logits
+    assert torch.equal(acts[f"{ln}/tc"], tc.encode(acts[ln]))
+    feature = int(acts[f"{ln}/tc"].amax((0, 1)).argmax())
+    f = acts[f"{ln}/tc"][..., feature]
+    handle = gpt2.get_submodule(mlp).register_forward_hook(
+        lambda _m, _a, out: out - f[..., None] * tc.W_dec[feature].detach()
+    )
+    try:
+        expected = logits(gpt2, x)
+    finally:
+        handle.remove()
+    edit = actscope.Edit(f"{ln}/tc", units=[feature], scale=0.0)
+    with actscope.intervene(gpt2, edit), actscope.capture(gpt2, [ln]) as edited_acts:
+        edited = logits(gpt2, x)
+    assert torch.equal(edited_acts[ln], acts[ln])  # the layer it reads is left alone
+    torch.testing.assert_close(edited, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(edited, clean, atol=1e-4)
+    with actscope.intervene(gpt2, actscope.Edit(f"{ln}/tc", scale=1.0)):
+        assert torch.equal(logits(gpt2, x), clean)
+
+
 def test_a_lens_without_decode_cannot_be_edited_and_says_so(gpt2, sae):
     lens = actscope.Lens(BLOCK, sae.encode, name="encode_only")
     with (
@@ -201,6 +228,35 @@ def test_pca_equals_svd_of_the_centred_activations(gpt2):
         gpt2(data)
     projected = (centred @ lens.decoder.double().T).reshape(12, 9, 5)
     torch.testing.assert_close(got[f"{BLOCK}/pca"].double(), projected, atol=1e-4, rtol=1e-4)
+
+
+def test_units_at_a_token_are_the_active_features_there_highest_first(gpt2, sae):
+    x = {"input_ids": ids(n=1)}
+    found = actscope.units_at(gpt2, x, FEATURES, 4, k=5, lenses=[sae])
+    row = sae.encode(block_output(gpt2, x["input_ids"]))[0, 4].detach()
+    active = [int(u) for u in (row != 0).nonzero()[:, 0]]
+    by_hand = sorted(active, key=lambda u: (-float(row[u]), u))[:5]
+    assert found.units.tolist() == by_hand
+    torch.testing.assert_close(found.max, row[by_hand])
+    with pytest.raises(ActscopeError, match="position 10 is out of range"):
+        actscope.units_at(gpt2, x, FEATURES, 10)
+
+
+def test_specific_units_contrast_the_per_input_maxima_of_two_groups(gpt2, sae):
+    a = [{"input_ids": t} for t in ids(n=3, seed=2)]
+    b = [{"input_ids": t} for t in ids(n=4, seed=3)]
+    found = actscope.specific_units(gpt2, a, b, FEATURES, k=4, lenses=[sae])
+
+    def maxima(group):
+        return torch.stack(
+            [sae.encode(block_output(gpt2, g["input_ids"][None]))[0].amax(0) for g in group]
+        ).detach()
+
+    diff = maxima(a).mean(0) - maxima(b).mean(0)
+    assert found.units.tolist() == diff.argsort(descending=True, stable=True)[:4].tolist()
+    torch.testing.assert_close(found.mean, diff[found.units], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ActscopeError, match="group_b is empty"):
+        actscope.specific_units(gpt2, a, [], FEATURES)
 
 
 def test_unknown_layers_and_wrong_widths_name_the_problem(gpt2, sae):

@@ -218,6 +218,7 @@ export interface LayerViewMeta {
   unit_axis: number | null;
   n_units: number;
   trimmed: Trimmed | null;
+  explained?: number;
   sparse?: SparseView;
   tokens?: string[];
 }

@@ -61,6 +61,26 @@ describe("SequenceView", () => {
     expect(view.el.querySelector(".acts-detail-title")?.textContent).toMatch(/^Feature 1 on this input/);
   });
 
+  it("lists the units most active at a clicked token, each selecting its unit", () => {
+    const ctx = context({ word: "feature" });
+    const view = new SequenceView();
+    // 3 tokens × 4 features, sparse: token 1 has features 3 and 0 active.
+    view.render(data("sequence", [3, 4], [0, 1, 0, 0, 2, 0, 0, 5, 0, 0, 0, 0], { tokens: TOKENS }), ctx);
+    view.el.querySelector<HTMLElement>(".acts-seq-label[data-position='1']")?.click();
+    const at = view.el.querySelector(".acts-at") as HTMLElement;
+    expect(at.dataset.position).toBe("1");
+    expect(at.querySelector(".acts-detail-title")?.textContent).toBe(
+      "The features most active at “<img src=x onerror=alert(1)>” (position 1): 2 of 2 active",
+    );
+    const buttons = Array.from(at.querySelectorAll<HTMLElement>(".acts-at-unit"));
+    expect(buttons.map((b) => b.dataset.unit)).toEqual(["3", "0"]);
+    expect(at.querySelector("img")).toBeNull();
+    buttons[0]?.click();
+    expect(ctx.picked).toEqual([3]);
+    view.el.querySelector<HTMLElement>(".acts-seq-label[data-position='2']")?.click();
+    expect(at.textContent).toBe("No feature is active at “[SEP]” (position 2).");
+  });
+
   it("selects the neuron of the clicked column, in the sorted order", () => {
     const ctx = context({ sort: "max", word: "neuron" });
     const view = new SequenceView();

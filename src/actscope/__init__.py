@@ -51,8 +51,10 @@ from .engine import (
     predictions,
     rank_units,
     saliency,
+    specific_units,
     unit_means,
     unit_stats,
+    units_at,
 )
 
 if TYPE_CHECKING:
@@ -101,8 +103,10 @@ __all__ = [
     "predictions",
     "rank_units",
     "saliency",
+    "specific_units",
     "unit_means",
     "unit_stats",
+    "units_at",
 ]
 
 _LAZY = {"Explorer": "actscope.widget"}

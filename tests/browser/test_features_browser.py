@@ -35,6 +35,18 @@ def test_features_in_the_tree_the_view_and_the_edits(notebook, page):
     assert title.startswith(f"Feature {unit} on this input")
     assert page.locator(".acts-ranking .acts-panel-title").inner_text() == "Top features"
     assert page.locator(".acts-edits .acts-label").first.inner_text() == f"feature {unit}"
+    note = page.locator(".acts-note").first.inner_text()
+    assert "16 features of transformer.h.1" in note and "% of its variance on this input" in note
+    # Which features fire on a token: click its label.
+    page.locator(".acts-seq-label[data-position='1']").click()
+    at = page.locator(".acts-at[data-position='1']")
+    assert at.locator(".acts-detail-title").inner_text().startswith("The features most active at")
+    first = at.locator(".acts-at-unit").first
+    picked = int(first.get_attribute("data-unit"))
+    first.click()
+    nb.kernel.wait_for("ex.unit", lambda u, picked=picked: u == picked)
+    unit = picked
+    page.wait_for_selector(f".acts-token-text[data-unit='{unit}']", timeout=20_000)
     screenshot(page, "features-lm", page.locator(".acts-root"))
     page.wait_for_selector(".acts-outputs[data-outputs='drawn']", timeout=30_000)
     clean = page.locator(".acts-outputs .acts-barlist").inner_text()

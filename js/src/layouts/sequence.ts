@@ -13,6 +13,8 @@ export class SequenceView implements KindView {
   readonly el = h("div", { class: "acts-seq" });
   private scroll = h("div", { class: "acts-seq-scroll" });
   private detail = h("div", { class: "acts-detail" });
+  /** The units most active at a clicked token: "which features fire on this token?" */
+  private at = h("div", { class: "acts-at" });
   private mark = h("div", { class: "acts-col-mark" });
   private data: LayerData | null = null;
   private ctx: ViewContext | null = null;
@@ -21,7 +23,7 @@ export class SequenceView implements KindView {
   private cw = 2;
 
   constructor() {
-    this.el.append(this.scroll, this.detail);
+    this.el.append(this.scroll, this.detail, this.at);
   }
 
   render(data: LayerData, ctx: ViewContext): void {
@@ -36,7 +38,14 @@ export class SequenceView implements KindView {
     const tokens = data.meta.tokens;
     for (let t = 0; t < T; t++) {
       const text = tokens ? readableToken(tokens[t] ?? "") : `pos ${t}`;
-      labels.append(h("div", { class: "acts-seq-label", text, title: `position ${t}: ${text}` }));
+      const label = h("div", {
+        class: "acts-seq-label",
+        text,
+        title: `position ${t}: ${text} (click: the ${ctx.word}s most active here)`,
+        "data-position": t,
+      });
+      label.addEventListener("click", () => this.showAt(t));
+      labels.append(label);
     }
     const act = data.act;
     const sorted = ctx.sort === "index" ? undefined : this.order;
@@ -56,6 +65,7 @@ export class SequenceView implements KindView {
       if (unit !== undefined) ctx.onUnit(unit);
     });
     clear(this.scroll);
+    clear(this.at);
     this.scroll.append(h("div", { class: "acts-seq-grid" }, labels, wrap));
     this.setUnit(ctx.unit);
   }
@@ -111,6 +121,50 @@ export class SequenceView implements KindView {
       this.scroll.scrollLeft = Math.max(0, left - this.scroll.clientWidth / 2);
     }
     this.detail.append(this.tokensFor(data, unit));
+  }
+
+  /** The units most active at position `t` (at most 12, non-zero), each a button that
+   * selects it. */
+  showAt(t: number): void {
+    const { data, ctx } = this;
+    clear(this.at);
+    if (!data || !ctx) return;
+    const D = data.shape[1] ?? 0;
+    const row = data.act.subarray(t * D, (t + 1) * D);
+    const units: number[] = [];
+    for (let u = 0; u < D; u++) {
+      const v = row[u] as number;
+      if (v !== 0 && v - v === 0) units.push(u);
+    }
+    units.sort((a, b) => (row[b] as number) - (row[a] as number) || a - b);
+    const tok = data.meta.tokens?.[t];
+    const where = tok !== undefined ? `“${readableToken(tok)}” (position ${t})` : `position ${t}`;
+    this.at.dataset.position = String(t);
+    const word = ctx.word;
+    if (!units.length) {
+      this.at.append(h("div", { class: "acts-hint", text: `No ${word} is active at ${where}.` }));
+      return;
+    }
+    const shown = units.slice(0, 12);
+    this.at.append(
+      h("div", {
+        class: "acts-detail-title",
+        text: `The ${word}s most active at ${where}: ${shown.length} of ${units.length} active`,
+      }),
+    );
+    const list = h("div", { class: "acts-at-list" });
+    for (const u of shown) {
+      const b = h("button", {
+        class: `acts-btn acts-at-unit${u === ctx.unit ? " acts-on" : ""}`,
+        type: "button",
+        "data-unit": u,
+        text: `${u} · ${fmt(row[u] as number)}`,
+        title: `${capital(word)} ${u}: ${fmt(row[u] as number)} here`,
+      });
+      b.addEventListener("click", () => ctx.onUnit(u));
+      list.append(b);
+    }
+    this.at.append(list);
   }
 
   /** The input's tokens, each coloured by the neuron's activation there. */

@@ -254,6 +254,14 @@ export class LayerViewPanel {
       );
     }
     if (m.trimmed) notes.push(m.trimmed.note);
+    if (info?.features_of) {
+      const explained =
+        m.explained === undefined
+          ? ""
+          : `; decoded, they explain ${(100 * m.explained).toFixed(1)}% of its variance on this input`;
+      const active = m.sparse ? `, ${m.sparse.active.toLocaleString("en")} values active` : "";
+      notes.push(`${m.n_units.toLocaleString("en")} features of ${info.features_of}${active}${explained}.`);
+    }
     if (info && info.calls > 1)
       notes.push(
         `This module runs ${info.calls} times per forward pass; each call is its own entry (name#k).`,

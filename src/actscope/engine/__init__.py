@@ -20,6 +20,7 @@ every rank of a ``torchrun`` job.
 ``attention``  ``attention`` patterns, ``head_scores``
 ``directions`` where a unit writes in the residual stream; ``logit_effects``
 ``lenses``     ``Lens``: features of a layer (SAEs, probes, PCA) as virtual layers
+``search``     ``units_at`` (which fire on a token), ``specific_units`` (a group's)
 ``saliency/``  ``saliency``: five attribution methods, one per file
 ``mining/``    ``mine``: top-activating examples, ``ActivationIndex``
 ============== ===============================================================
@@ -48,6 +49,7 @@ from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
 from .patching import patching_sweep
 from .ranking import Ranking, contrast, rank_units, unit_stats
 from .saliency import NextToken, Unit, saliency
+from .search import specific_units, units_at
 
 __all__ = [
     "ActivationIndex",
@@ -87,6 +89,8 @@ __all__ = [
     "predictions",
     "rank_units",
     "saliency",
+    "specific_units",
     "unit_means",
     "unit_stats",
+    "units_at",
 ]

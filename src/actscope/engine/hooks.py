@@ -80,9 +80,14 @@ class VirtualModule(nn.Module):
         """The forward hook on ``base`` that runs this module (and its hooks)."""
         raise NotImplementedError
 
+    def driver_hooks(self) -> list[tuple[nn.Module, ForwardHook]]:
+        """Every forward hook that driving needs: :meth:`drive` on ``base``, and any other
+        (a transcoder's write into another layer)."""
+        return [(self.base, self.drive)]
+
 
 _DRIVERS: dict[tuple[int, int | None], list[Any]] = {}
-"""(id of a virtual module, owning thread or None for all) → [handle, blocks using it]."""
+"""(id of a virtual module, owning thread or None for all) → [handles, blocks using it]."""
 
 
 def _drive(virtual: VirtualModule, owner: int | None) -> Callable[[], None]:
@@ -92,11 +97,13 @@ def _drive(virtual: VirtualModule, owner: int | None) -> Callable[[], None]:
     with _LIVE_LOCK:
         entry = _DRIVERS.get(key)
         if entry is None:
-            hook = as_seen(virtual.base, virtual.drive)
-            bound = hook if owner is None else this_thread_only(hook, owner)
-            handle = virtual.base.register_forward_hook(bound)
-            _LIVE.add(handle.id)
-            entry = _DRIVERS[key] = [handle, 0]
+            handles = []
+            for module, driver in virtual.driver_hooks():
+                hook = as_seen(module, driver)
+                bound = hook if owner is None else this_thread_only(hook, owner)
+                handles.append(module.register_forward_hook(bound))
+            _LIVE.update(h.id for h in handles)
+            entry = _DRIVERS[key] = [handles, 0]
         entry[1] += 1
 
     def release() -> None:
@@ -104,8 +111,9 @@ def _drive(virtual: VirtualModule, owner: int | None) -> Callable[[], None]:
             entry[1] -= 1
             if entry[1] == 0 and _DRIVERS.get(key) is entry:
                 del _DRIVERS[key]
-                entry[0].remove()
-                _LIVE.discard(entry[0].id)
+                for handle in entry[0]:
+                    handle.remove()
+                    _LIVE.discard(handle.id)
 
     return release
 

@@ -80,6 +80,9 @@ class Lens:
             ``outputs`` (default: the first).
         decoder: the ``(n_features, d)`` decoder directions, when known: edits then add
             ``(f' − f) @ decoder`` rather than decoding twice (taken from ``W_dec``).
+        into: for a transcoder, the layer its decoder writes (it reads ``layer`` and
+            reconstructs ``into``'s output, an MLP's from its input): edits change
+            ``into``'s output; by default the decoder writes back into ``layer``.
 
     Example::
 
@@ -98,6 +101,7 @@ class Lens:
         name: str | None = None,
         output: OutputSelector | None = None,
         decoder: torch.Tensor | None = None,
+        into: str | None = None,
     ) -> None:
         if encode is None and layer is not None and not isinstance(layer, str):
             layer, encode = _hook_name(layer), layer
@@ -128,6 +132,7 @@ class Lens:
                 "Which layer does this lens read? Give it: actscope.Lens('<layer>', encode)."
             )
         self.layer = layer
+        self.into = into
         self.source = source
         self.encode: Features = encode
         self.decode: Features | None = decode
@@ -242,9 +247,22 @@ class _LinearMap:
 class LensModule(VirtualModule):
     """A lens bound to one model: the virtual layer's module (outside the model)."""
 
-    def __init__(self, lens: Lens, name: str, base_name: str, base: nn.Module) -> None:
+    into: nn.Module | None
+    """A transcoder's output layer (its decoder writes there), else ``None``."""
+
+    def __init__(
+        self,
+        lens: Lens,
+        name: str,
+        base_name: str,
+        base: nn.Module,
+        into: tuple[str, nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         object.__setattr__(self, "base", base)  # not a submodule: it belongs to the model
+        object.__setattr__(self, "into", into[1] if into else None)
+        self.into_name = into[0] if into else base_name
+        """The layer the decoder writes: ``base_name``, or a transcoder's ``into``."""
         self.lens = lens
         self.layer_name = name
         self.base_name = base_name
@@ -272,7 +290,7 @@ class LensModule(VirtualModule):
     def drive(self, _module: nn.Module, _args: tuple[Any, ...], output: Any) -> Any:
         x = select(output, self.lens.output, self.base_name)
         f = self(x)
-        raw = self._local.raw
+        raw, self._local.raw = self._local.raw, None  # not held past the pass
         if f is raw:
             if raw._version != self._local.version:
                 raise LayerOutputError(
@@ -280,10 +298,24 @@ class LensModule(VirtualModule):
                     "the edited features instead (actscope.Edit does)."
                 )
             return None
-        new = x + self.delta(raw, f).to(x.device, x.dtype)
-        if output is x:
-            return new
-        return map_tensors(lambda t: new if t is x else t, output)
+        delta = self.delta(raw, f)
+        if self.into is not None:  # a transcoder: written where the into layer returns
+            self._local.pending = delta
+            return None
+        return _added(output, x, delta)
+
+    def driver_hooks(self) -> list[tuple[nn.Module, Any]]:
+        hooks = [(self.base, self.drive)]
+        if self.into is not None:
+            hooks.append((self.into, self._write_into))
+        return hooks
+
+    def _write_into(self, _module: nn.Module, _args: tuple[Any, ...], output: Any) -> Any:
+        delta = getattr(self._local, "pending", None)
+        if delta is None:
+            return None
+        self._local.pending = None
+        return _added(output, select(output, self.lens.output, self.into_name), delta)
 
     def delta(self, raw: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
         """What an edit of the features from ``raw`` to ``edited`` adds to the activation."""
@@ -298,6 +330,14 @@ class LensModule(VirtualModule):
                 "edited. Give decode= to the Lens."
             )
         return lens.decode(edited) - lens.decode(raw)
+
+
+def _added(output: Any, x: torch.Tensor, delta: torch.Tensor) -> Any:
+    """``output`` with its tensor ``x`` replaced by ``x + delta``."""
+    new = x + delta.to(x.device, x.dtype)
+    if output is x:
+        return new
+    return map_tensors(lambda t: new if t is x else t, output)
 
 
 def as_lens(item: Any) -> Lens:
@@ -326,9 +366,13 @@ def register(model: Any, lenses: Iterable[Any] | Lens | None) -> list[str]:
         base_name = canonical(model, lens.layer)
         base = resolve_modules(model, [base_name])[base_name]
         name = f"{base_name}{VIRTUAL_SEPARATOR}{lens.name}"
+        into = None
+        if lens.into is not None:
+            into_name = canonical(model, lens.into)
+            into = (into_name, resolve_modules(model, [into_name])[into_name])
         now = known.get(name)
         if now is None or not (isinstance(now[1], LensModule) and now[1].lens is lens):
-            add_virtual(model, name, base_name, LensModule(lens, name, base_name, base))
+            add_virtual(model, name, base_name, LensModule(lens, name, base_name, base, into))
         names.append(name)
     return names
 

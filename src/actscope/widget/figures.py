@@ -205,6 +205,26 @@ def channel_figure(
     return fig
 
 
+def units_at_figure(found: Any, word: str, *, title: str = "") -> Any:
+    """The units most active at one position (a ``Ranking``), as horizontal bars."""
+    import plotly.graph_objects as go
+
+    units = [f"{word} {int(u)}" for u in found.units]
+    values = found.max.detach().float().cpu().numpy()
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=units,
+            orientation="h",
+            marker={"color": values, "colorscale": colorscale(SEQUENTIAL)},
+            hovertemplate="%{y}<br>value %{x:.4g}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(title=title, xaxis_title="value", height=max(240, 22 * len(units) + 120))
+    return fig
+
+
 def vector_figure(
     act: torch.Tensor, *, title: str = "", labels: Sequence[str] | None = None, clip: bool = True
 ) -> Any:

@@ -182,7 +182,15 @@ def reduce(
         kth = keys.kthvalue(batch - k + 1, dim=0).values  # the batch's k-th best key
         candidate &= keys >= kth[None, :]
     argmax = torch.full((batch, n_units), -1, dtype=torch.int64, device=x.device)
-    _look_up(x, units_last, mask, candidate, argmax)
+    lookup = candidate
+    zero = candidate & (maxima == 0)
+    if bool(zero.any()) and bool(x.min() >= 0):  # host reads: CPU only
+        # Sparse non-negative units (a ReLU, an SAE's features): a maximum of 0 means the
+        # row is all zeros, whose first maximum is the example's first valid position.
+        first = mask.valid.to(torch.int8).argmax(1)[:, None] if mask is not None else 0
+        argmax = torch.where(zero, first, argmax)
+        lookup = candidate & ~zero
+    _look_up(x, units_last, mask, lookup, argmax)
     return LayerBatch(maxima, argmax, nan, active.to(torch.int64), positions, candidate)
 
 

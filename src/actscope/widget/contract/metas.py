@@ -59,6 +59,9 @@ class LayerViewMeta(ValueSummary):
     unit_axis: int | None
     n_units: int
     trimmed: Trimmed | None
+    explained: NotRequired[float]
+    """For a lens with a decoder: the fraction of its layer's variance on this input that the
+    features' reconstruction explains."""
     sparse: NotRequired[SparseView]
     """Present when the values travel sparse (a lens's features): ``sp_rows``, ``sp_cols``
     and ``sp_vals`` instead of ``act``."""

@@ -9,6 +9,7 @@ blob as a message buffer.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -16,6 +17,7 @@ import traitlets
 
 from ...engine.inputs import InputSet
 from ...engine.layers import LayerInfo
+from ...engine.lenses import lens_module
 from ...engine.ranking import Ranking, descending, top_units, unit_stats
 from .. import wire
 from ..contract import (
@@ -52,6 +54,7 @@ def layer_view_blob(
     top_k: int = DEFAULT_TOP_K,
     max_values: int = DEFAULT_MAX_VALUES,
     precision: wire.Precision = "f16",
+    explained: float | None = None,
 ) -> bytes:
     """The blob for one layer of one input: the activation (trimmed if huge) and its ranking.
 
@@ -81,6 +84,8 @@ def layer_view_blob(
     }
     if sparse is not None:
         meta["sparse"] = sparse_meta
+    if explained is not None and math.isfinite(explained):
+        meta["explained"] = round(explained, 4)
     tokens = inputs.tokens(input_index)
     if tokens is not None:
         meta["tokens"] = tokens
@@ -203,9 +208,13 @@ class LayerViewPanel(Panel):
         self, layer: str, input_index: int, precision: wire.Precision = "f16"
     ) -> bytes:
         tag = self._edit_tag(with_view=True)
+        view = self.edit_view if tag else "edited"
+        info = self.session.info(layer)
+        act = self._shown_activation(layer, input_index, view)
         blob = layer_view_blob(
-            self.session.info(layer),
-            self._shown_activation(layer, input_index, self.edit_view if tag else "edited"),
+            info,
+            act,
+            explained=self._explained(info, act, input_index, view),
             layer=layer,
             input_index=input_index,
             inputs=self.session.inputs,
@@ -214,6 +223,26 @@ class LayerViewPanel(Panel):
             precision=precision,
         )
         return self._tagged(blob, tag)
+
+    def _explained(
+        self, info: LayerInfo, features: torch.Tensor, input_index: int, view: str
+    ) -> float | None:
+        """For a lens with a decoder, the fraction of the variance of the layer it
+        reconstructs (its own, or a transcoder's into layer) on this input that the features'
+        reconstruction explains (``None`` otherwise, and for a difference)."""
+        bound = lens_module(self.session.model, info.name) if info.features_of else None
+        if bound is None or bound.lens.decode is None or view == "difference":
+            return None
+        try:  # what the decoder reconstructs: the layer, or a transcoder's into layer
+            base = self._shown_activation(bound.into_name, input_index, view).float()
+        except Exception:  # that layer is not among the explorer's (layers=)
+            return None
+        with torch.no_grad():
+            recon = bound.lens.decode(features.to(base.device)).float()
+        if recon.shape != base.shape:
+            return None
+        total = float(((base - base.mean(0)) ** 2).sum())
+        return 1.0 - float(((recon - base) ** 2).sum()) / total if total > 0 else None
 
     def _shown_activation(self, layer: str, input_index: int, view: str) -> torch.Tensor:
         """The activation the view shows: edited (or clean, with no edits), clean, or
@@ -249,6 +278,44 @@ class LayerViewPanel(Panel):
                 blob = self._layer_view_blob(name, i, precision=plan.precision)  # type: ignore[arg-type]
                 entries.append((snapshot_key("layer_view", layer_view_key(i, name)), blob))
         return entries
+
+    def _figure_at(
+        self,
+        position: int | None = None,
+        layer: str | None = None,
+        input_index: int | None = None,
+        *,
+        k: int = 12,
+    ) -> Any:
+        """``ex.figure(view="at")``: the units (a lens's features) most active at one token
+        of a sequence layer, as bars: the list under a clicked token in the widget.
+
+        Args:
+            position: the token (default: the selected ``position``).
+            layer, input_index: default to the current selection.
+            k: units at most.
+        """
+        from ...engine.errors import InputError
+        from ...engine.search import top_at
+        from .. import figures
+
+        name = layer if layer is not None else self.layer
+        index = input_index if input_index is not None else self.input_index
+        where = position if position is not None else self.position
+        info = self.session.info(name)
+        if info.kind != "sequence" or where is None:
+            raise InputError(
+                "The units at a token need a sequence layer and a position: select a token "
+                "(ex.position = ...) or pass position=."
+            )
+        act = self._shown_activation(name, index, self.edit_view if self.edits else "edited")
+        found = top_at(act, where, k, name)
+        tokens = self.session.inputs.tokens(index) or []
+        token = tokens[where] if 0 <= where < len(tokens) else str(where)
+        word = "feature" if info.features_of else "neuron"
+        return figures.units_at_figure(
+            found, word, title=f"The {word}s most active at {token!r} (position {where}) · {name}"
+        )
 
     def _figure_layer(
         self,
