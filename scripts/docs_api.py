@@ -33,6 +33,7 @@ SECTIONS = [
     ("actscope.engine.directions", "Language models"),
     ("actscope.engine.lenses", "Features (lenses)"),
     ("actscope.engine.search", "Features (lenses)"),
+    ("actscope.engine.pca", "Features (lenses)"),
     ("actscope.engine.attention", "Attention"),
     ("actscope.engine.interventions", "Interventions"),
     ("actscope.engine.effects", "Interventions"),

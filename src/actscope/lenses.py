@@ -7,6 +7,7 @@ module, a function); ``actscope.Lens.linear(layer, directions)`` a probe or dire
 
 from __future__ import annotations
 
-from .engine.lenses import Lens, pca
+from .engine.lenses import Lens
+from .engine.pca import pca
 
 __all__ = ["Lens", "pca"]
