@@ -32,7 +32,6 @@ import argparse
 import copy
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -43,27 +42,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
+from measure import batches, peak_mb, sync, texts_for
 
 LAYER = "encoder.layer.3.output"
 FEATURES = f"{LAYER}/sae"
 K = 20
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class RandomSAE(torch.nn.Module):
@@ -84,22 +67,9 @@ class RandomSAE(torch.nn.Module):
         return f @ self.W_dec + self.b_dec
 
 
-def batches(texts: list[str], tokenizer: Any, size: int, max_length: int):
-    for i in range(0, len(texts), size):
-        yield dict(
-            tokenizer(
-                texts[i : i + size],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-            )
-        )
-
-
 def setup(args: argparse.Namespace) -> tuple[Any, Any, RandomSAE, list[str], torch.device]:
     import actscope
-    from actscope.demo.text import corpus, load_minilm
+    from actscope.demo.text import load_minilm
 
     torch.manual_seed(0)
     if args.threads:
@@ -107,8 +77,7 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, RandomSAE, list[str], tor
     model, tokenizer = load_minilm()
     device = torch.device(args.device)
     model.to(device)
-    base = corpus()
-    texts = [base[i % len(base)] for i in range(args.n)]
+    texts = texts_for(args.n)
     sae = RandomSAE(model.config.hidden_size, args.features).to(device).requires_grad_(False)
     # The threshold that leaves about l0 features active per token, on the first batch.
     first = next(batches(texts, tokenizer, args.batch_size, args.max_length))

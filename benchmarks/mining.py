@@ -28,7 +28,6 @@ import argparse
 import copy
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,33 +39,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
+from measure import batches, peak_mb, rss_mb, sync, texts_for
 
 K = 20
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def texts_for(n: int) -> list[str]:
-    """``n`` paragraphs; past the corpus (~9,000) it repeats, which the table says."""
-    from actscope.demo.text import corpus
-
-    base = corpus()
-    return [base[i % len(base)] for i in range(n)]
 
 
 def setup(args: argparse.Namespace) -> tuple[Any, Any, list[str], torch.device]:
@@ -80,19 +55,6 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, list[str], torch.device]:
     model.to(device)
     texts = texts_for(args.n) * args.times
     return model, tokenizer, texts, device
-
-
-def batches(texts: list[str], tokenizer: Any, size: int, max_length: int):
-    for i in range(0, len(texts), size):
-        yield dict(
-            tokenizer(
-                texts[i : i + size],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-            )
-        )
 
 
 def bare(model: Any, texts: list[str], tokenizer: Any, args: argparse.Namespace, device) -> float:

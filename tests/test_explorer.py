@@ -297,21 +297,33 @@ def _full_capture(model, x, index):
     return acts
 
 
-def test_a_first_look_hooks_one_layer_and_matches_a_full_capture(twice_mlp):
-    """An input's first view captures only the selected layer; a second layer captures all."""
+def test_opening_keeps_input_0_whole_and_a_first_look_at_another_hooks_one_layer(twice_mlp):
+    """The pass that finds the layers is input 0's capture of every layer (and its output):
+    its views cost no further pass; another input's first view captures one layer only."""
     x = torch.randn(3, 4)
-    ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
-    session = ex.session
+    passes = []
+    handle = twice_mlp.register_forward_pre_hook(lambda _m, args: passes.append(args[0].shape[0]))
+    try:
+        ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
+        ex.wait(60)
+        # The discovery pass and the same input doubled (to find each layer's batch axis).
+        assert passes == [1, 2]
+        session = ex.session
+        assert session.cached() == {"all_layers": [0], "one_layer": {}}
+        passes.clear()
+        ex.layer = "out"
+        ex.wait(60)
+        assert passes == []  # the layers of input 0 were all in hand
+    finally:
+        handle.remove()
     full = _full_capture(twice_mlp, x, 0)
-    held = session.cached()
-    assert held["one_layer"] == {0: ["shared", "shared#1"]}  # one module, both its calls
-    assert 0 not in held["all_layers"]
-    assert torch.equal(session.activation("shared#1", 0), full["shared#1"][0])
-    assert torch.allclose(torch.from_numpy(view(ex)[1]["act"]), full["shared#1"][0], atol=1e-3)
-    ex.layer = "out"
-    held = session.cached()
-    assert 0 in held["all_layers"] and 0 not in held["one_layer"]
     assert torch.equal(session.activation("out", 0), full["out"][0])
+    assert torch.equal(session.activation("shared#1", 0), full["shared#1"][0])
+    ex.layer = "shared#1"
+    assert torch.allclose(torch.from_numpy(view(ex)[1]["act"]), full["shared#1"][0], atol=1e-3)
+    ex.input_index = 2
+    ex.wait(60)
+    assert ex.session.cached()["one_layer"] == {2: ["shared", "shared#1"]}  # one module
     session.forget()
     assert session.cached() == {"all_layers": [], "one_layer": {}}
 

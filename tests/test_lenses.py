@@ -60,6 +60,22 @@ def logits(model, x):
         return model(x).logits
 
 
+def subtracted(model, module, amount, x):
+    """The logits with ``amount`` subtracted from ``module``'s output (the first tensor of a
+    tuple) by a plain torch hook: an ablation written by hand."""
+
+    def hook(_m, _a, out):
+        h = (out[0] if isinstance(out, tuple) else out) - amount
+        return (h, *out[1:]) if isinstance(out, tuple) else h
+
+    handle = module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            return model(**x).logits if isinstance(x, dict) else model(x).logits
+    finally:
+        handle.remove()
+
+
 def test_capture_of_a_lens_equals_encoding_the_captured_layer(gpt2, sae):
     x = ids()
     before = record(gpt2)
@@ -125,17 +141,7 @@ def test_ablating_a_feature_subtracts_its_activation_times_its_direction(gpt2, s
         gpt2(x)
     feature = int(acts[FEATURES].amax((0, 1)).argmax())
     f = acts[FEATURES][..., feature]
-
-    def by_hand(_m, _a, out):
-        h = out[0] if isinstance(out, tuple) else out
-        h = h - f[..., None] * sae.W_dec[feature].detach()
-        return (h, *out[1:]) if isinstance(out, tuple) else h
-
-    handle = block.register_forward_hook(by_hand)
-    try:
-        expected = logits(gpt2, x)
-    finally:
-        handle.remove()
+    expected = subtracted(gpt2, block, f[..., None] * sae.W_dec[feature].detach(), x)
     with actscope.intervene(gpt2, actscope.Edit(FEATURES, units=[feature], scale=0.0)):
         edited = logits(gpt2, x)
     torch.testing.assert_close(edited, expected, atol=1e-5, rtol=1e-5)

@@ -142,3 +142,21 @@ def screenshot(page: Page, name: str, locator: Any = None) -> Path:
     path = ARTIFACTS / f"{name}.png"
     (locator or page).screenshot(path=str(path))
     return path
+
+
+def themed_pages(browser: Browser, path: Path, height: int = 1000) -> Iterator[tuple[Page, str]]:
+    """An exported page opened in the light and then the dark colour scheme: yields
+    ``(page, scheme)`` for each, and fails if the page logged an error by the time the
+    loop moves on."""
+    for scheme in ("light", "dark"):
+        context = browser.new_context(
+            viewport={"width": 1400, "height": height}, color_scheme=scheme
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m, out=errors: out.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e, out=errors: out.append(str(e)))
+        page.goto(path.as_uri())
+        yield page, scheme
+        assert not errors, errors
+        context.close()

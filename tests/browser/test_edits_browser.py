@@ -4,7 +4,7 @@ a cell; then the exported page with the edits and the sweep, light and dark."""
 
 from __future__ import annotations
 
-from .conftest import screenshot
+from .conftest import screenshot, themed_pages
 
 DIGITS = [
     "import actscope\nfrom actscope.demo.digits import digits_demo\n"
@@ -94,13 +94,7 @@ def test_the_exported_page_shows_the_edits_and_the_sweep_in_both_themes(browser,
         f"ex.to_html({str(page_path)!r})\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
-    for scheme in ("light", "dark"):
-        context = browser.new_context(viewport={"width": 1400, "height": 1200}, color_scheme=scheme)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m, out=errors: out.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e, out=errors: out.append(str(e)))
-        page.goto(page_path.as_uri())
+    for page, scheme in themed_pages(browser, page_path, height=1200):
         page.wait_for_selector(
             ".acts-outputs[data-outputs='drawn'] .acts-edits-badge", timeout=20_000
         )
@@ -109,5 +103,3 @@ def test_the_exported_page_shows_the_edits_and_the_sweep_in_both_themes(browser,
         assert page.locator("[data-action='patch']").is_disabled()  # no kernel to run one
         # Another input was saved edited too; a layer not in the snapshot says so.
         screenshot(page, f"edits-page-{scheme}", page.locator(".acts-root"))
-        assert not errors, errors
-        context.close()

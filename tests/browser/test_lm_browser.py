@@ -3,7 +3,7 @@ and a unit, and see Python follow; then the exported page, light and dark."""
 
 from __future__ import annotations
 
-from .conftest import screenshot
+from .conftest import screenshot, themed_pages
 
 LM = [
     "import actscope\nfrom actscope.demo.lm import PROMPTS, load_tiny_lm\n"
@@ -60,13 +60,7 @@ def test_the_exported_lm_page_shows_the_panels_in_both_themes(browser, tmp_path)
         check=True,
         timeout=600,
     )
-    for scheme in ("light", "dark"):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m, out=errors: out.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e, out=errors: out.append(str(e)))
-        page.goto(page_path.as_uri())
+    for page, scheme in themed_pages(browser, page_path):
         for panel in ("outputs", "attention", "lens"):
             state(page, panel, timeout=20_000)
         assert page.locator(".acts-root").get_attribute("data-theme") == scheme
@@ -77,5 +71,3 @@ def test_the_exported_lm_page_shows_the_panels_in_both_themes(browser, tmp_path)
         page.locator(".acts-input[data-index='1']").click()
         page.wait_for_selector(".acts-outputs[data-outputs='drawn']", timeout=5_000)
         screenshot(page, f"lm-page-{scheme}", page.locator(".acts-root"))
-        assert not errors, errors
-        context.close()

@@ -14,6 +14,7 @@ import actscope
 from actscope.widget import wire
 
 from ..model_state import assert_unchanged, record
+from ..test_lenses import subtracted
 
 MINILM_LAYER = "encoder.layer.3.output"
 LM_LAYER = "transformer.h.1"
@@ -107,18 +108,7 @@ def test_saliency_to_a_feature_and_feature_edits_on_the_demo_lm(tiny_lm):
     assert torch.equal(unchanged, clean)
     block = model.get_submodule(LM_LAYER)
     f = acts[name][..., feature]
-
-    def by_hand(_m, _a, out):
-        h = out[0] if isinstance(out, tuple) else out
-        h = h - f[..., None] * sae.W_dec[feature].detach()
-        return (h, *out[1:]) if isinstance(out, tuple) else h
-
-    handle = block.register_forward_hook(by_hand)
-    try:
-        with torch.no_grad():
-            expected = model(**prompt).logits
-    finally:
-        handle.remove()
+    expected = subtracted(model, block, f[..., None] * sae.W_dec[feature].detach(), dict(prompt))
     with (
         actscope.intervene(model, actscope.Edit(name, units=[feature], scale=0.0)),
         torch.no_grad(),

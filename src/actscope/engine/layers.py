@@ -182,18 +182,69 @@ def list_layers(
     batch = _as_batch(example, tokenizer)
     dev = resolve_device(model, device)
     batch = move(batch, dev, model_float_dtype(model))
+    return discover(model, batch, forward=forward, outputs=outputs, unit_axes=unit_axes,
+                    layers=layers, what=what)[0]  # fmt: skip
+
+
+PROBE_TOKENS = 8
+"""Tokens kept in the short probes that find each layer's batch axis (see :func:`discover`)."""
+
+
+def discover(
+    model: nn.Module,
+    batch: Batch,
+    *,
+    forward: ForwardFn | None = None,
+    outputs: Mapping[str, OutputSelector] | None = None,
+    unit_axes: Mapping[str, int] | None = None,
+    layers: Iterable[str] | None = None,
+    what: str = "the example",
+) -> tuple[list[LayerInfo], Activations, Any]:
+    """Every layer's :class:`LayerInfo` from one pass of ``batch`` (on the model's device),
+    with that pass's activations and the model's output (the explorer shows them as they
+    are: opening it costs this one pass).
+
+    Which axis of each output is the batch comes from the batch run twice over. For token
+    inputs, that comparison runs on the first :data:`PROBE_TOKENS` tokens only, once alone
+    and once doubled: two short passes instead of one of twice the input.
+    """
     hooked = None if layers is None else list(dict.fromkeys(split_call(n)[0] for n in layers))
     with torch.no_grad(), capture(model, hooked, outputs=outputs) as acts:
-        run_forward(model, batch, forward, what=what)
-    doubled = double_batch(batch)
-    doubled_acts = None
-    if doubled is not None:
+        output = run_forward(model, batch, forward, what=what)
+    short = _short(batch)
+    reference: Activations | None = None
+    doubled_acts: Activations | None = None
+    for probe in ([short] if short is not None else []) + [batch]:
+        doubled = double_batch(probe)
+        if doubled is None:
+            break
         try:
+            if probe is not batch:
+                with torch.no_grad(), capture(model, hooked, outputs=outputs) as reference:
+                    run_forward(model, probe, forward, what=f"{what}, shortened")
             with torch.no_grad(), capture(model, hooked, outputs=outputs) as doubled_acts:
                 run_forward(model, doubled, forward, what=f"{what} twice")
-        except Exception:
-            doubled_acts = None
-    return describe_layers(model, acts, doubled_acts, unit_axes or {})
+            break
+        except Exception:  # the short probe does not suit the model: the whole batch, twice
+            reference = doubled_acts = None
+    infos = describe_layers(model, acts, doubled_acts, unit_axes or {}, reference=reference)
+    return infos, acts, output
+
+
+def _short(batch: Batch) -> Batch | None:
+    """The batch cut to its first :data:`PROBE_TOKENS` tokens (every ``(1, T)``-led tensor
+    of a token batch), or ``None`` when it is no longer, or not tokens."""
+    ids = batch.get("input_ids") if isinstance(batch, Mapping) else batch
+    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long or ids.ndim != 2:
+        return None
+    n, length = ids.shape
+    if n != 1 or length <= PROBE_TOKENS:
+        return None
+
+    def cut(t: torch.Tensor) -> torch.Tensor:
+        return t[:, :PROBE_TOKENS] if t.ndim >= 2 and tuple(t.shape[:2]) == (1, length) else t
+
+    return map_tensors(cut, batch)
 
 
 def describe_layers(
@@ -201,8 +252,11 @@ def describe_layers(
     acts: Activations,
     doubled: Activations | None,
     unit_axes: Mapping[str, int],
+    *,
+    reference: Activations | None = None,
 ) -> list[LayerInfo]:
-    """``LayerInfo`` for each recorded call, from one capture (and its doubled-batch twin)."""
+    """``LayerInfo`` for each recorded call, from one capture (and its doubled-batch twin;
+    ``reference``: the single pass that twin doubles, when it is not ``acts``'s)."""
     infos: list[LayerInfo] = []
     other_paths = aliases(model)
     virtual = virtual_layers(model)
@@ -229,7 +283,7 @@ def describe_layers(
         for call in range(n_calls):
             cname = call_name(name, call)
             named = {**base, "aliases": tuple(call_name(p, call) for p in paths)}
-            infos.append(_describe_call(cname, acts, doubled, unit_axes, named))
+            infos.append(_describe_call(cname, acts, doubled, unit_axes, named, reference))
     return infos
 
 
@@ -239,6 +293,7 @@ def _describe_call(
     doubled: Activations | None,
     unit_axes: Mapping[str, int],
     base: dict[str, Any],
+    reference: Activations | None = None,
 ) -> LayerInfo:
     raw = acts.raw(cname)
     all_outputs = {p: tuple(t.shape) for p, t in tensor_paths(raw)}
@@ -248,7 +303,7 @@ def _describe_call(
         return LayerInfo(name=cname, shape=None, unit_axis=None, outputs=all_outputs, **base)
     selector = acts.selector(cname)
     path = str(selector) if isinstance(selector, str | int) else _path_of(raw, tensor)
-    batch_axis = _batch_axis(tensor, doubled, cname)
+    batch_axis = _batch_axis(_probed(tensor, reference, cname), doubled, cname)
     shape = tuple(tensor.shape)
     if batch_axis is not None:
         shape = shape[:batch_axis] + shape[batch_axis + 1 :]
@@ -273,6 +328,17 @@ def _path_of(raw: Any, tensor: torch.Tensor) -> str:
         if t is tensor:
             return path
     return ""
+
+
+def _probed(tensor: torch.Tensor, reference: Activations | None, cname: str) -> torch.Tensor:
+    """The layer's output in the single pass the doubled one doubles (``tensor`` itself when
+    that pass is the full one; ``tensor`` too if the short probe did not record it)."""
+    if reference is None or cname not in reference:
+        return tensor
+    try:
+        return select(reference.raw(cname), reference.selector(cname), cname)
+    except LayerOutputError:
+        return tensor
 
 
 def _batch_axis(tensor: torch.Tensor, doubled: Activations | None, cname: str) -> int | None:

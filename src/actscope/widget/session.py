@@ -2,7 +2,8 @@
 
 ``Session`` is plain Python and torch (no traitlets): the widget's panels ask it for
 tensors, and users can ask it the same things (``ex.session.activation(layer, i)``).
-The first look at an input runs the model only up to the selected layer, keeping that
+Opening captures every layer of the first input in the pass that discovers the layers.
+The first look at another input runs the model only up to the selected layer, keeping that
 layer alone; the first look at a second layer of the input captures every layer in one
 pass. Results stay on the model's device in a small LRU cache, so moving between layers
 then costs no forward pass.
@@ -30,7 +31,7 @@ from ..engine.forward import ForwardFn, StopForward, run_forward, stopping_after
 from ..engine.hooks import Hooks
 from ..engine.inputs import InputSet, model_float_dtype, resolve_device
 from ..engine.interventions import Edit, intervene
-from ..engine.layers import LayerInfo, list_layers, per_example, view_layout
+from ..engine.layers import LayerInfo, discover, per_example, view_layout
 from ..engine.lm import logits_of
 from ..engine.names import resolve_modules, split_call, unwrap
 from ..engine.outputs import OutputSelector
@@ -97,14 +98,21 @@ class Session:
 
     # Layers ------------------------------------------------------------------------------
     def _discover(self) -> list[LayerInfo]:
-        infos = list_layers(
+        """The layers, from one pass of the first input that every module's hook records:
+        kept as that input's activations and output, so that its first views (any layer)
+        cost no further pass."""
+        batch = move(self.inputs.example(0), self.device, self.float_dtype)
+        infos, acts, output = discover(
             self.model,
-            self.inputs.example(0),
+            batch,
             forward=self.forward,
-            device=self.device,
             outputs=self.outputs,
             unit_axes=self.unit_axes,
+            what=f"input 0 ({self.inputs.labels[0]})",
         )
+        if not acts.overwritten:  # else the first look captures again, copied (see _run)
+            self._clean.cache[0] = acts
+        self._keep_output(0, output, self._clean)
         if self._wanted is None:
             return infos
         wanted = {split_call(n)[0] for n in self._wanted}
