@@ -51,6 +51,25 @@ def test_predictions_of_a_classifier(digits):
     assert torch.allclose(p.probs, expected.values)
 
 
+def test_the_logit_lens_of_the_last_positions_is_the_end_of_the_whole_lens(lm):
+    x = ids(2, 9)
+    whole = actscope.logit_lens(lm, x, k=3)
+    end = actscope.logit_lens(lm, x, k=3, last=4)
+    assert (whole.start, end.start) == (0, 5)
+    assert torch.equal(end.ids, whole.ids[:, :, 5:])
+    torch.testing.assert_close(end.probs, whole.probs[:, :, 5:])
+    assert torch.equal(end.token, whole.token[:, 5:])
+    assert torch.equal(end.token_rank, whole.token_rank[:, :, 5:])
+    tokens = x.roll(1, dims=1)  # a token to follow at each position: (N, T), cut too
+    followed = actscope.logit_lens(lm, x, token=tokens, last=4)
+    assert torch.equal(followed.token, tokens[:, 5:])
+    all_followed = actscope.logit_lens(lm, x, token=tokens)
+    assert torch.equal(followed.token_rank, all_followed.token_rank[:, :, 5:])
+    assert actscope.logit_lens(lm, x, last=50).start == 0
+    with pytest.raises(actscope.ActscopeError, match="last must be at least 1"):
+        actscope.logit_lens(lm, x, last=0)
+
+
 def test_the_logit_lens_at_the_last_block_is_the_models_prediction(lm):
     x = ids(1, 7)
     lens = actscope.logit_lens(lm, x, k=4)

@@ -333,6 +333,7 @@ export interface LensViewMeta {
   input_index: number;
   layers: string[];
   tokens: string[];
+  first: number;
   names: Record<string, string>;
 }
 

@@ -95,6 +95,36 @@ describe("LensPanel", () => {
     expect(model.get("position")).toBe(1);
   });
 
+  it("numbers a long input's last positions from where they start, and says so", () => {
+    // The same lens as the last 3 positions of a 103-token input.
+    const late = lensBlob(
+      0,
+      ["h.0", "h.1"],
+      ["The", "Ġcat", "Ġsat"],
+      [
+        [[[4, 0.2]], [[1, 0.3]], [[3, 0.05]]],
+        [[[2, 0.6]], [[1, 0.9]], [[3, 0.5]]],
+      ],
+      NAMES,
+      [
+        [4, 0, 0],
+        [0, 0, 0],
+      ],
+      100,
+    );
+    const { model, el, tooltip, selected, panel } = mount({ lens_view: late, position: 101 });
+    expect(el.querySelector(".acts-lens-top .acts-label")?.textContent).toContain(
+      "positions 100–102, the last 3",
+    );
+    expect(selected()).toEqual(["TH:101", "TD:101", "TD:101"]);
+    el.querySelector<HTMLElement>(".acts-lens-col[data-position='102']")?.click();
+    expect(model.get("position")).toBe(102);
+    panel.show();
+    expect(selected()).toEqual(["TH:102", "TD:102", "TD:102"]);
+    hover(el.querySelector(".acts-lens-cell[data-layer='0'][data-position='100']") as Element);
+    expect(tooltip.el.textContent?.split("\n")[0]).toBe("h.0 · position 100 “The”");
+  });
+
   it("tells a cell's top k and the rank of the final prediction on hover", () => {
     const { el, tooltip } = mount({ lens_view: LENS });
     hover(el.querySelector(".acts-lens-cell[data-layer='0'][data-position='0']") as Element);

@@ -84,10 +84,14 @@ export class LensPanel {
     if (this.data) this.draw();
   }
 
-  /** The selected position: the trait, or the last one. */
+  /** The first position decoded: a long input's lens covers its last positions only. */
+  private first = 0;
+
+  /** The column of the selected position: the trait's, or the last one. */
   private position(T: number): number {
     const p = this.host.model.get("position");
-    return p != null && p >= 0 && p < T ? p : T - 1;
+    const col = p == null ? -1 : p - this.first;
+    return col >= 0 && col < T ? col : T - 1;
   }
 
   private draw(): void {
@@ -103,6 +107,8 @@ export class LensPanel {
     const ids = data.arrays.get("ids") ?? new Int32Array(0);
     const probs = data.arrays.get("probs") ?? new Float32Array(0);
     const finals = data.arrays.get("token") ?? new Int32Array(0);
+    const first = m.first ?? 0;
+    this.first = first;
     const cmap = new ColorMap({ lo: 0, hi: 1, signed: false, dark: this.host.isDark() });
     const name = (id: number | undefined): string =>
       id === undefined ? "" : readableToken(m.names[String(id)] ?? String(id));
@@ -116,7 +122,11 @@ export class LensPanel {
         h("span", { class: "acts-panel-title", text: "Logit lens" }),
         h("span", {
           class: "acts-label",
-          text: `the top next token at each layer's output (colour: its probability) · input ${m.input_index}`,
+          text:
+            `the top next token at each layer's output (colour: its probability) · input ${m.input_index}` +
+            (first > 0
+              ? ` · positions ${first}–${first + positions - 1}, the last ${positions} (ex.figure(view="lens") decodes all)`
+              : ""),
         }),
       ),
     );
@@ -125,10 +135,10 @@ export class LensPanel {
     for (let t = 0; t < positions; t++) {
       const th = h("th", {
         class: "acts-lens-col acts-grid-col",
-        "data-position": t,
+        "data-position": t + first,
         role: "button",
-        text: readableToken(m.tokens[t] ?? `p${t}`),
-        title: `position ${t}: final prediction “${name(finals[t])}”`,
+        text: readableToken(m.tokens[t] ?? `p${t + first}`),
+        title: `position ${t + first}: final prediction “${name(finals[t])}”`,
       });
       th.addEventListener("click", () => this.select(t));
       head.append(th);
@@ -150,7 +160,7 @@ export class LensPanel {
         const p = probs[at] ?? Number.NaN;
         const cell = h("td", {
           class: `acts-lens-cell${ids[at] === finals[t] ? " acts-lens-final" : ""}`,
-          "data-position": t,
+          "data-position": t + first,
           "data-layer": l,
           text: name(ids[at]),
         });
@@ -187,7 +197,9 @@ export class LensPanel {
     const [positions, top] = [T ?? 0, k ?? 0];
     const ids = data.arrays.get("ids") ?? new Int32Array(0);
     const probs = data.arrays.get("probs") ?? new Float32Array(0);
-    const lines = [`${m.layers[l] ?? l} · position ${t} “${readableToken(m.tokens[t] ?? "")}”`];
+    const lines = [
+      `${m.layers[l] ?? l} · position ${t + (m.first ?? 0)} “${readableToken(m.tokens[t] ?? "")}”`,
+    ];
     for (let j = 0; j < top; j++) {
       const at = (l * positions + t) * top + j;
       lines.push(`  ${pct(probs[at] as number).padStart(6)}  “${name(ids[at])}”`);
@@ -221,8 +233,8 @@ export class LensPanel {
     }
   }
 
-  private select(position: number): void {
-    this.host.model.set("position", position);
+  private select(column: number): void {
+    this.host.model.set("position", column + this.first);
     this.host.commit(false);
   }
 }

@@ -84,12 +84,13 @@ export function lensBlob(
   top: [number, number][][][],
   names: Record<string, string>,
   rank: number[][],
+  first = 0,
 ): DataView {
   const [L, T, k] = [layers.length, tokens.length, top[0]?.[0]?.length ?? 0];
   const cells = top.flat();
   const final = (top[L - 1] ?? []).map((pairs) => pairs[0]?.[0] ?? 0);
   return encodeBlob(
-    { key: lensKey(input), input_index: input, layers, tokens, names },
+    { key: lensKey(input), input_index: input, layers, tokens, names, first },
     {
       ids: { data: cells.flat().map(([id]) => id), shape: [L, T, k], dtype: "i32" },
       probs: { data: cells.flat().map(([, p]) => p), shape: [L, T, k] },

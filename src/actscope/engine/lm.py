@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .batch import move
-from .capture import capture
+from .capture import Activations, capture
 from .errors import ActscopeError, InputError
 from .forward import ForwardFn, run_forward
 from .inputs import InputSet, model_float_dtype, resolve_device
@@ -296,6 +296,8 @@ class LogitLens:
     token: torch.Tensor
     token_rank: torch.Tensor
     token_prob: torch.Tensor
+    start: int = 0
+    """The first position decoded (``last=``): the ``T`` axis counts from it."""
 
 
 def logit_lens(
@@ -310,11 +312,13 @@ def logit_lens(
     device: str | torch.device = "auto",
     unembed: Unembed | None = None,
     final_norm: nn.Module | Callable[[torch.Tensor], torch.Tensor] | bool | None = None,
+    last: int | None = None,
 ) -> LogitLens:
     """Decode the residual stream after each block with the model's own unembedding.
 
     One forward pass captures the blocks' outputs; each goes through the final norm and
-    the unembedding, on the model's device. At the last block this is the model's own
+    the unembedding, on the model's device, one layer at a time (the whole vocabulary of
+    one layer at once, never of every layer). At the last block this is the model's own
     prediction.
 
     Args:
@@ -325,6 +329,9 @@ def logit_lens(
         token: a token id (or ``(N, T)`` ids) whose rank and probability to follow across
             layers; by default each position's top prediction at the last layer.
         unembed, final_norm: see :func:`lm_parts`.
+        last: decode only the last ``last`` positions (the unembedding is most of the
+            cost: a long input's lens over its end); ``LogitLens.start`` says where they
+            begin.
     """
     model = unwrap(model)
     parts = lm_parts(model, unembed=unembed, final_norm=final_norm)
@@ -333,19 +340,55 @@ def logit_lens(
     batch = move(_batch(inputs, tokenizer), dev, model_float_dtype(model))
     with torch.no_grad(), capture(model, names) as acts:
         run_forward(model, batch, forward, what="the inputs")
-    per_layer = []
+    return decode_lens(acts, parts, names, k, token=token, last=last)
+
+
+def decode_lens(
+    acts: Activations,
+    parts: LMParts,
+    names: Sequence[str],
+    k: int = 10,
+    *,
+    token: int | torch.Tensor | None = None,
+    last: int | None = None,
+) -> LogitLens:
+    """:func:`logit_lens` from activations already captured (``acts`` holds ``names``)."""
+    names = list(names)
+    start = 0
+    if last is not None:
+        if last < 1:
+            raise InputError(f"last must be at least 1 (positions to decode), not {last}.")
+        length = select(acts.raw(names[0]), None, names[0]).shape[1]
+        start = max(0, length - last)
+
+    def log_probs(name: str) -> torch.Tensor:
+        resid = select(acts.raw(name), None, name)[:, start:]
+        if parts.final_norm is not None:
+            resid = parts.final_norm(resid)
+        return parts.unembed(resid).float().log_softmax(-1)  # (N, T, V)
+
     with torch.no_grad():
+        final = log_probs(names[-1])
+        if token is None:  # the last layer's top token, as its cells show it
+            chosen = final.topk(1, dim=-1).indices[..., 0]
+        else:
+            chosen = torch.as_tensor(token, device=final.device)
+            chosen = chosen[..., start:] if chosen.ndim == 2 else chosen
+            chosen = chosen.expand(final.shape[:2])
+        tops, targets, ranks = [], [], []
         for name in names:
-            resid = select(acts.raw(name), None, name)
-            if parts.final_norm is not None:
-                resid = parts.final_norm(resid)
-            per_layer.append(parts.unembed(resid).float().log_softmax(-1))
-    logp = torch.stack(per_layer)  # (L, N, T, V)
-    top = logp.topk(min(k, logp.shape[-1]), dim=-1)
-    if token is None:
-        chosen = top.indices[-1, ..., 0]
-    else:
-        chosen = torch.as_tensor(token, device=logp.device).expand(logp.shape[1:3])
-    target = logp.gather(-1, chosen.expand(logp.shape[:3])[..., None])
-    rank = (logp > target).sum(-1)
-    return LogitLens(names, top.indices, top.values.exp(), chosen, rank, target[..., 0].exp())
+            logp = final if name == names[-1] else log_probs(name)
+            tops.append(logp.topk(min(k, logp.shape[-1]), dim=-1))
+            target = logp.gather(-1, chosen[..., None])
+            targets.append(target[..., 0])
+            ranks.append((logp > target).sum(-1))
+            del logp
+    return LogitLens(
+        names,
+        torch.stack([t.indices for t in tops]),
+        torch.stack([t.values for t in tops]).exp(),
+        chosen,
+        torch.stack(ranks),
+        torch.stack(targets).exp(),
+        start,
+    )

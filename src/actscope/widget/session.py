@@ -278,6 +278,11 @@ class Session:
         tensor = self._layer_activations(info.name, index, edited)[info.name]
         return view_layout(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
 
+    def captured(self, index: int, *, edited: bool = True) -> Activations | None:
+        """Input ``index``'s activations of every layer if a pass has captured them (with
+        the edits, if any, unless ``edited=False``), without running one; else ``None``."""
+        return self._runs(edited).cache.get(index)
+
     def cached(self) -> dict[str, Any]:
         """What the session holds: ``all_layers``, the inputs captured whole, and
         ``one_layer``, the inputs seen through one layer only, with the layers held."""

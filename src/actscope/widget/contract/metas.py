@@ -215,6 +215,9 @@ class LensViewMeta(TypedDict):
     input_index: int
     layers: list[str]
     tokens: list[str]
+    """The tokens decoded: the input's from position ``first`` on."""
+    first: int
+    """The first position decoded (the panel decodes a long input's last 64)."""
     names: dict[str, str]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import traitlets
 
 from ...engine.errors import ActscopeError
-from ...engine.lm import LogitLens, is_causal_lm, logit_lens
+from ...engine.lm import LogitLens, decode_lens, is_causal_lm, lm_parts, logit_lens
 from .. import wire
 from ..contract import LensViewMeta, lens_key, snapshot_key
 from ..jobs import Progress
@@ -20,6 +20,10 @@ from .base import Panel, SnapshotPlan
 from .outputs import token_names, unavailable_blob
 
 LENS_K = 5
+LENS_POSITIONS = 64
+"""The panel decodes an input's last 64 positions (the unembedding of every layer at every
+position is most of its cost: 13 × 1,024 × 50,257 logits on GPT-2-small at 1,024 tokens);
+``actscope.logit_lens`` and ``ex.figure(view="lens")`` decode them all."""
 
 
 def lens_blob(lens: LogitLens, *, input_index: int, tokens: list[str], tokenizer: Any) -> bytes:
@@ -28,7 +32,8 @@ def lens_blob(lens: LogitLens, *, input_index: int, tokens: list[str], tokenizer
         "key": lens_key(input_index),
         "input_index": input_index,
         "layers": lens.layers,
-        "tokens": tokens,
+        "tokens": tokens[lens.start :],
+        "first": lens.start,
         "names": token_names(tokenizer, ids.reshape(-1).tolist() + lens.token[0].tolist()),
     }
     arrays = {
@@ -53,8 +58,12 @@ class LensPanel(Panel):
     def _on_lens_input(self, _change: Any) -> None:
         self._refresh_lens()
 
-    def _lens(self, index: int) -> LogitLens:
+    def _lens(self, index: int, last: int | None = LENS_POSITIONS) -> LogitLens:
         session = self.session
+        held = session.captured(index)
+        if held is not None:  # the blocks' outputs are in hand (input 0 from the opening)
+            parts = lm_parts(session.model)
+            return decode_lens(held, parts, parts.blocks, LENS_K, last=last)
         with session.editing():
             return logit_lens(
                 session.model,
@@ -62,6 +71,7 @@ class LensPanel(Panel):
                 k=LENS_K,
                 forward=session.forward,
                 device=session.device,
+                last=last,
             )
 
     def _lens_blob(self, index: int) -> bytes:
@@ -108,12 +118,13 @@ class LensPanel(Panel):
                 entries.append((snapshot_key("lens", lens_key(i)), self._lens_blob(i)))
         return entries
 
-    def _figure_lens(self, input_index: int | None = None) -> Any:
-        """``ex.figure(view="lens")``: layers × positions, the top token in each cell."""
+    def _figure_lens(self, input_index: int | None = None, *, last: int | None = None) -> Any:
+        """``ex.figure(view="lens")``: layers × positions, the top token in each cell; every
+        position (``last=n``: the last n, as the panel decodes a long input's last 64)."""
         from .. import figures
 
         index = self.input_index if input_index is None else input_index
-        lens = self._lens(index)
+        lens = self._lens(index, last)
         tokens = self.session.inputs.tokens(index)
         tokenizer = self.session.inputs.tokenizer
         top = lens.ids[:, 0, :, 0].cpu()
@@ -123,6 +134,6 @@ class LensPanel(Panel):
             lens.probs[:, 0, :, 0].cpu(),
             text,
             lens.layers,
-            tokens,
+            tokens[lens.start :] if tokens else tokens,
             title=f"logit lens · input {index}",
         )
