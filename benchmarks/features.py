@@ -32,8 +32,6 @@ import argparse
 import copy
 import json
 import os
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -42,7 +40,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
-from measure import batches, peak_mb, sync, texts_for
+from measure import batches, peak_mb, run_child, sync, texts_for
 
 LAYER = "encoder.layer.3.output"
 FEATURES = f"{LAYER}/sae"
@@ -227,19 +225,13 @@ CHILDREN = {"timing": child_timing, "cache": child_cache, "wire": child_wire}
 
 
 def spawn(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    command = [
-        sys.executable, __file__, "--child", kind, "--n", str(args.n),
-        "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
-        "--repeat", str(args.repeat), "--device", args.device, "--threads", str(args.threads),
+    flags = [
+        "--n", str(args.n), "--batch-size", str(args.batch_size),
+        "--max-length", str(args.max_length), "--repeat", str(args.repeat),
+        "--device", args.device, "--threads", str(args.threads),
         "--features", str(args.features), "--l0", str(args.l0),
     ]  # fmt: skip
-    print(f"  running {kind} on {args.n:,} texts ({args.device}) ...", flush=True)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"the {kind} run failed")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(__file__, kind, flags, f"{args.n:,} texts ({args.device})")
 
 
 def report(args: argparse.Namespace) -> None:

@@ -3,7 +3,10 @@ clock, and the texts batched the way every approach is fed."""
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,3 +53,16 @@ def batches(texts: list[str], tokenizer: Any, size: int, max_length: int) -> Ite
                 max_length=max_length,
             )
         )
+
+
+def run_child(script: str, kind: str, flags: list[str], label: str) -> dict[str, Any]:
+    """Run ``script --child kind flags...`` in a fresh process (so that its peak memory is
+    its own) and return the JSON object it prints last."""
+    print(f"  running {kind} on {label} ...", flush=True)
+    command = [sys.executable, script, "--child", kind, *flags]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the {kind} run failed")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -29,8 +29,6 @@ import copy
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -39,7 +37,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
-from measure import batches, peak_mb, rss_mb, sync, texts_for
+from measure import batches, peak_mb, rss_mb, run_child, sync, texts_for
 
 K = 20
 
@@ -228,19 +226,13 @@ CHILDREN = {"timing": child_timing, "cache": child_cache, "memory": child_memory
 
 
 def spawn(kind: str, args: argparse.Namespace, n: int, times: int = 1) -> dict[str, Any]:
-    command = [
-        sys.executable, __file__, "--child", kind, "--n", str(n), "--times", str(times),
+    flags = [
+        "--n", str(n), "--times", str(times),
         "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
         "--repeat", str(args.repeat), "--device", args.device, "--threads", str(args.threads),
     ]  # fmt: skip
     repeated = f" × {times}" if times > 1 else ""
-    print(f"  running {kind} on {n:,} texts{repeated} ({args.device}) ...", flush=True)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"the {kind} run failed")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(__file__, kind, flags, f"{n:,} texts{repeated} ({args.device})")
 
 
 # -- the report -----------------------------------------------------------------------------------
