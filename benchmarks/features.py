@@ -40,7 +40,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
-from measure import batches, peak_mb, run_child, sync, texts_for
+from measure import batches, cache_statistics, dense_cache, peak_mb, run_child, sync, texts_for
 
 LAYER = "encoder.layer.3.output"
 FEATURES = f"{LAYER}/sae"
@@ -157,41 +157,15 @@ def child_cache(args: argparse.Namespace) -> dict[str, Any]:
     bare(model, sae, texts[: args.batch_size], tokenizer, args, device)
     bare_seconds = bare(model, sae, texts, tokenizer, args, device)
     start = time.perf_counter()
-    cache: list[torch.Tensor] = []
-    owners: list[torch.Tensor] = []
-    current: dict[str, torch.Tensor] = {}
-    hook = model.get_submodule(LAYER).register_forward_hook(
-        lambda _m, _a, out: cache.append(sae.encode(out)[current["mask"]].float().cpu())
+    cache, owner, n = dense_cache(
+        model,
+        {LAYER: sae.encode},
+        batches(texts, tokenizer, args.batch_size, args.max_length),
+        device,
     )
-    offset = 0
-    try:
-        with torch.no_grad():
-            for batch in batches(texts, tokenizer, args.batch_size, args.max_length):
-                mask = batch["attention_mask"].bool().to(device)
-                current["mask"] = mask
-                rows = torch.arange(offset, offset + mask.shape[0], device=device)
-                owners.append(rows[:, None].expand_as(mask)[mask].cpu())
-                offset += mask.shape[0]
-                model(**{k: v.to(device) for k, v in batch.items()})
-    finally:
-        hook.remove()
-    acts = torch.cat(cache)  # (tokens, features): the whole cache
-    cache.clear()
-    owner = torch.cat(owners)
-    n, features = offset, acts.shape[1]
-    density = (acts > 0).float().mean(0)
-    maxima = torch.zeros(n, features)
-    maxima.scatter_reduce_(0, owner[:, None].expand_as(acts), acts, "amax")
+    acts = torch.cat(cache.pop(LAYER))  # (tokens, features): the whole cache
+    cache_statistics(acts, owner, n, K)
     del acts
-    top = maxima.topk(K, dim=0)
-    ordered = maxima.sort(dim=0).values
-    quantiles = ordered[(torch.linspace(0, 1, 11) * (n - 1)).long()]
-    hi = ordered[-1].clamp(min=1e-12)
-    bins = (maxima / hi * 40).long().clamp(0, 39)
-    hist = torch.zeros(features, 40, dtype=torch.long).scatter_add_(
-        1, bins.T, torch.ones(features, n, dtype=torch.long)
-    )
-    del top, quantiles, hist, density, maxima, ordered, bins
     return {"seconds": time.perf_counter() - start, "bare": bare_seconds, "peak_mb": peak_mb()}
 
 

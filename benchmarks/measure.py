@@ -66,3 +66,57 @@ def run_child(script: str, kind: str, flags: list[str], label: str) -> dict[str,
         raise SystemExit(f"the {kind} run failed")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def cache_statistics(acts: torch.Tensor, owner: torch.Tensor, n: int, k: int) -> None:
+    """What mining keeps, computed the dense way from a cache (the baseline SAE-Vis and
+    SAEDashboard follow): ``acts`` ``(tokens, units)`` every valid token's values, ``owner``
+    each token's example among ``n``; the density, each example's maximum, the top-k
+    examples, quantiles by a full sort and a 40-bin histogram of every unit. (``acts`` is
+    the caller's to drop once this returns: its peak is the point.)"""
+    units = acts.shape[1]
+    density = (acts > 0).float().mean(0)
+    maxima = torch.full((n, units), float("-inf"))
+    maxima.scatter_reduce_(0, owner[:, None].expand_as(acts), acts, "amax")
+    top = maxima.topk(k, dim=0)  # top-k examples per unit
+    ordered = maxima.sort(dim=0).values  # quantiles: a full sort per unit
+    quantiles = ordered[(torch.linspace(0, 1, 11) * (n - 1)).long()]
+    lo, hi = ordered[0], ordered[-1]
+    bins = ((maxima - lo) / (hi - lo).clamp(min=1e-12) * 40).long().clamp(0, 39)
+    hist = torch.zeros(units, 40, dtype=torch.long).scatter_add_(
+        1, bins.T, torch.ones(units, n, dtype=torch.long)
+    )
+    del density, top, quantiles, hist
+
+
+def dense_cache(
+    model: Any, transforms: dict[str, Any], batches_: Any, device: torch.device
+) -> tuple[dict[str, list[torch.Tensor]], torch.Tensor, int]:
+    """Run ``batches_`` with a plain hook on each layer of ``transforms`` that keeps
+    ``transform(output)`` at every valid token, on the CPU: the per-layer chunks, each
+    cached token's example, and the number of examples."""
+    cache: dict[str, list[torch.Tensor]] = {name: [] for name in transforms}
+    owners: list[torch.Tensor] = []  # the example of each cached token
+    current: dict[str, torch.Tensor] = {}
+
+    def keeper(name: str, transform: Any) -> Any:
+        return lambda _m, _a, out: cache[name].append(transform(out)[current["mask"]].float().cpu())
+
+    hooks = [
+        model.get_submodule(name).register_forward_hook(keeper(name, fn))
+        for name, fn in transforms.items()
+    ]
+    offset = 0
+    try:
+        with torch.no_grad():
+            for batch in batches_:
+                mask = batch["attention_mask"].bool().to(device)
+                current["mask"] = mask
+                rows = torch.arange(offset, offset + mask.shape[0], device=device)
+                owners.append(rows[:, None].expand_as(mask)[mask].cpu())
+                offset += mask.shape[0]
+                model(**{k: v.to(device) for k, v in batch.items()})
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return cache, torch.cat(owners), offset

@@ -37,7 +37,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
-from measure import batches, peak_mb, rss_mb, run_child, sync, texts_for
+from measure import (
+    batches,
+    cache_statistics,
+    dense_cache,
+    peak_mb,
+    rss_mb,
+    run_child,
+    sync,
+    texts_for,
+)
 
 K = 20
 
@@ -150,47 +159,17 @@ def child_cache(args: argparse.Namespace) -> dict[str, Any]:
     bare_seconds = bare(model, texts, tokenizer, args, device)
     setup_mb = rss_mb()
     start = time.perf_counter()
-    cache: dict[str, list[torch.Tensor]] = {name: [] for name in MLP_LAYERS}
-    owners: list[torch.Tensor] = []  # example id of each cached token
-    current: dict[str, torch.Tensor] = {}
-    hooks = [
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _a, out, name=name: cache[name].append(out[current["mask"]].float().cpu())
-        )
-        for name in MLP_LAYERS
-    ]
-    offset = 0
-    try:
-        with torch.no_grad():
-            for batch in batches(texts, tokenizer, args.batch_size, args.max_length):
-                mask = batch["attention_mask"].bool().to(device)
-                current["mask"] = mask
-                rows = torch.arange(offset, offset + mask.shape[0], device=device)
-                owners.append(rows[:, None].expand_as(mask)[mask].cpu())
-                offset += mask.shape[0]
-                model(**{k: v.to(device) for k, v in batch.items()})
-    finally:
-        for hook in hooks:
-            hook.remove()
+    cache, owner, n = dense_cache(
+        model,
+        dict.fromkeys(MLP_LAYERS, lambda out: out),
+        batches(texts, tokenizer, args.batch_size, args.max_length),
+        device,
+    )
     forward_done = time.perf_counter()
-    owner = torch.cat(owners)
-    n = offset
     for name in MLP_LAYERS:
         acts = torch.cat(cache.pop(name))  # (tokens, units): the whole cache of a layer
-        units = acts.shape[1]
-        active = (acts > 0).float().mean(0)
-        maxima = torch.full((n, units), float("-inf"))
-        maxima.scatter_reduce_(0, owner[:, None].expand_as(acts), acts, "amax")
+        cache_statistics(acts, owner, n, K)
         del acts
-        top = maxima.topk(K, dim=0)  # top-k examples per unit
-        ordered = maxima.sort(dim=0).values  # quantiles: a full sort per unit
-        quantiles = ordered[(torch.linspace(0, 1, 11) * (n - 1)).long()]
-        lo, hi = ordered[0], ordered[-1]
-        bins = ((maxima - lo) / (hi - lo).clamp(min=1e-12) * 40).long().clamp(0, 39)
-        hist = torch.zeros(units, 40, dtype=torch.long).scatter_add_(
-            1, bins.T, torch.ones(units, n, dtype=torch.long)
-        )
-        del top, quantiles, hist, active, maxima, ordered, bins
     return {
         "seconds": time.perf_counter() - start,
         "bare_seconds": bare_seconds,

@@ -22,9 +22,10 @@ from actscope.widget.sharing import unpack
 
 
 def test_the_generated_typescript_is_current():
-    assert typescript.TRAITS_TS.read_text() == typescript.typescript(), (
-        "js/src/traits.ts is stale: run `python -m actscope.widget.typescript`"
-    )
+    for path, text in typescript.files().items():
+        assert path.read_text() == text, (
+            f"{path.name} is stale: run `python -m actscope.widget.typescript`"
+        )
     assert json.loads(typescript.FIXTURE.read_text()) == json.loads(
         json.dumps(typescript.fixture())
     ), "js/tests/fixtures/contract.json is stale: run `python -m actscope.widget.typescript`"

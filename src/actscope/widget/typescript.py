@@ -1,4 +1,7 @@
-"""The TypeScript side of the contract, generated: ``js/src/traits.ts`` and the fixture of
+"""The TypeScript side of the contract, generated, in the contract's own parts:
+``js/src/contract/enums.ts`` (value sets and constants), ``js/src/contract/metas.ts`` (the
+blob metas and messages) and ``js/src/traits.ts`` (the traits and key functions, and every
+name of the other two, so that the front end imports from one place); and the fixture of
 cases both sides must agree on (keys, the order of units)::
 
     python -m actscope.widget.typescript
@@ -36,6 +39,8 @@ from .contract import (
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 TRAITS_TS = ROOT / "js" / "src" / "traits.ts"
+ENUMS_TS = ROOT / "js" / "src" / "contract" / "enums.ts"
+METAS_TS = ROOT / "js" / "src" / "contract" / "metas.ts"
 FIXTURE = ROOT / "js" / "tests" / "fixtures" / "contract.json"
 
 _ENUMS = [
@@ -177,23 +182,64 @@ def _key_function(panel: str, template: str) -> str:
     )
 
 
-def typescript() -> str:
-    """The text of ``js/src/traits.ts``."""
-    parts = [
-        "// Generated from src/actscope/widget/contract/ by "
-        "`python -m actscope.widget.typescript`.\n"
-        "// Do not edit: change the contract, then regenerate (tests/test_contract.py checks it)."
-    ]
-    parts += [_enum(name) for name in _ENUMS]
-    parts.append(f"export const saliencyLabels: Record<SaliencyMethod, string> = "
-                 f"{json.dumps(SALIENCY_LABELS, ensure_ascii=False)};")  # fmt: skip
-    parts.append(f"export const EXAMPLE_BANDS = {EXAMPLE_BANDS};")
-    parts += [_interface(cls) for cls in _INTERFACES]
+HEADER = (
+    "// Generated from src/actscope/widget/contract/ by "
+    "`python -m actscope.widget.typescript`.\n"
+    "// Do not edit: change the contract, then regenerate (tests/test_contract.py checks it)."
+)
+_FIRST_META = C.ErrorMeta
+"""The interfaces from this one on are blob metas and messages (``metas.ts``)."""
+
+
+def _imports(text: str, names: list[str], source: str) -> str:
+    """``import type`` of the ``names`` that ``text`` uses, from ``source``."""
+    import re
+
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("/", "*")))
+    used = sorted(n for n in names if re.search(rf"\b{n}\b", code))
+    return f'import type {{ {", ".join(used)} }} from "{source}";' if used else ""
+
+
+def files() -> dict[pathlib.Path, str]:
+    """Each generated TypeScript file and its text."""
+    enum_parts = [_enum(name) for name in _ENUMS]
+    enum_parts.append(f"export const saliencyLabels: Record<SaliencyMethod, string> = "
+                      f"{json.dumps(SALIENCY_LABELS, ensure_ascii=False)};")  # fmt: skip
+    enum_parts.append(f"export const EXAMPLE_BANDS = {EXAMPLE_BANDS};")
+    split = _INTERFACES.index(_FIRST_META)
+    trait_classes, meta_classes = _INTERFACES[:split], _INTERFACES[split:]
+    enum_names = [_ts_name(n) for n in _ENUMS]
+    trait_names = [_ts_name(c.__name__) for c in trait_classes]
+    meta_parts = [_interface(cls) for cls in meta_classes]
     for name, union in _UNIONS.items():
         members = " | ".join(_ts_name(a.__name__) for a in get_args(union))
-        parts.append(f"export type {name} = {members};")
-    parts += [_key_function(panel, template) for panel, template in KEYS.items()]
-    return "\n\n".join(parts) + "\n"
+        meta_parts.append(f"export type {name} = {members};")
+    metas = "\n\n".join(meta_parts)
+    meta_imports = [
+        _imports(metas, enum_names, "./enums"),
+        _imports(metas, trait_names, "../traits"),
+    ]
+    trait_parts = [_interface(cls) for cls in trait_classes]
+    trait_parts += [_key_function(panel, template) for panel, template in KEYS.items()]
+    traits = "\n\n".join(trait_parts)
+    trait_head = [
+        _imports(traits, enum_names, "./contract/enums"),
+        'export * from "./contract/enums";\nexport * from "./contract/metas";',
+    ]
+
+    def join(*parts: str) -> str:
+        return "\n\n".join(p for p in parts if p) + "\n"
+
+    return {
+        ENUMS_TS: join(HEADER, *enum_parts),
+        METAS_TS: join(HEADER, "\n".join(i for i in meta_imports if i), metas),
+        TRAITS_TS: join(HEADER, *trait_head, traits),
+    }
+
+
+def typescript() -> str:
+    """The text of every generated TypeScript file, one after another (for comparing)."""
+    return "".join(files().values())
 
 
 def fixture() -> dict[str, Any]:
@@ -283,11 +329,13 @@ def _json_float(v: float) -> float | str:
 
 
 def write() -> None:
-    TRAITS_TS.write_text(typescript(), encoding="utf-8")
+    for path, text in files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     FIXTURE.write_text(json.dumps(fixture(), indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
     write()
-    print(f"wrote {TRAITS_TS} and {FIXTURE}", file=sys.stderr)
+    print(f"wrote {', '.join(str(p) for p in files())} and {FIXTURE}", file=sys.stderr)
