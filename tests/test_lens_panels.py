@@ -113,6 +113,22 @@ def test_the_figure_of_a_token_lists_its_features_as_the_engine_does(ex, gpt2):
     assert "(position 3)" in fig.layout.title.text
 
 
+def test_features_rank_by_the_tokens_they_fire_on_in_the_view_and_its_figure(ex, gpt2):
+    _, arrays = wire.decode(ex.layer_view)
+    x = ex.session.inputs.batch([0])["input_ids"]
+    features = TinySAE().encode(block_output(gpt2, x))[0].detach()
+    counts = (features > 0).sum(0)
+    units = arrays["rank_count_units"].tolist()
+    assert arrays["rank_count_count"].tolist() == counts[units].tolist()
+    assert counts[units].tolist() == sorted(counts.tolist(), reverse=True)[: len(units)]
+    assert arrays["rank_max_count"].tolist() == counts[arrays["rank_max_units"]].tolist()
+    fig = ex.figure(sort="count")  # the heatmap's columns in the same order
+    shown = [int(label.split()[-1]) for label in fig.data[0].x]
+    assert shown[: len(units)] == units
+    with pytest.raises(actscope.InputError, match="'count'"):
+        ex.figure(sort="density")
+
+
 def test_views_and_figures_call_them_features(ex):
     fig = ex.figure()
     assert fig.layout.xaxis.title.text == "feature"

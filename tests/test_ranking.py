@@ -65,3 +65,25 @@ def test_contrast_finds_units_higher_in_group_a():
     r = contrast(a, b, unit_axis=1, k=3)
     assert r.units.tolist()[0] == 7
     assert torch.isclose(r.mean[0], torch.tensor(5.0), atol=1e-4)
+
+
+def test_by_count_ranks_active_positions_against_a_brute_force_sort():
+    torch.manual_seed(1)
+    act = torch.relu(torch.randn(40, 200) - 1.0)  # sparse: a ReLU's or a lens's features
+    act[3, 7] = float("nan")  # NaN is not active
+    r = rank_units(act, unit_axis=1, k=30, by="count")
+    rows = []
+    for u in range(act.shape[1]):
+        column = act[:, u].tolist()
+        active = sum(1 for v in column if v > 0)
+        best = max((v for v in column if not math.isnan(v)), default=float("-inf"))
+        rows.append((-active, -best, u))
+    rows.sort()
+    assert r.units.tolist() == [u for _, _, u in rows[:30]]
+    assert r.count is not None
+    assert r.count.tolist() == [-c for c, _, _ in rows[:30]]
+    assert r.by == "count"
+    # the other rankings carry the counts too
+    by_max = rank_units(act, unit_axis=1, k=5)
+    assert by_max.count is not None
+    assert by_max.count.tolist() == [int((act[:, u] > 0).sum()) for u in by_max.units.tolist()]

@@ -32,7 +32,7 @@ interface Fixture {
   examples: { layer: string; unit: number; band: number; key: string }[];
   snapshot: { panel: string; key: string; full: string }[];
   panels: { panel: string; args: (number | string)[]; key: string }[];
-  order: { values: (number | string)[]; descending: number[] };
+  order: { values: (number | string)[]; descending: number[]; counts: number[]; by_count: number[] };
 }
 
 const fixture = JSON.parse(
@@ -101,9 +101,12 @@ describe("the contract with Python", () => {
       max: new Float32Array(values),
       mean: new Float32Array(values),
       argmax: new Int32Array(values.length),
+      active: new Int32Array(fixture.order.counts),
     };
     view.stats = stats;
     expect(Array.from(unitOrder(view, "max"))).toEqual(fixture.order.descending);
     expect(Array.from(unitOrder(view, "mean"))).toEqual(fixture.order.descending);
+    // by count: the most active first, equal counts by the same rule on the max
+    expect(Array.from(unitOrder(view, "count"))).toEqual(fixture.order.by_count);
   });
 });

@@ -28,6 +28,8 @@ describe("per-unit summaries", () => {
     expect(Array.from(s.max)).toEqual([4, 5, -1]);
     expect(Array.from(s.argmax)).toEqual([1, 0, 0]);
     expect(Array.from(s.mean)).toEqual([2.5, 2.5, -1]);
+    expect(Array.from(s.active)).toEqual([2, 1, 0]); // > 0: not 0, not NaN
+    expect(Array.from(unitOrder(d, "count"))).toEqual([0, 1, 2]);
     expect(unitStats(d)).toBe(s); // computed once
     expect(Array.from(unitOrder(d, "max"))).toEqual([1, 0, 2]);
     expect(Array.from(unitOrder(d, "mean"))).toEqual([0, 1, 2]);

@@ -17,6 +17,12 @@ function data(kind: Kind, shape: number[], extra: Record<string, unknown> = {}):
       rank_mean_max: { data: [4], shape: [1] },
       rank_mean_mean: { data: [3], shape: [1] },
       rank_mean_argmax: { data: [1], shape: [1], dtype: "i32" },
+      rank_max_count: { data: [4, 1], shape: [2], dtype: "i32" },
+      rank_count_units: { data: [0, 2], shape: [2], dtype: "i32" },
+      rank_count_max: { data: [4, 9], shape: [2] },
+      rank_count_mean: { data: [3, 1], shape: [2] },
+      rank_count_argmax: { data: [1, 5], shape: [2], dtype: "i32" },
+      rank_count_count: { data: [5, 4], shape: [2], dtype: "i32" },
     }),
   );
   if (isFailure(d)) throw new Error("not data");
@@ -32,11 +38,23 @@ describe("RankingPanel", () => {
     expect(rows(p).map((r) => r.dataset.unit)).toEqual(["2", "0"]);
     expect(rows(p)[0]?.querySelector(".acts-rank-value")?.textContent).toBe("9");
     expect(rows(p)[0]?.querySelector(".acts-rank-pos")?.textContent).toBe("y1 x2");
-    expect(rows(p)[0]?.title).toBe("unit 2: max 9, mean 1, peak at y1 x2");
+    expect(rows(p)[0]?.title).toBe("unit 2: max 9, mean 1, active at 4 positions, peak at y1 x2");
     p.el.querySelector<HTMLElement>("button[data-by='mean']")?.click();
     expect(rows(p).map((r) => r.dataset.unit)).toEqual(["0"]);
     expect(rows(p)[0]?.querySelector(".acts-rank-value")?.textContent).toBe("3");
     expect(p.el.querySelector("button[data-by='mean']")?.classList.contains("acts-on")).toBe(true);
+  });
+
+  it("ranks by the positions where a unit is active, in tokens, but not for vectors", () => {
+    const p = new RankingPanel(() => {});
+    p.render(data("sequence", [6, 3], { tokens: ["a", "b", "c", "d", "e", "f"] }), null, "feature");
+    p.el.querySelector<HTMLElement>("button[data-by='count']")?.click();
+    expect(rows(p).map((r) => r.dataset.unit)).toEqual(["0", "2"]);
+    expect(rows(p)[0]?.querySelector(".acts-rank-value")?.textContent).toBe("5×");
+    expect(rows(p)[0]?.title).toBe("feature 0: max 4, mean 3, active at 5 of 6 tokens, peak at “b” @1");
+    p.render(data("vector", [3]), null); // one position: by count means nothing, by max it is
+    expect(p.el.querySelector<HTMLElement>("button[data-by='count']")?.hidden).toBe(true);
+    expect(rows(p).map((r) => r.dataset.unit)).toEqual(["2", "0"]);
   });
 
   it("names peaks by token for sequences, as text", () => {

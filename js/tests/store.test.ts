@@ -10,6 +10,7 @@ function layer(name: string, n: number, input = 0): LayerData {
     max: new Float32Array(),
     mean: new Float32Array(),
     argmax: new Int32Array(),
+    count: new Int32Array(),
   };
   return {
     meta: {
@@ -30,7 +31,7 @@ function layer(name: string, n: number, input = 0): LayerData {
     },
     act: new Float32Array(n),
     shape: [n],
-    ranking: { max: empty, mean: empty },
+    ranking: { max: empty, mean: empty, count: empty },
     image: null,
     bytes: n * 2,
   };

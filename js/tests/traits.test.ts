@@ -26,7 +26,7 @@ describe("the generated contract", () => {
   it("declares the layer-view arrays the front end reads", () => {
     const wanted = ["act", "image", "sp_rows", "sp_cols", "sp_vals"];
     for (const by of rankByValues)
-      for (const f of ["units", "max", "mean", "argmax"]) wanted.push(`rank_${by}_${f}`);
+      for (const f of ["units", "max", "mean", "argmax", "count"]) wanted.push(`rank_${by}_${f}`);
     expect([...layerViewArrayValues].sort()).toEqual(wanted.sort());
   });
 
@@ -38,7 +38,7 @@ describe("the generated contract", () => {
     expect(headScoreValues).toEqual(["previous_token", "induction", "first_token", "entropy"]);
     expect(predictionTaskValues).toEqual(["classes", "next_tokens"]);
     expect(jobStateValues).toEqual(expect.arrayContaining(["running", "cancelled"]));
-    expect(rankByValues).toEqual(["max", "mean"]);
+    expect(rankByValues).toEqual(["max", "mean", "count"]);
     expect(EXAMPLE_BANDS).toBe(10);
   });
 });

@@ -1,4 +1,5 @@
-// The top units of the current layer for the current input, by max or by mean.
+// The top units of the current layer for the current input: by max, by mean, or by the
+// number of positions where they are active (count: a lens's features, ReLU neurons).
 import { clear, fmt, h, readableToken } from "../dom";
 import type { LayerData, Ranking } from "../layouts/data";
 import { type RankBy, rankByValues } from "../traits";
@@ -12,6 +13,7 @@ export class RankingPanel {
   private list = h("ol", { class: "acts-rank-list" });
   private data: LayerData | null = null;
   private unit: number | null = null;
+  private word = "unit";
 
   constructor(private onUnit: (unit: number) => void) {
     for (const by of rankByValues) {
@@ -32,6 +34,7 @@ export class RankingPanel {
   /** Draw the ranking of `data`; `word` is what its units are called ("feature"...). */
   render(data: LayerData | null, unit: number | null, word = "unit"): void {
     this.title.textContent = `Top ${word}s`;
+    this.word = word;
     this.data = data;
     this.unit = unit;
     this.draw();
@@ -45,28 +48,34 @@ export class RankingPanel {
   }
 
   private draw(): void {
+    const data = this.data;
+    const single = data?.meta.kind === "vector"; // one position: a count says nothing
+    const by: RankBy = single && this.by === "count" ? "max" : this.by;
     for (const b of this.toggle.querySelectorAll<HTMLElement>("button")) {
-      b.classList.toggle("acts-on", b.dataset.by === this.by);
+      b.classList.toggle("acts-on", b.dataset.by === by);
+      b.hidden = single && b.dataset.by === "count";
     }
     clear(this.list);
-    const data = this.data;
     if (!data) return;
-    const r: Ranking = data.ranking[this.by];
+    const r: Ranking = data.ranking[by];
+    const positions = data.meta.kind === "sequence" ? (data.meta.shape[0] ?? 0) : 0;
     for (let i = 0; i < r.units.length; i++) {
       const u = r.units[i] as number;
       const [maxV, meanV] = [r.max[i] as number, r.mean[i] as number];
-      const main = this.by === "max" ? maxV : meanV;
+      const count = r.count[i] ?? 0;
+      const main = by === "max" ? fmt(maxV) : by === "mean" ? fmt(meanV) : `${count}×`;
       const pos = r.argmax[i] as number;
+      const active = positions ? `active at ${count} of ${positions} tokens` : `active at ${count} positions`;
       const row = h(
         "li",
         {
           class: `acts-rank-row${u === this.unit ? " acts-selected" : ""}`,
           "data-unit": u,
           role: "button",
-          title: `unit ${u}: max ${fmt(maxV)}, mean ${fmt(meanV)}, peak at ${this.where(data, pos)}`,
+          title: `${this.word} ${u}: max ${fmt(maxV)}, mean ${fmt(meanV)}, ${active}, peak at ${this.where(data, pos)}`,
         },
         h("span", { class: "acts-rank-unit", text: String(u) }),
-        h("span", { class: "acts-rank-value", text: fmt(main) }),
+        h("span", { class: "acts-rank-value", text: main }),
         h("span", { class: "acts-rank-pos", text: this.where(data, pos) }),
       );
       this.list.append(row);

@@ -6,12 +6,14 @@ import { type Decoded, decode, WireError } from "../wire";
 
 export type { LayerViewErrorMeta };
 
-/** The top units of the layer by one statistic, as Python's `Ranking(units, max, mean, argmax)`. */
+/** The top units of the layer by one statistic, as Python's `Ranking(units, max, mean, argmax, count)`. */
 export interface Ranking {
   units: Int32Array;
   max: Float32Array;
   mean: Float32Array;
   argmax: Int32Array;
+  /** At how many positions each unit is active (> 0). */
+  count: Int32Array;
 }
 
 export interface LayerData {
@@ -40,6 +42,8 @@ export interface UnitStats {
   max: Float32Array;
   mean: Float32Array;
   argmax: Int32Array;
+  /** Positions where the unit is active (> 0). */
+  active: Int32Array;
 }
 
 export type SortMode = "index" | RankBy;
@@ -64,6 +68,7 @@ function ranking(d: Decoded<unknown>, by: RankBy): Ranking {
     max: f32(d, `rank_${by}_max`),
     mean: f32(d, `rank_${by}_mean`),
     argmax: i32(d, `rank_${by}_argmax`),
+    count: i32(d, `rank_${by}_count`),
   };
 }
 
@@ -83,7 +88,7 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
     meta,
     act: dense ? dense.act : f32(d, "act"),
     shape: dense ? dense.shape : (d.shapes.get("act") ?? []),
-    ranking: { max: ranking(d, "max"), mean: ranking(d, "mean") },
+    ranking: { max: ranking(d, "max"), mean: ranking(d, "mean"), count: ranking(d, "count") },
     image:
       img instanceof Uint8Array && imgShape
         ? { data: img, h: imgShape[0] as number, w: imgShape[1] as number }
@@ -140,6 +145,7 @@ export function unitStats(data: LayerData): UnitStats {
   const max = new Float32Array(units).fill(Number.NEGATIVE_INFINITY);
   const sum = new Float64Array(units);
   const count = new Int32Array(units);
+  const active = new Int32Array(units);
   const argmax = new Int32Array(units);
   const a = data.act;
   for (let p = 0; p < positions; p++) {
@@ -153,11 +159,12 @@ export function unitStats(data: LayerData): UnitStats {
         sum[u] = (sum[u] as number) + v;
         count[u] = (count[u] as number) + 1;
       }
+      if (v > 0) active[u] = (active[u] as number) + 1;
     }
   }
   const mean = new Float32Array(units);
   for (let u = 0; u < units; u++) mean[u] = count[u] ? (sum[u] as number) / (count[u] as number) : Number.NaN;
-  data.stats = { max, mean, argmax };
+  data.stats = { max, mean, argmax, active };
   return data.stats;
 }
 
@@ -177,7 +184,20 @@ export function descending(values: ArrayLike<number>): Int32Array {
   });
 }
 
-/** Unit indices in display order: by index, or by max/mean activation (descending). */
+/**
+ * Units from the most active positions down; equal counts: the larger max first, then the
+ * lower index (Python's `engine/ranking.py` `by_count`).
+ */
+export function byCount(count: ArrayLike<number>, max: ArrayLike<number>): Int32Array {
+  const order = descending(max);
+  const rank = new Int32Array(order.length);
+  for (let i = 0; i < order.length; i++) rank[order[i] as number] = i;
+  return order.sort(
+    (a, b) => (count[b] as number) - (count[a] as number) || (rank[a] as number) - (rank[b] as number),
+  );
+}
+
+/** Unit indices in display order: by index, by max/mean activation (descending), or by count. */
 export function unitOrder(data: LayerData, mode: SortMode): Int32Array {
   const n = layout(data).units;
   if (mode === "index") {
@@ -186,5 +206,6 @@ export function unitOrder(data: LayerData, mode: SortMode): Int32Array {
     return order;
   }
   const stats = unitStats(data);
+  if (mode === "count") return byCount(stats.active, stats.max);
   return descending(mode === "max" ? stats.max : stats.mean);
 }

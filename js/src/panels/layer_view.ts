@@ -43,6 +43,7 @@ const SORT_TITLES: Record<SortMode, string> = {
   index: "Units in index order",
   max: "Units sorted by max activation on this input",
   mean: "Units sorted by mean activation on this input",
+  count: "Units sorted by the number of positions where they are active (> 0) on this input",
 };
 
 export class LayerViewPanel {
@@ -71,7 +72,7 @@ export class LayerViewPanel {
 
   constructor(private host: LayerViewHost) {
     this.ranking = new RankingPanel((u) => host.selectUnit(u));
-    for (const mode of ["index", "max", "mean"] as const) {
+    for (const mode of ["index", "max", "mean", "count"] as const) {
       const b = h("button", { class: "acts-btn", type: "button", "data-sort": mode, text: mode });
       b.title = SORT_TITLES[mode];
       b.addEventListener("click", () => {
@@ -174,6 +175,7 @@ export class LayerViewPanel {
     if (!this.sortChosen) this.sort = info?.features_of ? "max" : "index";
     for (const b of this.sortBox.querySelectorAll<HTMLElement>("button")) {
       b.classList.toggle("acts-on", b.dataset.sort === this.sort);
+      b.hidden = b.dataset.sort === "count" && info?.kind === "vector"; // one position: 0 or 1
     }
     clear(this.layerTitle);
     this.layerTitle.append(

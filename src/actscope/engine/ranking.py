@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-RankBy = Literal["max", "mean"]
+RankBy = Literal["max", "mean", "count"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class UnitStats:
     """Mean over finite positions (NaN if none is finite)."""
     argmax: torch.Tensor
     """Flat position index of the max (row-major over the non-unit axes)."""
+    count: torch.Tensor | None = None
+    """int64: at how many positions the unit is active (> 0; NaN is not)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Ranking:
     mean: torch.Tensor
     argmax: torch.Tensor
     by: RankBy
+    count: torch.Tensor | None = None
+    """At how many positions each unit is active (> 0), where the ranking knows it."""
 
     def __len__(self) -> int:
         return int(self.units.numel())
@@ -52,15 +56,17 @@ def unit_stats(act: torch.Tensor, unit_axis: int | None) -> UnitStats:
     total = flat.masked_fill(~finite, 0.0).sum(dim=1)
     mean = total / count.clamp(min=1)
     mean = mean.masked_fill(count == 0, float("nan"))
-    return UnitStats(max=best, mean=mean, argmax=where)
+    return UnitStats(max=best, mean=mean, argmax=where, count=(flat > 0).sum(dim=1))
 
 
 def rank_units(
     act: torch.Tensor, unit_axis: int | None, k: int = 20, by: RankBy = "max"
 ) -> Ranking:
-    """The ``k`` units of ``act`` with the largest max (or mean) activation.
+    """The ``k`` units of ``act`` with the largest max (or mean) activation, or active
+    (> 0) at the most positions (``by="count"``: a lens's features, ReLU neurons).
 
-    Ties are broken by the lower unit index, so rankings are deterministic.
+    Ties are broken by the lower unit index (by count: by the larger max first), so
+    rankings are deterministic.
 
     Example::
 
@@ -71,15 +77,34 @@ def rank_units(
 
 
 def top_units(stats: UnitStats, k: int = 20, by: RankBy = "max") -> Ranking:
-    """The ``k`` best units of precomputed :class:`UnitStats` (ties: lower index first)."""
-    order = descending(stats.max if by == "max" else stats.mean, k)
+    """The ``k`` best units of precomputed :class:`UnitStats` (ties: lower index first;
+    by count, the larger max first)."""
+    if by == "count":
+        order = by_count(_counts(stats), stats.max, k)
+    else:
+        order = descending(stats.max if by == "max" else stats.mean, k)
     return Ranking(
         units=order,
         max=stats.max[order],
         mean=stats.mean[order],
         argmax=stats.argmax[order],
         by=by,
+        count=_counts(stats)[order],
     )
+
+
+def by_count(count: torch.Tensor, maxima: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """Units from the most active positions down; among equal counts, the larger max first
+    (then the lower index): the front end's ``unitOrder(data, "count")`` does the same."""
+    order = descending(maxima)
+    order = order[torch.sort(-count[order], stable=True).indices]
+    return order if k is None else order[: min(k, count.numel())]
+
+
+def _counts(stats: UnitStats) -> torch.Tensor:
+    if stats.count is None:
+        raise ValueError("these unit statistics have no active counts (UnitStats.count)")
+    return stats.count
 
 
 def descending(key: torch.Tensor, k: int | None = None) -> torch.Tensor:

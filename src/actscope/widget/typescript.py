@@ -244,7 +244,7 @@ def typescript() -> str:
 
 def fixture() -> dict[str, Any]:
     """Cases both sides must agree on: keys, and the NaN-last order of units."""
-    from actscope.engine.ranking import descending
+    from actscope.engine.ranking import by_count, descending
 
     targets: list[tuple[SaliencyTarget, str, int | None, int | None]] = [
         ({"type": "top"}, "features.conv1", None, None),
@@ -258,6 +258,8 @@ def fixture() -> dict[str, Any]:
 
     values = [3.0, math.nan, 3.0, -math.inf, math.inf, 0.5, math.nan, -1.0]
     order = descending(torch.tensor(values)).tolist()
+    counts = [2, 0, 2, 5, 1, 2, 0, 1]
+    count_order = by_count(torch.tensor(counts), torch.tensor(values)).tolist()
     return {
         "layer_view": [
             {"input_index": i, "layer": name, "key": layer_view_key(i, name)}
@@ -297,7 +299,12 @@ def fixture() -> dict[str, Any]:
                 "key": effects_key("h.1.mlp.act", 17),
             },
         ],
-        "order": {"values": [_json_float(v) for v in values], "descending": order},
+        "order": {
+            "values": [_json_float(v) for v in values],
+            "descending": order,
+            "counts": counts,
+            "by_count": count_order,
+        },
         "edits_tag": [
             {"edits": edits, "view": view, "tag": edits_tag(edits, view)}
             for edits, view in _edit_cases()

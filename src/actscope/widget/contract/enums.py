@@ -19,7 +19,7 @@ SaliencyMethod = Literal[
 SaliencyTargetType = Literal["top", "class", "unit", "token"]
 SaliencyOver = Literal["pixels", "tokens", "values"]
 ExampleContext = Literal["text", "image", "plain"]
-RankBy = Literal["max", "mean"]
+RankBy = Literal["max", "mean", "count"]
 HeadScore = Literal["previous_token", "induction", "first_token", "entropy"]
 """How the attention panel ranks heads (``engine/attention.py: head_scores``)."""
 PredictionTask = Literal["classes", "next_tokens"]

@@ -82,6 +82,13 @@ LayerViewArray = Literal[
     "rank_mean_max",
     "rank_mean_mean",
     "rank_mean_argmax",
+    "rank_max_count",
+    "rank_mean_count",
+    "rank_count_units",
+    "rank_count_max",
+    "rank_count_mean",
+    "rank_count_argmax",
+    "rank_count_count",
 ]
 
 

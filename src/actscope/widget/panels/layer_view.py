@@ -18,7 +18,7 @@ import traitlets
 from ...engine.inputs import InputSet
 from ...engine.layers import LayerInfo
 from ...engine.lenses import lens_module
-from ...engine.ranking import Ranking, descending, top_units, unit_stats
+from ...engine.ranking import Ranking, by_count, descending, top_units, unit_stats
 from .. import wire
 from ..contract import (
     ErrorMeta,
@@ -89,7 +89,7 @@ def layer_view_blob(
     tokens = inputs.tokens(input_index)
     if tokens is not None:
         meta["tokens"] = tokens
-    for by in ("max", "mean"):
+    for by in ("max", "mean", "count"):
         arrays.update(_ranking_arrays(top_units(stats, top_k, by), by))
     image = inputs.image(input_index)
     if image is not None:
@@ -138,6 +138,7 @@ def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
         f"rank_{by}_max": ranking.max,
         f"rank_{by}_mean": ranking.mean,
         f"rank_{by}_argmax": ranking.argmax,
+        f"rank_{by}_count": ranking.count,
     }
 
 
@@ -332,7 +333,8 @@ class LayerViewPanel(Panel):
             layer, input_index: default to the current selection.
             unit: a unit of the layer: for sequences, the tokens coloured by it; for
                 spatial layers, its map over the input. Without it, the whole layer.
-            sort: ``"index"``, ``"max"`` or ``"mean"``: the order of units (as in the widget).
+            sort: ``"index"``, ``"max"``, ``"mean"`` or ``"count"`` (active positions, the
+                larger max first among equal counts): the order of units (as in the widget).
             clip: clip the colour range at the 99.9th percentile of |values|.
         """
         from .. import figures
@@ -351,9 +353,19 @@ class LayerViewPanel(Panel):
         word = "feature" if info.features_of else "neuron"
         axis = unit_axis_of(kind)
         order = None
+        if sort not in ("index", "max", "mean", "count"):
+            from ...engine.errors import InputError
+
+            raise InputError(
+                f"sort={sort!r} is not an order of units: use 'index', 'max', 'mean' or 'count'."
+            )
         if sort != "index":
             stats = unit_stats(act, axis)
-            order = descending(stats.max if sort == "max" else stats.mean)
+            if sort == "count":
+                assert stats.count is not None
+                order = by_count(stats.count, stats.max)
+            else:
+                order = descending(stats.max if sort == "max" else stats.mean)
         if unit is not None:
             from ...engine.errors import InputError
 
