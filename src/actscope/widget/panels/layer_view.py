@@ -133,13 +133,15 @@ def sparse_arrays(
 
 
 def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
-    return {
+    arrays = {
         f"rank_{by}_units": ranking.units,
         f"rank_{by}_max": ranking.max,
         f"rank_{by}_mean": ranking.mean,
         f"rank_{by}_argmax": ranking.argmax,
-        f"rank_{by}_count": ranking.count,
     }
+    if ranking.count is not None:
+        arrays[f"rank_{by}_count"] = ranking.count
+    return arrays
 
 
 def error_blob(layer: str, input_index: int, text: str) -> bytes:
