@@ -21,6 +21,7 @@ import { LensPanel } from "./panels/lens";
 import { OutputsPanel } from "./panels/outputs";
 import { PatchingPanel } from "./panels/patching";
 import { SaliencyPanel } from "./panels/saliency";
+import { SpecificPanel } from "./panels/specific";
 import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
 import { storeKey, ViewStore } from "./store";
@@ -49,6 +50,7 @@ export class ExplorerView {
   private attention: AttentionPanel;
   private lens: LensPanel;
   private effects: EffectsPanel;
+  private specific: SpecificPanel;
   private edits: EditsPanel;
   private patching: PatchingPanel;
   private prefetcher: Prefetcher;
@@ -113,6 +115,7 @@ export class ExplorerView {
     this.attention = new AttentionPanel(host);
     this.lens = new LensPanel(host);
     this.effects = new EffectsPanel(host);
+    this.specific = new SpecificPanel(host);
     this.edits = new EditsPanel(host);
     this.patching = new PatchingPanel(host);
     this.layout();
@@ -132,6 +135,7 @@ export class ExplorerView {
         this.attention,
         this.lens,
         this.effects,
+        this.specific,
         this.patching,
       ])
         panel.redraw();
@@ -164,7 +168,8 @@ export class ExplorerView {
       this.patching.el,
       this.saliency.el,
     );
-    const body = h("div", { class: "acts-body" }, this.tree.el, main, this.layerView.ranking.el);
+    const side = h("div", { class: "acts-side" }, this.layerView.ranking.el, this.specific.el);
+    const body = h("div", { class: "acts-body" }, this.tree.el, main, side);
     this.root.append(this.header.el, this.header.banner, body);
     this.root.addEventListener("keydown", (e) => this.onKey(e));
   }
@@ -193,11 +198,12 @@ export class ExplorerView {
       selected();
       this.attention.show();
       this.effects.show();
+      this.specific.show();
     });
     this.on("change:input_index", () => {
       this.strip.select(this.model.get("input_index"));
       selected();
-      for (const panel of [this.outputs, this.attention, this.lens]) panel.show();
+      for (const panel of [this.outputs, this.attention, this.lens, this.specific]) panel.show();
     });
     this.on("change:position", () => {
       for (const panel of [this.outputs, this.lens, this.saliency]) panel.show();
@@ -245,11 +251,20 @@ export class ExplorerView {
     this.saliency.show();
     this.examples.show();
     this.effects.show();
+    this.specific.show();
   }
 
   /** Show what each panel has for the selection (once it is clear whether a kernel answers). */
   private showPanels(): void {
-    const panels = [this.saliency, this.examples, this.outputs, this.attention, this.lens, this.effects];
+    const panels = [
+      this.saliency,
+      this.examples,
+      this.outputs,
+      this.attention,
+      this.lens,
+      this.effects,
+      this.specific,
+    ];
     for (const panel of [...panels, this.edits, this.patching]) panel.show();
   }
 
@@ -271,6 +286,7 @@ export class ExplorerView {
       this.attention.loadSnapshot(snap.attention);
       this.lens.loadSnapshot(snap.lens);
       this.effects.loadSnapshot(snap.effects);
+      this.specific.loadSnapshot(snap.specific);
     } catch (err) {
       this.layerView.showNote(`The saved snapshot could not be read: ${String(err)}`);
       return;

@@ -27,6 +27,7 @@ export function emptySnapshot(): Snapshot {
     attention: new Map(),
     lens: new Map(),
     effects: new Map(),
+    specific: new Map(),
   };
 }
 

@@ -107,6 +107,8 @@ export interface Traits {
   head_score: HeadScore;
   lens_view: DataView | null;
   effects_view: DataView | null;
+  contrast_group: number[];
+  specific_view: DataView | null;
   patching_view: DataView | null;
   edits: EditSpec[];
   edit_view: EditView;
@@ -138,6 +140,10 @@ export function lensKey(input_index: number): string {
 
 export function effectsKey(layer: string, unit: number): string {
   return `${layer}|${unit}`;
+}
+
+export function specificKey(layer: string, group: string): string {
+  return `${layer}|${group}`;
 }
 
 export function snapshotKey(panel: SnapshotPanel, key: string): string {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { descending, isFailure, layerViewFromBlob, unitOrder } from "../src/layouts/data";
 import { saliencyTargetKey } from "../src/panels/saliency";
+import { groupText } from "../src/panels/specific";
 import {
   attentionKey,
   effectsKey,
@@ -15,6 +16,7 @@ import {
   type SnapshotPanel,
   saliencyKey,
   snapshotKey,
+  specificKey,
 } from "../src/traits";
 import { viewBlob } from "./helpers/encode";
 
@@ -59,7 +61,13 @@ describe("the contract with Python", () => {
       "unit",
       "unit",
     ]);
-    expect(fixture.panels.map((c) => c.panel).sort()).toEqual(["attention", "effects", "lens", "outputs"]);
+    expect(fixture.panels.map((c) => c.panel).sort()).toEqual([
+      "attention",
+      "effects",
+      "lens",
+      "outputs",
+      "specific",
+    ]);
     expect(fixture.examples.length).toBeGreaterThan(0);
     expect(fixture.snapshot.length).toBeGreaterThan(0);
   });
@@ -86,6 +94,7 @@ describe("the contract with Python", () => {
       attention: ([i, layer]) => attentionKey(Number(i), String(layer)),
       lens: ([i]) => lensKey(Number(i)),
       effects: ([layer, unit]) => effectsKey(String(layer), Number(unit)),
+      specific: ([layer, ...group]) => specificKey(String(layer), groupText(group.map(Number))),
     };
     for (const c of fixture.panels) expect(keys[c.panel]?.(c.args)).toBe(c.key);
   });

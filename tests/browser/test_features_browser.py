@@ -1,7 +1,8 @@
 """A lens's features in JupyterLab: the demo LM with the first principal directions of a
 block's output as a lens; the features under their block in the tree, called features,
-the tokens coloured by a clicked feature; ablating it from the edits panel changes the
-prediction; then the exported page, light and dark."""
+the tokens coloured by a clicked feature, ranked by count, the features most specific to
+an input; ablating one from the edits panel changes the prediction; then the exported
+page, light and dark."""
 
 from __future__ import annotations
 
@@ -48,6 +49,19 @@ def test_features_in_the_tree_the_view_and_the_edits(notebook, page):
     unit = picked
     page.wait_for_selector(f".acts-token-text[data-unit='{unit}']", timeout=20_000)
     screenshot(page, "features-lm", page.locator(".acts-root"))
+    # Rank by count: the features active at the most tokens.
+    page.locator(".acts-ranking button[data-by='count']").click()
+    assert page.locator(".acts-rank-row .acts-rank-value").first.inner_text().endswith("×")
+    # Which features are most specific to this input, against the other two?
+    page.locator(".acts-specific [data-group='only']").click()
+    nb.kernel.wait_for("ex.contrast_group", lambda g: g == [0])
+    page.wait_for_selector(".acts-specific[data-specific='drawn']", timeout=30_000)
+    assert "input 0 against the other 2" in page.locator(".acts-specific").inner_text()
+    specific = page.locator(".acts-specific .acts-barlist-row").first
+    picked = int(specific.get_attribute("data-unit"))
+    specific.click()
+    nb.kernel.wait_for("ex.unit", lambda u, picked=picked: u == picked)
+    screenshot(page, "features-specific", page.locator(".acts-root"))
     page.wait_for_selector(".acts-outputs[data-outputs='drawn']", timeout=30_000)
     clean = page.locator(".acts-outputs .acts-barlist").inner_text()
     page.locator("[data-edit='ablate']").click()
@@ -76,4 +90,8 @@ def test_the_exported_page_shows_the_features_in_both_themes(browser, tmp_path):
         assert (
             page.locator(".acts-token-text .acts-detail-title").inner_text().startswith("Feature")
         )
+        # each saved input against the other, saved; a group of both was not
+        page.locator(".acts-specific [data-group='only']").click()
+        page.wait_for_selector(".acts-specific[data-specific='drawn']", timeout=20_000)
+        assert "input 0 against the other 1" in page.locator(".acts-specific").inner_text()
         screenshot(page, f"features-page-{scheme}", page.locator(".acts-root"))

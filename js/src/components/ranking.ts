@@ -17,7 +17,13 @@ export class RankingPanel {
 
   constructor(private onUnit: (unit: number) => void) {
     for (const by of rankByValues) {
-      const b = h("button", { class: "acts-btn", type: "button", "data-by": by, text: `by ${by}` });
+      const b = h("button", {
+        class: "acts-btn",
+        type: "button",
+        "data-by": by,
+        text: by,
+        title: `Rank by ${by}`,
+      });
       b.addEventListener("click", () => {
         this.by = by;
         this.draw();

@@ -34,8 +34,8 @@ export const exampleContextValues: readonly ExampleContext[] = ["text", "image",
 export type RankBy = "max" | "mean" | "count";
 export const rankByValues: readonly RankBy[] = ["max", "mean", "count"];
 
-export type SnapshotPanel = "layer_view" | "saliency" | "examples" | "outputs" | "attention" | "lens" | "effects";
-export const snapshotPanelValues: readonly SnapshotPanel[] = ["layer_view", "saliency", "examples", "outputs", "attention", "lens", "effects"];
+export type SnapshotPanel = "layer_view" | "saliency" | "examples" | "outputs" | "attention" | "lens" | "effects" | "specific";
+export const snapshotPanelValues: readonly SnapshotPanel[] = ["layer_view", "saliency", "examples", "outputs", "attention", "lens", "effects", "specific"];
 
 export type HeadScore = "previous_token" | "induction" | "first_token" | "entropy";
 export const headScoreValues: readonly HeadScore[] = ["previous_token", "induction", "first_token", "entropy"];

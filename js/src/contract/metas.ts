@@ -183,6 +183,14 @@ export interface EffectsViewMeta {
   names: Record<string, string>;
 }
 
+/** The units most specific to a group of inputs (``panels/specific.py``): the group mean of each input's maximum minus the mean over the explorer's other inputs. Arrays ``(k,)``: ``units``, ``difference``, ``group_mean``, ``others_mean``. */
+export interface SpecificViewMeta {
+  key: string;
+  layer: string;
+  group: number[];
+  others: number;
+}
+
 /** An activation-patching sweep (``panels/patching.py``): input ``clean`` patched into ``corrupted`` at each layer (its ``site``) and position. Arrays: ``values`` ``(layers, positions)``, the metric on each patched run (NaN where a layer has fewer positions); ``clean_value`` and ``corrupted_value`` the metric unpatched. */
 export interface PatchingViewMeta {
   key: string;

@@ -37,6 +37,7 @@ from .panels.lens import LensPanel
 from .panels.outputs import OutputsPanel
 from .panels.patching import PatchingPanel
 from .panels.saliency import SaliencyPanel
+from .panels.specific import SpecificPanel
 from .session import Session
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
@@ -48,6 +49,7 @@ class Explorer(
     AttentionPanel,
     LensPanel,
     EffectsPanel,
+    SpecificPanel,
     SaliencyPanel,
     ExamplesPanel,
     EditsPanel,

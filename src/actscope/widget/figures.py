@@ -205,23 +205,27 @@ def channel_figure(
     return fig
 
 
-def units_at_figure(found: Any, word: str, *, title: str = "") -> Any:
-    """The units most active at one position (a ``Ranking``), as horizontal bars."""
+def units_at_figure(
+    found: Any, word: str, *, title: str = "", values: Any = None, axis: str = "value"
+) -> Any:
+    """Ranked units (a ``Ranking``) as horizontal bars of their ``max`` (the units most
+    active at one position), or of ``values`` (``axis`` names them)."""
     import plotly.graph_objects as go
 
     units = [f"{word} {int(u)}" for u in found.units]
-    values = found.max.detach().float().cpu().numpy()
+    shown = found.max if values is None else values
+    values = shown.detach().float().cpu().numpy()
     fig = go.Figure(
         go.Bar(
             x=values,
             y=units,
             orientation="h",
             marker={"color": values, "colorscale": colorscale(SEQUENTIAL)},
-            hovertemplate="%{y}<br>value %{x:.4g}<extra></extra>",
+            hovertemplate="%{y}<br>" + axis + " %{x:.4g}<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(title=title, xaxis_title="value", height=max(240, 22 * len(units) + 120))
+    fig.update_layout(title=title, xaxis_title=axis, height=max(240, 22 * len(units) + 120))
     return fig
 
 

@@ -35,6 +35,7 @@ from .contract import (
     outputs_key,
     saliency_key,
     snapshot_key,
+    specific_key,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -90,6 +91,7 @@ _INTERFACES = [
     C.AttentionViewMeta,
     C.LensViewMeta,
     C.EffectsViewMeta,
+    C.SpecificViewMeta,
     C.PatchingViewMeta,
     C.SnapshotMeta,
     C.ThumbsMeta,
@@ -297,6 +299,11 @@ def fixture() -> dict[str, Any]:
                 "panel": "effects",
                 "args": ["h.1.mlp.act", 17],
                 "key": effects_key("h.1.mlp.act", 17),
+            },
+            {
+                "panel": "specific",
+                "args": ["h.1.mlp.act", 3, 0, 3, 12],
+                "key": specific_key("h.1.mlp.act", [3, 0, 3, 12]),
             },
         ],
         "order": {

@@ -33,7 +33,7 @@ EditView = Literal["edited", "clean", "difference"]
 """What the layer view shows while edits are active: the edited run, the clean run, or
 edited minus clean."""
 SnapshotPanel = Literal[
-    "layer_view", "saliency", "examples", "outputs", "attention", "lens", "effects"
+    "layer_view", "saliency", "examples", "outputs", "attention", "lens", "effects", "specific"
 ]
 """The panels a snapshot files entries under (see :func:`snapshot_key`)."""
 

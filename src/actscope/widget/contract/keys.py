@@ -16,6 +16,7 @@ KEYS: dict[str, str] = {
     "attention": "{input_index}|{layer}",
     "lens": "{input_index}",
     "effects": "{layer}|{unit}",
+    "specific": "{layer}|{group}",
     "snapshot": "{panel}|{key}",
 }
 """What a blob answers, per panel, as templates (the TypeScript twins are generated)."""
@@ -70,6 +71,16 @@ def lens_key(input_index: int) -> str:
 
 def effects_key(layer: str, unit: int) -> str:
     return KEYS["effects"].format(layer=layer, unit=unit)
+
+
+def group_text(group: Sequence[int]) -> str:
+    """A group of inputs in keys: its indices ascending, once each, comma-separated
+    (``"0,3"``); js: ``groupText``."""
+    return ",".join(str(i) for i in sorted(set(group)))
+
+
+def specific_key(layer: str, group: Sequence[int]) -> str:
+    return KEYS["specific"].format(layer=layer, group=group_text(group))
 
 
 def snapshot_key(panel: SnapshotPanel, key: str) -> str:

@@ -238,6 +238,18 @@ class EffectsViewMeta(TypedDict):
     names: dict[str, str]
 
 
+class SpecificViewMeta(TypedDict):
+    """The units most specific to a group of inputs (``panels/specific.py``): the group
+    mean of each input's maximum minus the mean over the explorer's other inputs. Arrays
+    ``(k,)``: ``units``, ``difference``, ``group_mean``, ``others_mean``."""
+
+    key: str
+    layer: str
+    group: list[int]
+    others: int
+    """How many inputs the group is contrasted with."""
+
+
 class PatchingViewMeta(TypedDict):
     """An activation-patching sweep (``panels/patching.py``): input ``clean`` patched into
     ``corrupted`` at each layer (its ``site``) and position. Arrays: ``values`` ``(layers,

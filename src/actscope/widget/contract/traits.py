@@ -141,6 +141,9 @@ class Traits(TypedDict):
     lens_view: Blob
     # logit effects of the selected unit (panels/effects.py)
     effects_view: Blob
+    # the units most specific to a group of inputs (panels/specific.py)
+    contrast_group: list[int]
+    specific_view: Blob
     # activation patching (panels/patching.py)
     patching_view: Blob
     # edits (panels/edits.py)

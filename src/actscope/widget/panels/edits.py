@@ -186,6 +186,7 @@ class EditsPanel(Panel):
         self._refresh_attention()
         self._refresh_lens()
         self._refresh_saliency()
+        self._refresh_specific()
 
     if TYPE_CHECKING:
 
@@ -194,6 +195,7 @@ class EditsPanel(Panel):
         def _refresh_attention(self) -> None: ...
         def _refresh_lens(self) -> None: ...
         def _refresh_saliency(self) -> None: ...
+        def _refresh_specific(self) -> None: ...
 
     def add_edit(
         self,
