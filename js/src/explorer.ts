@@ -12,6 +12,7 @@ import { InputStrip } from "./components/inputs";
 import { Tooltip } from "./components/tooltip";
 import { LayerTree } from "./components/tree";
 import { h } from "./dom";
+import { isFailure } from "./layouts/data";
 import { AttentionPanel } from "./panels/attention";
 import { EditsPanel } from "./panels/edits";
 import { EffectsPanel } from "./panels/effects";
@@ -25,7 +26,7 @@ import { SpecificPanel } from "./panels/specific";
 import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
 import { storeKey, ViewStore } from "./store";
-import type { LayerInfo, Reply, Request, Traits } from "./traits";
+import { type LayerInfo, layerViewKey, type Reply, type Request, type Traits } from "./traits";
 import { asDataView, readOr } from "./wire";
 
 const HELLO_TIMEOUT_MS = 2000;
@@ -118,6 +119,10 @@ export class ExplorerView {
     this.specific = new SpecificPanel(host);
     this.edits = new EditsPanel(host);
     this.patching = new PatchingPanel(host);
+    this.store.watch((data) => {
+      if (this.layers.get(data.meta.layer ?? "")?.features_of) this.showExplained();
+    });
+    this.showExplained(); // the first view is in the store already
     this.layout();
     this.listen();
     this.onInputs();
@@ -203,6 +208,7 @@ export class ExplorerView {
     this.on("change:input_index", () => {
       this.strip.select(this.model.get("input_index"));
       selected();
+      this.showExplained();
       for (const panel of [this.outputs, this.attention, this.lens, this.specific]) panel.show();
     });
     this.on("change:position", () => {
@@ -216,7 +222,10 @@ export class ExplorerView {
       this.layerView.show();
       this.showPanels();
     };
-    this.on("change:edits", edited);
+    this.on("change:edits", () => {
+      edited();
+      this.showExplained();
+    });
     this.on("change:edit_view", () => this.layerView.show());
     this.on("change:prefetch", () => this.prefetcher.run());
     this.on("change:snapshot_data", () => void this.loadSnapshot());
@@ -227,6 +236,22 @@ export class ExplorerView {
     const infos = this.model.get("layers_info") ?? [];
     this.layers = new Map(infos.map((l) => [l.name, l]));
     this.tree.setLayers(infos, this.model.get("layer"));
+    this.showExplained();
+  }
+
+  /** Beside each lens in the tree: what its features explain on the current input, from
+   * the lens's view of that input once it is in the store (sent, prefetched or saved). */
+  private showExplained(): void {
+    if (!this.layerView) return; // called from the constructor before the view exists
+    const shares = new Map<string, number>();
+    const input = this.model.get("input_index");
+    for (const [name, info] of this.layers) {
+      if (!info.features_of) continue;
+      const data = this.store.get(this.layerView.storeKey(layerViewKey(input, name)));
+      const share = data && !isFailure(data) ? data.meta.explained : undefined;
+      if (share !== undefined) shares.set(name, share);
+    }
+    this.tree.setExplained(shares);
   }
 
   private onInputs(): void {

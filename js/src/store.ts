@@ -16,8 +16,14 @@ export class ViewStore {
   /** Views from a snapshot: never evicted (there may be no kernel to ask again). */
   private pinned = new Map<string, LayerEntry>();
   private total = 0;
+  private watchers: ((data: LayerEntry) => void)[] = [];
 
   constructor(private budget = 96 * 2 ** 20) {}
+
+  /** Call `fn` with each view put in the store (from the trait, a prefetch or a snapshot). */
+  watch(fn: (data: LayerEntry) => void): void {
+    this.watchers.push(fn);
+  }
 
   get(key: string): LayerEntry | undefined {
     const data = this.map.get(key);
@@ -35,6 +41,7 @@ export class ViewStore {
   /** Keep a snapshot's view for good. */
   pin(data: LayerEntry): void {
     this.pinned.set(storeKey(data), data);
+    for (const fn of this.watchers) fn(data);
   }
 
   get pinnedCount(): number {
@@ -57,6 +64,7 @@ export class ViewStore {
     }
     this.map.set(k, data);
     this.total += cost(data);
+    for (const fn of this.watchers) fn(data);
     for (const [oldKey, value] of this.map) {
       if (this.total <= this.budget || oldKey === k) break;
       this.map.delete(oldKey);

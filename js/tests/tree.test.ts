@@ -52,6 +52,20 @@ describe("LayerTree", () => {
     input.value = "features";
     input.dispatchEvent(new Event("input"));
     expect(names(tree)).toEqual(["enc", "enc.block", "enc.block.mlp", "enc.block.mlp/sae"]);
+    // what they explain of their layer on the current input, once its view is known
+    tree.setExplained(new Map([["enc.block.mlp/sae", 0.8731]]));
+    const now = tree.el.querySelector<HTMLElement>(".acts-row[data-name='enc.block.mlp/sae']") as HTMLElement;
+    expect(now.querySelector(".acts-type")?.textContent).toBe("features · SAE · 87%");
+    expect(now.title).toContain("they explain 87.3% of its variance on this input");
+    input.value = "";
+    input.dispatchEvent(new Event("input")); // drawn again: still there
+    expect(tree.el.querySelector(".acts-row[data-name='enc.block.mlp/sae'] .acts-type")?.textContent).toBe(
+      "features · SAE · 87%",
+    );
+    tree.setExplained(new Map()); // another input, not known yet
+    expect(tree.el.querySelector(".acts-row[data-name='enc.block.mlp/sae'] .acts-type")?.textContent).toBe(
+      "features · SAE",
+    );
   });
 
   it("collapses and expands containers, and walks the visible rows", () => {

@@ -6,6 +6,8 @@ page, light and dark."""
 
 from __future__ import annotations
 
+import re
+
 from .conftest import screenshot, themed_pages
 
 SETUP = (
@@ -26,7 +28,9 @@ def test_features_in_the_tree_the_view_and_the_edits(notebook, page):
     )
     page.wait_for_selector(f".acts-root[data-drawn='0|{FEATURES}']", timeout=60_000)
     row = page.locator(f".acts-row[data-name='{FEATURES}']")
-    assert row.locator(".acts-type").inner_text() == "features · PCA"
+    # what the features explain of their block on this input, beside them in the tree
+    explained = row.locator(".acts-type").inner_text()
+    assert re.fullmatch(r"features · PCA · \d+%", explained), explained
     assert "acts-features" in (row.get_attribute("class") or "")
     assert page.locator(".acts-detail .acts-hint").inner_text().startswith("Click a feature")
     page.locator(".acts-rank-row").first.click()
@@ -85,6 +89,8 @@ def test_the_exported_page_shows_the_features_in_both_themes(browser, tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
     for page, scheme in themed_pages(browser, page_path):
         page.wait_for_selector(f".acts-root[data-drawn='0|{FEATURES}']", timeout=20_000)
+        tree = page.locator(f".acts-row[data-name='{FEATURES}'] .acts-type")
+        assert re.fullmatch(r"features · PCA · \d+%", tree.inner_text())
         page.locator(".acts-rank-row").first.click()
         page.wait_for_selector(".acts-token-text", timeout=20_000)
         assert (

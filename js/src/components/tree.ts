@@ -17,6 +17,7 @@ export class LayerTree {
   private collapsed = new Set<string>();
   private selected = "";
   private rows = new Map<string, HTMLElement>();
+  private explained = new Map<string, number>();
   private visible: string[] = [];
   private parents = new Map<string, string>();
 
@@ -34,6 +35,38 @@ export class LayerTree {
       }
       this.onSelect(row.dataset.name);
     });
+  }
+
+  /**
+   * What each lens's decoded features explain of their layer's variance on the current input
+   * (0 … 1), shown beside the lens in its row; a lens missing from `values` shows none.
+   */
+  setExplained(values: Map<string, number>): void {
+    this.explained = values;
+    for (const l of this.layers) {
+      const row = l.features_of ? this.rows.get(l.name) : undefined;
+      if (!row) continue;
+      const type = row.querySelector<HTMLElement>(".acts-type");
+      if (type) type.textContent = this.typeText(l);
+      row.title = this.rowTitle(l);
+    }
+  }
+
+  private typeText(layer: LayerInfo): string {
+    if (!layer.features_of) return layer.type;
+    const share = this.explained.get(layer.name);
+    return `features · ${layer.type}${share === undefined ? "" : ` · ${(100 * share).toFixed(0)}%`}`;
+  }
+
+  private rowTitle(layer: LayerInfo): string {
+    if (!layer.features_of)
+      return `${layer.name} (${layer.type})${layer.calls > 1 ? `, called ${layer.calls}×` : ""}`;
+    const share = this.explained.get(layer.name);
+    const explained =
+      share === undefined
+        ? ""
+        : `; decoded, they explain ${(100 * share).toFixed(1)}% of its variance on this input`;
+    return `${layer.name}: ${layer.n_units} features (${layer.type}) of ${layer.features_of}${explained}`;
   }
 
   setLayers(layers: LayerInfo[], selected: string): void {
@@ -148,14 +181,12 @@ export class LayerTree {
         role: "treeitem",
         "aria-selected": String(on),
         "data-name": layer.name,
-        title: features
-          ? `${layer.name}: ${layer.n_units} features (${layer.type}) of ${layer.features_of}`
-          : `${layer.name} (${layer.type})${layer.calls > 1 ? `, called ${layer.calls}×` : ""}`,
+        title: this.rowTitle(layer),
         style: `padding-left: ${4 + layer.depth * 12}px`,
       },
       h("span", { class: "acts-caret", text: caret }),
       h("span", { class: "acts-name", text: last }),
-      h("span", { class: "acts-type", text: features ? `features · ${layer.type}` : layer.type }),
+      h("span", { class: "acts-type", text: this.typeText(layer) }),
       h("span", { class: "acts-shape", text: shapeText(layer.shape) }),
     );
     this.rows.set(layer.name, row);
