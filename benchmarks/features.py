@@ -188,7 +188,7 @@ def child_wire(args: argparse.Namespace) -> dict[str, Any]:
         meta, _ = wire.decode(blob)
         length = int.from_bytes(blob[4:8], "little")
         specs = json.loads(blob[8 : 8 + length])["arrays"]  # each array's bytes on the wire
-        values_bytes += sum(specs[name]["nbytes"] for name in ("sp_rows", "sp_cols", "sp_vals"))
+        values_bytes += sum(specs[name]["nbytes"] for name in ("sp_counts", "sp_gaps", "sp_vals"))
         dense_bytes += len(wire.encode({"act": act}, {}))  # the values alone, dense float16
         assert "sparse" in meta, "the feature view went dense"
     ex.close()
@@ -243,7 +243,7 @@ def report(args: argparse.Namespace) -> None:
     per = on_wire["sparse"] / on_wire["active"]
     dense = on_wire["dense"] / on_wire["active"]
     print(f"the feature view of 8 paragraphs ({on_wire['active']:,} active values):")
-    print(f"  the sparse values (rows, indices, values): "
+    print(f"  the sparse values (counts, index gaps, values): "
           f"{on_wire['values'] / on_wire['active']:.2f} bytes per active value")  # fmt: skip
     print(f"  whole blobs (with rankings, tokens, header): {per:.2f} bytes per active value")
     print(f"  the same values dense (float16): {dense:.1f} bytes per active value "

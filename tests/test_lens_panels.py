@@ -5,6 +5,8 @@ names the closest one; the model left as found."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -35,14 +37,38 @@ def ex(gpt2):
     return explorer
 
 
+def features_of(gaps, counts):
+    """Each position's feature indices from LEB128 gaps (the wire's ``sp_gaps``), read one
+    byte at a time."""
+    rows, at = [], 0
+    for count in counts:
+        row, f = [], -1
+        for _ in range(count):
+            gap, shift = 0, 0
+            while True:
+                byte = int(gaps[at])
+                at += 1
+                gap |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            f += gap + 1
+            row.append(f)
+        rows.append(row)
+    assert at == len(gaps)
+    return rows
+
+
 def dense(meta, arrays):
     """A view's values as (T, F), from the dense or the sparse encoding."""
-    if "sp_rows" not in arrays:
+    if "sp_counts" not in arrays:
         return arrays["act"].reshape(meta["shape"])
-    rows, cols, vals = arrays["sp_rows"], arrays["sp_cols"], arrays["sp_vals"]
-    out = np.zeros((len(rows) - 1, meta["shape"][1]), np.float32)
-    for t in range(len(rows) - 1):
-        out[t, cols[rows[t] : rows[t + 1]]] = vals[rows[t] : rows[t + 1]]
+    rows = features_of(arrays["sp_gaps"], arrays["sp_counts"])
+    out = np.zeros((len(rows), meta["shape"][1]), np.float32)
+    vals = iter(arrays["sp_vals"])
+    for t, row in enumerate(rows):
+        for f in row:
+            out[t, f] = next(vals)
     return out
 
 
@@ -67,14 +93,14 @@ def test_features_are_a_layer_under_theirs_and_their_view_is_the_encoding(ex, gp
     )  # the wire sends float16
 
 
-def test_sparse_features_travel_as_rows_of_indices_and_values(gpt2):
+def test_sparse_features_travel_as_gaps_between_indices_and_values(gpt2):
     sparse_sae = TinySAE(n=4096, seed=4)
     with torch.no_grad():
         sparse_sae.b_enc.fill_(-0.075)  # about 1% of 4,096 active per token, as in trained SAEs
     explorer = actscope.Explorer(gpt2, texts(2), lenses=[sparse_sae], layer=FEATURES)
     meta, arrays = wire.decode(explorer.layer_view)
     assert "act" not in arrays
-    assert arrays["sp_cols"].dtype == np.uint16
+    assert arrays["sp_counts"].dtype == np.uint16
     x = explorer.session.inputs.batch([0])["input_ids"]
     expected = sparse_sae.encode(block_output(gpt2, x))[0].detach()
     active = int((expected != 0).sum())
@@ -84,7 +110,10 @@ def test_sparse_features_travel_as_rows_of_indices_and_values(gpt2):
     got = torch.as_tensor(dense(meta, arrays))
     assert torch.equal(got != 0, expected != 0)
     torch.testing.assert_close(got, expected, atol=step / 2 + 1e-6, rtol=0)
-    assert arrays["sp_cols"].nbytes == 2 * active
+    blob = explorer.layer_view
+    specs = json.loads(blob[8 : 8 + int.from_bytes(blob[4:8], "little")])["arrays"]
+    assert specs["sp_gaps"]["nbytes"] < 2 * active  # under two bytes an index
+    assert specs["sp_vals"]["nbytes"] == active  # a byte a value
     assert len(explorer.layer_view) < 0.1 * len(wire.encode({"act": expected}))
     explorer.close()
 
@@ -197,3 +226,15 @@ def test_the_explorer_with_lenses_leaves_the_model_as_found(gpt2):
     explorer.edits = [{"layer": FEATURES, "units": [1], "op": "scale", "amount": 0}]
     explorer.wait(60)
     assert_unchanged(gpt2, before)
+
+
+def test_feature_indices_travel_as_gaps_of_one_two_or_three_bytes():
+    from actscope.widget.panels.layer_view import varint_gaps
+
+    g = torch.Generator().manual_seed(3)
+    rows = [sorted(torch.randperm(65_535, generator=g)[:n].tolist()) for n in (0, 1, 40, 3, 0)]
+    rows.append([0, 1, 127, 128, 16_383, 16_384, 65_534])  # at each byte boundary
+    counts = np.array([len(r) for r in rows])
+    gaps = varint_gaps(np.array([f for r in rows for f in r], np.int64), counts)
+    assert features_of(gaps, counts) == rows
+    assert gaps.dtype == np.uint8

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   descending,
@@ -61,30 +62,42 @@ describe("per-unit summaries", () => {
   });
 });
 
-/** A lens's (3 positions × 5 features) view as panels/layer_view.py sends it: sparse rows. */
+/** A lens's (3 positions × 5 features) view with row starts and indices (before 0.6). */
 function sparseBlob(rows: number[], cols: number[], vals: number[]): DataView {
+  return sparseView(
+    {
+      sp_rows: { data: rows, shape: [rows.length], dtype: "i32" },
+      sp_cols: { data: cols, shape: [cols.length], dtype: "u16" },
+      sp_vals: { data: vals, shape: [vals.length] },
+    },
+    [3, 5],
+    cols.length,
+  );
+}
+
+/** A lens's (T × F) view as panels/layer_view.py sends it: `arrays` its sparse values. */
+function sparseView(arrays: Record<string, TestArray>, shape: number[], active: number): DataView {
+  const [T, F] = shape as [number, number];
   const none: TestArray = { data: [0], shape: [1], dtype: "i32" };
   const meta = {
     key: "0|l/sae",
     layer: "l/sae",
     input_index: 0,
     kind: "sequence",
-    shape: [3, 5],
-    layer_shape: [3, 5],
+    shape,
+    layer_shape: shape,
     unit_axis: 1,
-    n_units: 5,
+    n_units: F,
     nan: 0,
     posinf: 0,
     neginf: 0,
     min: 0,
     max: 4,
     trimmed: null,
-    sparse: { active: cols.length, density: cols.length / 15 },
+    sparse: { active, density: active / (T * F) },
   };
   return encodeBlob(meta, {
-    sp_rows: { data: rows, shape: [rows.length], dtype: "i32" },
-    sp_cols: { data: cols, shape: [cols.length], dtype: "u16" },
-    sp_vals: { data: vals, shape: [vals.length] },
+    ...arrays,
     rank_max_units: none,
     rank_max_max: { data: [0], shape: [1] },
     rank_max_mean: { data: [0], shape: [1] },
@@ -97,6 +110,41 @@ function sparseBlob(rows: number[], cols: number[], vals: number[]): DataView {
 }
 
 describe("decoding a sparse layer view (a lens's features)", () => {
+  const { features, rows, counts, gaps } = JSON.parse(
+    readFileSync(new URL("./fixtures/contract.json", import.meta.url), "utf8"),
+  ).sparse as { features: number; rows: number[][]; counts: number[]; gaps: number[] };
+  const gapView = (bytes: number[], n = rows.flat().length) =>
+    sparseView(
+      {
+        sp_counts: { data: counts, shape: [counts.length], dtype: "u16" },
+        sp_gaps: { data: bytes, shape: [bytes.length], dtype: "u8raw" },
+        sp_vals: { data: Array.from({ length: n }, (_, i) => i + 1), shape: [n] },
+      },
+      [counts.length, features],
+      n,
+    );
+
+  it("reads each position's features from the gaps Python wrote (one to three bytes each)", () => {
+    const entry = layerViewFromBlob(gapView(gaps));
+    if (isFailure(entry)) throw new Error("not data");
+    expect(entry.shape).toEqual([rows.length, features]);
+    const found: number[][] = rows.map(() => []);
+    const values: number[] = [];
+    entry.act.forEach((v, i) => {
+      if (v === 0) return;
+      found[Math.floor(i / features)]?.push(i % features);
+      values.push(v);
+    });
+    expect(found).toEqual(rows);
+    expect(values).toEqual(Array.from({ length: values.length }, (_, i) => i + 1)); // in order
+  });
+
+  it("refuses gaps that end early, run past the features or are left over", () => {
+    expect(() => layerViewFromBlob(gapView(gaps.slice(0, -1)))).toThrow(/sparse/);
+    expect(() => layerViewFromBlob(gapView([...gaps, 0]))).toThrow(/do not match/);
+    expect(() => layerViewFromBlob(gapView([255, 255, 3, ...gaps.slice(1)]))).toThrow(/feature \d+ of 60000/);
+  });
+
   it("fills in the active features of each position, zeros elsewhere", () => {
     const entry = layerViewFromBlob(sparseBlob([0, 2, 2, 3], [1, 4, 0], [2, 4, 3]));
     if (isFailure(entry)) throw new Error("not data");

@@ -260,6 +260,15 @@ def fixture() -> dict[str, Any]:
 
     values = [3.0, math.nan, 3.0, -math.inf, math.inf, 0.5, math.nan, -1.0]
     order = descending(torch.tensor(values)).tolist()
+    import numpy as np
+
+    from actscope.widget.panels.layer_view import varint_gaps
+
+    # a sparse view's feature indices: gaps of one, two and three bytes, an empty row
+    rows = [[0, 1, 127, 129, 256, 16_600, 59_999], [], [5, 16_389]]
+    flat = [f for row in rows for f in row]
+    per_row = [len(row) for row in rows]
+    gaps = varint_gaps(np.array(flat), np.array(per_row)).tolist()
     counts = [2, 0, 2, 5, 1, 2, 0, 1]
     count_order = by_count(torch.tensor(counts), torch.tensor(values)).tolist()
     return {
@@ -306,6 +315,7 @@ def fixture() -> dict[str, Any]:
                 "key": specific_key("h.1.mlp.act", [3, 0, 3, 12]),
             },
         ],
+        "sparse": {"features": 60_000, "rows": rows, "counts": per_row, "gaps": gaps},
         "order": {
             "values": [_json_float(v) for v in values],
             "descending": order,

@@ -63,13 +63,16 @@ class LayerViewMeta(ValueSummary):
     """For a lens with a decoder: the fraction of its layer's variance on this input that the
     features' reconstruction explains."""
     sparse: NotRequired[SparseView]
-    """Present when the values travel sparse (a lens's features): ``sp_rows``, ``sp_cols``
-    and ``sp_vals`` instead of ``act``."""
+    """Present when the values travel sparse (a lens's features): ``sp_counts``,
+    ``sp_gaps`` and ``sp_vals`` instead of ``act`` (``sp_rows`` and ``sp_cols`` in blobs
+    saved before 0.6, still read)."""
     tokens: NotRequired[list[str]]
 
 
 LayerViewArray = Literal[
     "act",
+    "sp_counts",
+    "sp_gaps",
     "sp_rows",
     "sp_cols",
     "sp_vals",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import traitlets
 
@@ -99,12 +100,13 @@ def layer_view_blob(
 
 def sparse_arrays(
     act: torch.Tensor, info: LayerInfo, max_values: int
-) -> tuple[dict[str, torch.Tensor], Trimmed | None, SparseView] | None:
-    """A lens's ``(T, F)`` features as rows: ``sp_rows`` ``(T + 1,)`` the start of each
-    position's entries, ``sp_cols`` their feature indices (two bytes each), ``sp_vals`` their
-    values (one byte each: 1/252 of the view's range; the rankings' max and mean travel as
-    float16), so 3 bytes per active value; ``None`` when the layer is not a lens's or too many
-    features are active."""
+) -> tuple[dict[str, Any], Trimmed | None, SparseView] | None:
+    """A lens's ``(T, F)`` features as rows: ``sp_counts`` ``(T,)`` each position's active
+    features (two bytes each), ``sp_gaps`` their feature indices as gaps (see
+    :func:`varint_gaps`: one or two bytes each), ``sp_vals`` their values (one byte each:
+    1/252 of the view's range; the rankings' max and mean travel as float16), so under 3
+    bytes per active value; ``None`` when the layer is not a lens's or too many features are
+    active."""
     if not info.features_of or info.kind != "sequence" or act.ndim != 2:
         return None
     positions, features = act.shape
@@ -125,23 +127,53 @@ def sparse_arrays(
             "Rankings cover every feature.",
         }
         act, active, per_row = act[:keep], active[:keep], per_row[:keep]
-    rows = torch.zeros(act.shape[0] + 1, dtype=torch.int64)
-    rows[1:] = per_row.cumsum(0)
-    cols = active.nonzero()[:, 1].to(torch.uint16)
-    view: SparseView = {"active": int(rows[-1]), "density": count / max(act.numel(), 1)}
-    return {"sp_rows": rows, "sp_cols": cols, "sp_vals": act[active]}, trimmed, view
+    cols = active.nonzero()[:, 1]
+    gaps = varint_gaps(cols.cpu().numpy(), per_row.cpu().numpy())
+    view: SparseView = {"active": int(cols.numel()), "density": count / max(act.numel(), 1)}
+    arrays = {"sp_counts": per_row.to(torch.uint16), "sp_gaps": gaps, "sp_vals": act[active]}
+    return arrays, trimmed, view
+
+
+def varint_gaps(cols: np.ndarray, per_row: np.ndarray) -> np.ndarray:
+    """Feature indices, ascending within each row, as the gaps before each (``index −
+    previous index − 1``, the first of a row from −1) in LEB128: 7 bits a byte, low bits
+    first, the high bit set on every byte but a gap's last. Gaps under 128 take one byte,
+    under 16,384 two (a dictionary of 16,384 features with 64 active a token: ~1.6 bytes).
+    ``sparseToDense`` (js/src/layouts/data.ts) reads them back."""
+    cols = cols.astype(np.int64)
+    prev = np.empty_like(cols)
+    prev[1:] = cols[:-1]
+    starts = (np.cumsum(per_row) - per_row)[per_row > 0]
+    prev[starts] = -1
+    gap = cols - prev - 1
+    size = 1 + (gap >= 1 << 7) + (gap >= 1 << 14)
+    at = np.cumsum(size) - size
+    out = np.zeros(int(size.sum()), np.uint8)
+    out[at] = (gap & 0x7F) | ((size > 1) << 7)
+    two = size > 1
+    out[at[two] + 1] = ((gap[two] >> 7) & 0x7F) | ((size[two] > 2) << 7)
+    three = size > 2
+    out[at[three] + 2] = gap[three] >> 14
+    return out
 
 
 def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
     arrays = {
-        f"rank_{by}_units": ranking.units,
+        f"rank_{by}_units": _compact(ranking.units),
         f"rank_{by}_max": ranking.max,
         f"rank_{by}_mean": ranking.mean,
-        f"rank_{by}_argmax": ranking.argmax,
+        f"rank_{by}_argmax": _compact(ranking.argmax),
     }
     if ranking.count is not None:
-        arrays[f"rank_{by}_count"] = ranking.count
+        arrays[f"rank_{by}_count"] = _compact(ranking.count)
     return arrays
+
+
+def _compact(indices: torch.Tensor) -> torch.Tensor:
+    """Indices (or counts) as two bytes each when they fit (the wire's ``u16``), else four."""
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) > 0xFFFF):
+        return indices
+    return indices.to(torch.uint16)
 
 
 def error_blob(layer: str, input_index: int, text: str) -> bytes:
