@@ -62,16 +62,17 @@ describe("per-unit summaries", () => {
   });
 });
 
-/** A lens's (3 positions × 5 features) view with row starts and indices (before 0.6). */
-function sparseBlob(rows: number[], cols: number[], vals: number[]): DataView {
+/** A lens's (3 positions × 5 features) view: each position's count, index gaps (under 128:
+ * one byte each) and values. */
+function sparseBlob(counts: number[], gaps: number[], vals: number[]): DataView {
   return sparseView(
     {
-      sp_rows: { data: rows, shape: [rows.length], dtype: "i32" },
-      sp_cols: { data: cols, shape: [cols.length], dtype: "u16" },
+      sp_counts: { data: counts, shape: [counts.length], dtype: "u16" },
+      sp_gaps: { data: gaps, shape: [gaps.length], dtype: "u8raw" },
       sp_vals: { data: vals, shape: [vals.length] },
     },
     [3, 5],
-    cols.length,
+    vals.length,
   );
 }
 
@@ -146,16 +147,18 @@ describe("decoding a sparse layer view (a lens's features)", () => {
   });
 
   it("fills in the active features of each position, zeros elsewhere", () => {
-    const entry = layerViewFromBlob(sparseBlob([0, 2, 2, 3], [1, 4, 0], [2, 4, 3]));
+    const entry = layerViewFromBlob(sparseBlob([2, 0, 1], [1, 2, 0], [2, 4, 3])); // 1, 4 | | 0
     if (isFailure(entry)) throw new Error("not data");
     expect(entry.shape).toEqual([3, 5]);
     expect(Array.from(entry.act)).toEqual([0, 2, 0, 0, 4, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0]);
     expect(Array.from(unitStats(entry).max)).toEqual([3, 2, 0, 0, 4]);
   });
 
-  it("refuses rows that do not match the entries, and features out of range", () => {
-    expect(() => layerViewFromBlob(sparseBlob([0, 2, 2, 5], [1, 4, 0], [2, 4, 3]))).toThrow(/rows/);
-    expect(() => layerViewFromBlob(sparseBlob([0, 1, 1, 1], [7], [2]))).toThrow(/feature 7 of 5/);
+  it("refuses counts that do not match the entries, and features out of range", () => {
+    expect(() => layerViewFromBlob(sparseBlob([2, 0, 0], [1, 2, 0], [2, 4, 3]))).toThrow(/do not match/);
+    expect(() => layerViewFromBlob(sparseBlob([1, 0, 0], [7], [2]))).toThrow(/feature 7 of 5/);
+    const wrong = sparseView({ sp_counts: { data: [0], shape: [1], dtype: "i32" } }, [1, 5], 0);
+    expect(() => layerViewFromBlob(wrong)).toThrow(/wrong types/);
   });
 });
 

@@ -100,8 +100,7 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
 /**
  * A sparse view's (T, F) values, filled in (zeros elsewhere); null for a dense view. Each
  * position's active features: `sp_counts[t]` of them, their indices as gaps in `sp_gaps`
- * (LEB128, Python's `varint_gaps`), their values in `sp_vals`; or, in blobs saved before
- * 0.6, row starts `sp_rows` and indices `sp_cols`.
+ * (LEB128, Python's `varint_gaps`), their values in `sp_vals`.
  */
 export function sparseToDense(
   d: Decoded<unknown>,
@@ -110,53 +109,29 @@ export function sparseToDense(
   const counts = d.arrays.get("sp_counts");
   const gaps = d.arrays.get("sp_gaps");
   const vals = d.arrays.get("sp_vals");
-  if (counts) {
-    if (
-      !(counts instanceof Uint16Array) ||
-      !(gaps instanceof Uint8Array) ||
-      !(vals instanceof Float32Array)
-    ) {
-      throw new WireError("a sparse layer view with arrays of the wrong types");
-    }
-    const [T, F] = [counts.length, meta.shape[1] ?? 0];
-    const act = new Float32Array(T * F);
-    let [p, i] = [0, 0];
-    for (let t = 0; t < T; t++) {
-      let f = -1;
-      for (let j = 0; j < (counts[t] as number); j++) {
-        let byte = gaps[p++] ?? 0;
-        let gap = byte & 0x7f;
-        for (let shift = 7; byte & 0x80 && shift <= 14; shift += 7) {
-          byte = gaps[p++] ?? 0;
-          gap |= (byte & 0x7f) << shift;
-        }
-        f += gap + 1;
-        if (f >= F || i >= vals.length) throw new WireError(`a sparse layer view with feature ${f} of ${F}`);
-        act[t * F + f] = vals[i++] as number;
-      }
-    }
-    if (p !== gaps.length || i !== vals.length)
-      throw new WireError("a sparse layer view whose rows do not match its entries");
-    return { act, shape: [T, F] };
-  }
-  const rows = d.arrays.get("sp_rows");
-  const cols = d.arrays.get("sp_cols");
-  if (!rows) return null;
-  if (!(rows instanceof Int32Array) || !(cols instanceof Uint16Array) || !(vals instanceof Float32Array)) {
+  if (!counts) return null;
+  if (!(counts instanceof Uint16Array) || !(gaps instanceof Uint8Array) || !(vals instanceof Float32Array)) {
     throw new WireError("a sparse layer view with arrays of the wrong types");
   }
-  const T = rows.length - 1;
-  const F = meta.shape[1] ?? 0;
-  if (T < 0 || cols.length !== vals.length || (rows[T] as number) !== cols.length) {
-    throw new WireError("a sparse layer view whose rows do not match its entries");
-  }
+  const [T, F] = [counts.length, meta.shape[1] ?? 0];
   const act = new Float32Array(T * F);
+  let [p, i] = [0, 0];
   for (let t = 0; t < T; t++) {
-    for (let i = rows[t] as number; i < (rows[t + 1] as number); i++) {
-      const f = cols[i] as number;
-      if (f >= F) throw new WireError(`a sparse layer view with feature ${f} of ${F}`);
-      act[t * F + f] = vals[i] as number;
+    let f = -1;
+    for (let j = 0; j < (counts[t] as number); j++) {
+      let byte = gaps[p++] ?? 0;
+      let gap = byte & 0x7f;
+      for (let shift = 7; byte & 0x80 && shift <= 14; shift += 7) {
+        byte = gaps[p++] ?? 0;
+        gap |= (byte & 0x7f) << shift;
+      }
+      f += gap + 1;
+      if (f >= F || i >= vals.length) throw new WireError(`a sparse layer view with feature ${f} of ${F}`);
+      act[t * F + f] = vals[i++] as number;
     }
+  }
+  if (p !== gaps.length || i !== vals.length) {
+    throw new WireError("a sparse layer view whose counts do not match its entries");
   }
   return { act, shape: [T, F] };
 }

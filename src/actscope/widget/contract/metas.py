@@ -64,8 +64,7 @@ class LayerViewMeta(ValueSummary):
     features' reconstruction explains."""
     sparse: NotRequired[SparseView]
     """Present when the values travel sparse (a lens's features): ``sp_counts``,
-    ``sp_gaps`` and ``sp_vals`` instead of ``act`` (``sp_rows`` and ``sp_cols`` in blobs
-    saved before 0.6, still read)."""
+    ``sp_gaps`` and ``sp_vals`` instead of ``act``."""
     tokens: NotRequired[list[str]]
 
 
@@ -73,8 +72,6 @@ LayerViewArray = Literal[
     "act",
     "sp_counts",
     "sp_gaps",
-    "sp_rows",
-    "sp_cols",
     "sp_vals",
     "image",
     "rank_max_units",
