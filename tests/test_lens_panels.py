@@ -229,7 +229,7 @@ def test_the_explorer_with_lenses_leaves_the_model_as_found(gpt2):
 
 
 def test_feature_indices_travel_as_gaps_of_one_two_or_three_bytes():
-    from actscope.widget.panels.layer_view import varint_gaps
+    from actscope.widget.sparse import varint_gaps
 
     g = torch.Generator().manual_seed(3)
     rows = [sorted(torch.randperm(65_535, generator=g)[:n].tolist()) for n in (0, 1, 40, 3, 0)]
@@ -238,3 +238,15 @@ def test_feature_indices_travel_as_gaps_of_one_two_or_three_bytes():
     gaps = varint_gaps(np.array([f for r in rows for f in r], np.int64), counts)
     assert features_of(gaps, counts) == rows
     assert gaps.dtype == np.uint8
+
+
+def test_the_explorer_keeps_a_lens_s_features_sparse_between_views(ex, gpt2):
+    held = ex.session.activations(1)
+    assert held[FEATURES].is_sparse and not held[BLOCK].is_sparse
+    x = ex.session.inputs.batch([1])["input_ids"]
+    expected = TinySAE().encode(block_output(gpt2, x))[0].detach()
+    torch.testing.assert_close(ex.session.activation(FEATURES, 1), expected)
+    kept = held[FEATURES]
+    sparse_bytes = kept.values().nbytes + kept.indices().nbytes
+    assert kept.values().numel() == int((expected != 0).sum())
+    assert sparse_bytes < kept.to_dense().nbytes

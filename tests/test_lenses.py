@@ -89,6 +89,25 @@ def test_capture_of_a_lens_equals_encoding_the_captured_layer(gpt2, sae):
     assert_unchanged(gpt2, before)
 
 
+def test_a_sparse_capture_keeps_only_the_active_features_and_equals_the_dense_one(gpt2, sae):
+    x = ids()
+    with torch.no_grad(), actscope.capture(gpt2, [BLOCK, FEATURES], lenses=[sae]) as dense:
+        gpt2(x)
+    with torch.no_grad(), actscope.capture(gpt2, [BLOCK, FEATURES], sparse=True) as acts:
+        gpt2(x)
+    features = acts[FEATURES]
+    assert features.layout == torch.sparse_coo
+    assert not acts[BLOCK].is_sparse  # True: the lenses' features only
+    assert torch.equal(features.to_dense(), dense[FEATURES])
+    assert features.values().numel() == int((dense[FEATURES] != 0).sum())
+    with torch.no_grad(), actscope.capture(gpt2, [BLOCK], sparse=BLOCK) as named:
+        gpt2(x)
+    assert torch.equal(named[BLOCK].to_dense(), dense[BLOCK])
+    wrong = actscope.capture(gpt2, [BLOCK], sparse=["transformer.h.1"])
+    with pytest.raises(actscope.InputError, match=r"sparse= names \['transformer.h.1'\]"):
+        wrong.__enter__()
+
+
 def test_a_lens_costs_nothing_when_nothing_hooks_it(gpt2, sae):
     calls = []
     lens = actscope.Lens(BLOCK, lambda t: calls.append(1) or sae.encode(t), name="counted")

@@ -110,3 +110,7 @@ def test_a_snapshot_holds_each_saved_input_against_the_others(ex):
     keys = set(container["keys"])
     assert {f"specific|{specific_key(FEATURES, [i])}" for i in (0, 3)} <= keys
     assert f"specific|{specific_key(FEATURES, [1])}" not in keys
+    # a plain layer's contrast is computed live only (it needs a pass of every input)
+    ex.snapshot(layers=["transformer.h.0.mlp"], inputs=[0])
+    container, _ = wire.decode(ex.snapshot_data)
+    assert not [k for k in container["keys"] if k.startswith("specific|")]

@@ -100,7 +100,7 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
 /**
  * A sparse view's (T, F) values, filled in (zeros elsewhere); null for a dense view. Each
  * position's active features: `sp_counts[t]` of them, their indices as gaps in `sp_gaps`
- * (LEB128, Python's `varint_gaps`), their values in `sp_vals`.
+ * (LEB128, Python's `widget/sparse.py` `varint_gaps`), their values in `sp_vals`.
  */
 export function sparseToDense(
   d: Decoded<unknown>,

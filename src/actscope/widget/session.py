@@ -215,11 +215,12 @@ class Session:
                 output = run_forward(self.model, batch, self.forward, what=what)
                 self._keep_output(index, output, runs)
 
-        # The edits' hooks first, so that the edited layer itself is captured edited.
+        # The edits' hooks first, so that the edited layer itself is captured edited; a
+        # lens's features are kept sparse (tens of thousands wide, a few dozen active).
         with (
             torch.no_grad(),
             runs.editing(self.model),
-            capture(self.model, names, outputs=self.outputs) as acts,
+            capture(self.model, names, outputs=self.outputs, sparse=True) as acts,
         ):
             forward()
         if acts.overwritten:
@@ -276,6 +277,8 @@ class Session:
                 + "; pick another layer."
             )
         tensor = self._layer_activations(info.name, index, edited)[info.name]
+        if tensor.is_sparse:
+            tensor = tensor.to_dense()
         return view_layout(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
 
     def captured(self, index: int, *, edited: bool = True) -> Activations | None:

@@ -262,7 +262,7 @@ def fixture() -> dict[str, Any]:
     order = descending(torch.tensor(values)).tolist()
     import numpy as np
 
-    from actscope.widget.panels.layer_view import varint_gaps
+    from actscope.widget.sparse import varint_gaps
 
     # a sparse view's feature indices: gaps of one, two and three bytes, an empty row
     rows = [[0, 1, 127, 129, 256, 16_600, 59_999], [], [5, 16_389]]

@@ -80,7 +80,8 @@ def batch_size_of(batch: Batch) -> int:
     """Examples in a batch: axis 0 of its first tensor (``input_ids`` for a dict)."""
     if isinstance(batch, Mapping) and isinstance(batch.get("input_ids"), torch.Tensor):
         ids: torch.Tensor = batch["input_ids"]
-        return int(ids.shape[0])
+        if ids.ndim:
+            return int(ids.shape[0])
     for _, tensor in tensor_paths(batch):
         if tensor.ndim == 0:
             break

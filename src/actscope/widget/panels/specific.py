@@ -6,7 +6,7 @@ much higher their per-input maximum is, on average, over the group than over the
 explorer's other inputs (:func:`actscope.contrast` of the two groups' maxima, as
 :func:`actscope.specific_units` does from inputs). Each input's maxima are kept per layer
 (``(units,)`` floats, by edits), so changing the group costs no forward pass.
-A snapshot holds, for each saved input and layer, the group of that input alone.
+A snapshot holds, for each saved input and lens, the group of that input alone.
 """
 
 from __future__ import annotations
@@ -131,10 +131,13 @@ class SpecificPanel(Panel):
         self._jobs.start("specific", work, done, failed, quiet=True)
 
     def snapshot_entries(self, plan: SnapshotPlan) -> list[tuple[str, bytes]]:
+        """Each saved input alone against the others, for the saved lenses' features (a
+        contrast needs a pass of every input: other layers' are computed live only)."""
         entries = super().snapshot_entries(plan)
         if len(self.session.inputs) < 2:
             return entries
-        for name in plan.asked_layers if plan.asked_layers is not None else [self.layer]:
+        asked = plan.asked_layers if plan.asked_layers is not None else [self.layer]
+        for name in [n for n in asked if self.session.info(n).features_of]:
             for i in plan.inputs:
                 blob = self._specific_blob(name, [i])
                 entries.append((snapshot_key("specific", specific_key(name, [i])), blob))
