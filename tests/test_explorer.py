@@ -309,7 +309,8 @@ def test_opening_keeps_input_0_whole_and_a_first_look_at_another_hooks_one_layer
         # The discovery pass and the same input doubled (to find each layer's batch axis).
         assert passes == [1, 2]
         session = ex.session
-        assert session.cached() == {"all_layers": [0], "one_layer": {}}
+        held = session.cached()
+        assert (held["all_layers"], held["one_layer"]) == ([0], {})
         passes.clear()
         ex.layer = "out"
         ex.wait(60)
@@ -325,7 +326,33 @@ def test_opening_keeps_input_0_whole_and_a_first_look_at_another_hooks_one_layer
     ex.wait(60)
     assert ex.session.cached()["one_layer"] == {2: ["shared", "shared#1"]}  # one module
     session.forget()
-    assert session.cached() == {"all_layers": [], "one_layer": {}}
+    assert session.cached() == {"all_layers": [], "one_layer": {}, "bytes": 0}
+
+
+def test_the_session_holds_at_most_its_byte_budget_and_always_the_current_view(twice_mlp):
+    x = torch.randn(6, 4)
+    ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
+    one_input = ex.session.captured(0).nbytes
+    assert one_input > 0
+    ex.session.cache_bytes = int(2.5 * one_input)  # two inputs captured whole, and a part
+    for i in range(6):
+        ex.input_index = i
+        ex.layer = "out"  # a second layer of the input: every layer, in one pass
+        ex.wait(60)
+        assert ex.session.held_bytes() <= ex.session.cache_bytes
+        full = _full_capture(twice_mlp, x, i)
+        assert torch.equal(ex.session.activation("out", i), full["out"][0])
+        ex.layer = "shared#1"
+    assert ex.session.cached()["all_layers"][-2:] == [4, 5]  # the latest kept, the oldest gone
+    ex.session.cache_bytes = 1  # under one input: the one asked for stays
+    assert torch.equal(ex.session.activation("out", 5), _full_capture(twice_mlp, x, 5)["out"][0])
+    ex.input_index = 3
+    ex.wait(60)
+    assert ex.session.cached()["one_layer"] == {3: ["shared", "shared#1"]}
+    assert set(ex.session.cached()["all_layers"]) <= {5}
+    from actscope.widget.session import default_cache_bytes
+
+    assert 0 < default_cache_bytes(torch.device("cpu")) <= 8 << 30  # a quarter of what is free
 
 
 def test_a_first_look_stops_the_forward_pass_after_its_layer(twice_mlp):

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batch import detach
+from .batch import detach, tensors
 from .errors import InputError, LayerNotFoundError, LayerOutputError
 from .hooks import Hooks
 from .lenses import register as register_lenses
@@ -129,6 +129,24 @@ class Activations(Mapping[str, torch.Tensor]):
             if key in self._outputs:
                 return self._outputs[key]
         return None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensors held (a sparse one: its values and indices), each storage
+        counted once (a module that returns its input shares its storage)."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for calls in self._records.values():
+            for output in calls:
+                for t in tensors(output):
+                    parts = (t.coalesce().indices(), t.coalesce().values()) if t.is_sparse else (t,)
+                    for part in parts:
+                        storage = part.untyped_storage()
+                        key = (storage.data_ptr(), storage.nbytes())
+                        if key not in seen:
+                            seen.add(key)
+                            total += storage.nbytes()
+        return total
 
     def update(self, other: Activations) -> None:
         """Take ``other``'s records for the layers it captured (e.g. again, with clone=True)."""

@@ -86,6 +86,10 @@ class Explorer(
         lenses: :class:`actscope.Lens` objects (or SAE-like objects): their features are
             layers ``"<layer>/<name>"``, under their layer in the tree, shown, ranked,
             mined, attributed to and edited as features.
+        cache_bytes: the most bytes of activations (and outputs) the explorer keeps between
+            views, the inputs seen longest ago dropped first (default: a quarter of the
+            device's free memory, at most 8 GiB; ``ex.session.held_bytes()`` says what it
+            holds).
 
     Traits (synced with the front end; set them from Python to drive the view; a bad value
     raises, shows in the widget, and the trait keeps its last good value):
@@ -155,6 +159,7 @@ class Explorer(
         max_view_values: int = DEFAULT_MAX_VALUES,
         prefetch: bool = True,
         lenses: Sequence[Any] | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         if not (_STATIC / "widget.js").is_file():
             raise RuntimeError(
@@ -180,6 +185,7 @@ class Explorer(
             layers=layers,
             outputs=outputs,
             unit_axes=unit_axes,
+            cache_bytes=cache_bytes,
         )
         self.dataset = dataset
         """The dataset the examples panel shows examples from and mines (``dataset=``)."""

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -35,6 +35,8 @@ from ..engine.layers import LayerInfo, discover, per_example, view_layout
 from ..engine.lm import logits_of
 from ..engine.names import resolve_modules, split_call, unwrap
 from ..engine.outputs import OutputSelector
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Session:
         outputs: Mapping[str, OutputSelector] | None = None,
         unit_axes: Mapping[str, int] | None = None,
         cache_size: int = 4,
+        cache_bytes: int | None = None,
     ) -> None:
         model = unwrap(model)
         self.model = model
@@ -90,6 +93,11 @@ class Session:
         self._clean = _Runs()
         self._edited = _Runs()
         self._cache_size = cache_size
+        self._tick = 0
+        self._used: dict[int, int] = {}  # id of what is held → when it was last asked for
+        self.cache_bytes = default_cache_bytes(self.device) if cache_bytes is None else cache_bytes
+        """The most bytes of activations held (clean and edited runs together): inputs
+        seen longest ago go first, the input being looked at never."""
         self.layers: list[LayerInfo] = self._discover()
         self._by_name = {info.name: info for info in self.layers}
         for info in self.layers:  # every path of a module names it (its aliases too)
@@ -163,12 +171,13 @@ class Session:
         runs = self._runs(edited)
         if index in runs.cache:
             runs.cache.move_to_end(index)
-            return runs.cache[index]
+            return self._touch(runs.cache[index])
         acts = self._run(index, self._wanted, runs)  # None: every submodule
         runs.single.pop(index, None)
-        runs.cache[index] = acts
+        runs.cache[index] = self._touch(acts)
         while len(runs.cache) > self._cache_size:
             runs.cache.popitem(last=False)
+        self._fit(keep=acts)
         return acts
 
     def _layer_activations(self, layer: str, index: int, edited: bool = True) -> Activations:
@@ -182,20 +191,59 @@ class Session:
         runs = self._runs(edited)
         if index in runs.cache:
             runs.cache.move_to_end(index)
-            return runs.cache[index]
+            return self._touch(runs.cache[index])
         if self.model.training:
             # Dropout differs between passes: all of an input's layers from one pass.
             return self.activations(index, edited=edited)
         single = runs.single.get(index)
         if single is not None and layer in single:
-            return single
+            return self._touch(single)
         if single is not None:
             return self.activations(index, edited=edited)
         acts = self._run(index, [split_call(layer)[0]], runs, stop_after=layer)
-        runs.single[index] = acts
+        runs.single[index] = self._touch(acts)
         while len(runs.single) > self._cache_size:
             runs.single.pop(next(iter(runs.single)))
+        self._fit(keep=acts)
         return acts
+
+    def held_bytes(self) -> int:
+        """Bytes of activations and outputs the session holds now (see ``cache_bytes``)."""
+        return sum(size for _, _, size, _ in self._held())
+
+    def _touch(self, value: _T) -> _T:
+        """``value``, marked as just asked for."""
+        self._tick += 1
+        self._used[id(value)] = self._tick
+        return value
+
+    def _held(self) -> list[tuple[dict[int, Any], int, int, Any]]:
+        """Everything held, as (its table, its input, its bytes, it), the longest unused
+        first."""
+        held: list[tuple[dict[int, Any], int, int, Any]] = []
+        for runs in (self._clean, self._edited):
+            for table in (runs.single, runs.cache):
+                held += [(table, i, acts.nbytes, acts) for i, acts in table.items()]
+            held += [
+                (runs.outputs, i, out[0].untyped_storage().nbytes(), out)
+                for i, out in runs.outputs.items()
+            ]
+        held.sort(key=lambda entry: self._used.get(id(entry[3]), 0))
+        self._used = {id(e[3]): self._used[id(e[3])] for e in held if id(e[3]) in self._used}
+        return held
+
+    def _fit(self, keep: Any) -> None:
+        """Drop what was seen longest ago until the session holds at most ``cache_bytes``
+        (``keep``, the activations just asked for, stays even if it alone is over)."""
+        held = self._held()
+        total = sum(size for _, _, size, _ in held)
+        for table, index, size, value in held:
+            if total <= self.cache_bytes:
+                return
+            if value is keep:
+                continue
+            table.pop(index, None)
+            total -= size
 
     def _run(
         self,
@@ -241,10 +289,11 @@ class Session:
         except ActscopeError:
             return  # an output with no tensor: nothing to predict from
         outputs = runs.outputs
-        outputs[index] = (logits, hasattr(output, "logits"))
+        outputs[index] = self._touch((logits, hasattr(output, "logits")))
         outputs.move_to_end(index)
         while len(outputs) > 4 * self._cache_size:
             outputs.popitem(last=False)
+        self._fit(keep=outputs[index])
 
     def output(self, index: int, *, edited: bool = True) -> tuple[torch.Tensor, bool]:
         """The model's output tensor for input ``index`` (its logits, for a model that names
@@ -264,7 +313,7 @@ class Session:
         if index not in runs.outputs:
             raise ActscopeError("The model's output holds no tensor: there is nothing to predict.")
         runs.outputs.move_to_end(index)
-        return runs.outputs[index]
+        return self._touch(runs.outputs[index])
 
     def activation(self, layer: str, index: int, *, edited: bool = True) -> torch.Tensor:
         """One example's output of ``layer`` in its view layout (see ``layers.view_layout``);
@@ -287,12 +336,14 @@ class Session:
         return self._runs(edited).cache.get(index)
 
     def cached(self) -> dict[str, Any]:
-        """What the session holds: ``all_layers``, the inputs captured whole, and
-        ``one_layer``, the inputs seen through one layer only, with the layers held."""
+        """What the session holds: ``all_layers``, the inputs captured whole,
+        ``one_layer``, the inputs seen through one layer only, with the layers held, and
+        ``bytes``, everything it holds (at most ``cache_bytes``, but for the current one)."""
         runs = self._runs(True)
         return {
             "all_layers": list(runs.cache),
             "one_layer": {i: sorted(acts) for i, acts in runs.single.items()},
+            "bytes": self.held_bytes(),
         }
 
     def forget(self) -> None:
@@ -316,3 +367,20 @@ def counting_forwards(model: nn.Module, progress: Any, expected: int) -> Iterato
     with Hooks() as hooks:
         hooks.pre(model, count)
         yield
+
+
+def default_cache_bytes(device: torch.device) -> int:
+    """A quarter of the memory free on ``device`` now (a GPU's, or the host's available
+    memory), at most 8 GiB; 2 GiB where it cannot be read."""
+    free: int | None = None
+    try:
+        if device.type == "cuda":
+            free = int(torch.cuda.mem_get_info(device)[0])
+        else:
+            with open("/proc/meminfo") as info:
+                for line in info:
+                    if line.startswith("MemAvailable:"):
+                        free = int(line.split()[1]) * 1024
+    except (OSError, RuntimeError, ValueError):
+        free = None
+    return min(free // 4, 8 << 30) if free else 2 << 30
