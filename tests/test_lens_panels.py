@@ -24,8 +24,7 @@ gpt2 = tiny_lms.gpt2
 
 
 def texts(n=4, t=10):
-    g = torch.Generator().manual_seed(11)
-    return [{"input_ids": torch.randint(1, 97, (t,), generator=g)} for _ in range(n)]
+    return tiny_lms.random_texts(n, t, seed=11)
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ gpt2 = tiny_lms.gpt2
 
 
 def texts(n=6, t=9):
-    g = torch.Generator().manual_seed(5)
-    return [{"input_ids": torch.randint(1, 97, (t,), generator=g)} for _ in range(n)]
+    return tiny_lms.random_texts(n, t, seed=5)
 
 
 @pytest.fixture

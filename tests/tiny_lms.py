@@ -45,6 +45,13 @@ def random_llama() -> Any:
     return LlamaForCausalLM(config).eval()
 
 
+def random_texts(n: int, t: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    """``n`` seeded random token sequences of length ``t`` over :func:`random_gpt2`'s
+    vocabulary, each an input dict (the explorer's inputs)."""
+    g = torch.Generator().manual_seed(seed)
+    return [{"input_ids": torch.randint(1, 97, (t,), generator=g)} for _ in range(n)]
+
+
 def word_tokenizer() -> Any:
     """A Hugging Face tokenizer of whitespace-separated :data:`WORDS`."""
     from tokenizers import Tokenizer, models, pre_tokenizers
