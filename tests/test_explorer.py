@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import torch
+import traitlets
 from torch import nn
 
 import actscope
@@ -350,6 +351,10 @@ def test_the_session_holds_at_most_its_byte_budget_and_always_the_current_view(t
     ex.wait(60)
     assert ex.session.cached()["one_layer"] == {3: ["shared", "shared#1"]}
     assert set(ex.session.cached()["all_layers"]) <= {5}
+    ex.store_bytes = 8 << 20  # the front end's store: adjustable, at least 1 MiB
+    with pytest.raises(traitlets.TraitError, match="at least 1 MiB"):
+        ex.store_bytes = 100
+    assert ex.store_bytes == 8 << 20
     from actscope.widget.session import default_cache_bytes
 
     assert 0 < default_cache_bytes(torch.device("cpu")) <= 8 << 30  # a quarter of what is free

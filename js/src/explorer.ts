@@ -119,6 +119,7 @@ export class ExplorerView {
     this.specific = new SpecificPanel(host);
     this.edits = new EditsPanel(host);
     this.patching = new PatchingPanel(host);
+    this.store.setBudget(this.model.get("store_bytes") ?? 0);
     this.store.watch((data) => {
       if (this.layers.get(data.meta.layer ?? "")?.features_of) this.showExplained();
     });
@@ -228,6 +229,7 @@ export class ExplorerView {
     });
     this.on("change:edit_view", () => this.layerView.show());
     this.on("change:prefetch", () => this.prefetcher.run());
+    this.on("change:store_bytes", () => this.store.setBudget(this.model.get("store_bytes")));
     this.on("change:snapshot_data", () => void this.loadSnapshot());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
   }

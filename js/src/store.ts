@@ -20,6 +20,17 @@ export class ViewStore {
 
   constructor(private budget = 96 * 2 ** 20) {}
 
+  /** Hold at most `bytes` from now on (the least recently used go first). */
+  setBudget(bytes: number): void {
+    if (!(bytes > 0)) return;
+    this.budget = bytes;
+    for (const [key, value] of this.map) {
+      if (this.total <= this.budget) break;
+      this.map.delete(key);
+      this.total -= cost(value);
+    }
+  }
+
   /** Call `fn` with each view put in the store (from the trait, a prefetch or a snapshot). */
   watch(fn: (data: LayerEntry) => void): void {
     this.watchers.push(fn);

@@ -91,6 +91,7 @@ export interface Traits {
   status: Status;
   job: Job;
   prefetch: boolean;
+  store_bytes: number;
   snapshot_data: DataView | null;
   layer_view: DataView | null;
   saliency_method: SaliencyMethod | "";

@@ -51,6 +51,19 @@ describe("view store", () => {
     expect(store.room).toBe(4000 + 2 * 4096 - store.size);
   });
 
+  it("shrinks to a new budget at once, the least recently used first, and tells watchers", () => {
+    const store = new ViewStore();
+    const seen: string[] = [];
+    store.watch((d) => seen.push(d.meta.key));
+    for (const name of ["a", "b", "c"]) store.put(layer(name, 500));
+    store.get("0|a");
+    store.setBudget(2 * (2000 + 4096));
+    expect([store.has("0|a"), store.has("0|b"), store.has("0|c")]).toEqual([true, false, true]);
+    store.setBudget(0); // not a budget: ignored
+    expect(store.size).toBe(2 * (2000 + 4096));
+    expect(seen).toEqual(["0|a", "0|b", "0|c"]);
+  });
+
   it("files views by the key they answer, replacing an older answer", () => {
     const store = new ViewStore();
     const first = store.putBlob(viewBlob("enc.0", 3, "vector", [2], [1, 2]));

@@ -55,6 +55,7 @@ export function traits(extra: Record<string, unknown> = {}): Record<string, unkn
     status: { state: "ready", message: "" },
     job: {},
     prefetch: true,
+    store_bytes: 96 * 2 ** 20,
     snapshot_data: null,
     saliency_method: "",
     saliency_target: { type: "top" },

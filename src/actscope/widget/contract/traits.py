@@ -118,6 +118,7 @@ class Traits(TypedDict):
     status: Status
     job: Job
     prefetch: bool
+    store_bytes: int
     snapshot_data: Blob
     # layer view panel (panels/layer_view.py)
     layer_view: Blob

@@ -35,6 +35,8 @@ from .base import Panel, SnapshotPlan
 
 DEFAULT_MAX_VALUES = 2_000_000  # 4 MB of float16 per view message
 DEFAULT_TOP_K = 50
+DEFAULT_STORE_BYTES = 96 << 20
+"""The front end's store of decoded views (``store_bytes``)."""
 
 
 def unit_axis_of(kind: str) -> int:
@@ -151,6 +153,24 @@ class LayerViewPanel(Panel):
     prefetch = traitlets.Bool(True).tag(sync=True)
     """Type: bool. Default: True. While a kernel is live, fetch the current input's other
     layers in the background so that moving between layers needs no round trip."""
+    store_bytes = traitlets.Int(DEFAULT_STORE_BYTES).tag(sync=True)
+    """Type: int. Default: 96 MiB. The most bytes of decoded views the front end keeps
+    (the least recently drawn go first; prefetching stops short of it; a snapshot's views
+    are kept whatever it says). At least 1 MiB."""
+
+    @traitlets.validate("store_bytes")
+    def _check_store_bytes(self, proposal: Any) -> int:
+        value = proposal["value"]
+
+        def test() -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 << 20:
+                from ...engine.errors import InputError
+
+                raise InputError(
+                    f"store_bytes must be an integer of at least 1 MiB (1048576), not {value!r}."
+                )
+
+        return int(self._checked(value, test))
 
     _top_k: int = DEFAULT_TOP_K
     _max_values: int = DEFAULT_MAX_VALUES
