@@ -218,13 +218,10 @@ export class ExplorerView {
     this.on("change:outputs_view", () => this.saliency.show()); // "next token" for an LM
     this.on("change:unit", () => this.onUnit());
     // Edits: every view downstream is asked for again (Python sends the edited ones).
-    const edited = (): void => {
+    this.on("change:edits", () => {
       this.root.dataset.edited = (this.model.get("edits") ?? []).length ? "1" : "0";
       this.layerView.show();
       this.showPanels();
-    };
-    this.on("change:edits", () => {
-      edited();
       this.showExplained();
     });
     this.on("change:edit_view", () => this.layerView.show());
