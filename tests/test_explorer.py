@@ -345,8 +345,10 @@ def test_the_session_holds_at_most_its_byte_budget_and_always_the_current_view(t
         assert torch.equal(ex.session.activation("out", i), full["out"][0])
         ex.layer = "shared#1"
     assert ex.session.cached()["all_layers"][-2:] == [4, 5]  # the latest kept, the oldest gone
-    ex.session.cache_bytes = 1  # under one input: the one asked for stays
+    ex.session.cache_bytes = 1  # under one input: all of the one asked for stays
     assert torch.equal(ex.session.activation("out", 5), _full_capture(twice_mlp, x, 5)["out"][0])
+    ex.session.output(5)
+    assert 5 in ex.session.cached()["all_layers"]  # its output did not push its layers out
     ex.input_index = 3
     ex.wait(60)
     assert ex.session.cached()["one_layer"] == {3: ["shared", "shared#1"]}

@@ -239,13 +239,25 @@ def test_feature_indices_travel_as_gaps_of_one_two_or_three_bytes():
     assert gaps.dtype == np.uint8
 
 
-def test_the_explorer_keeps_a_lens_s_features_sparse_between_views(ex, gpt2):
-    held = ex.session.activations(1)
+def test_the_explorer_keeps_a_lens_s_features_sparse_between_views_where_smaller(gpt2):
+    sparse_sae = TinySAE(n=4096, seed=4)
+    with torch.no_grad():
+        sparse_sae.b_enc.fill_(-0.075)  # about 1% active, as in trained SAEs
+    explorer = actscope.Explorer(gpt2, texts(2), lenses=[sparse_sae], layer=FEATURES)
+    held = explorer.session.activations(1)
     assert held[FEATURES].is_sparse and not held[BLOCK].is_sparse
-    x = ex.session.inputs.batch([1])["input_ids"]
-    expected = TinySAE().encode(block_output(gpt2, x))[0].detach()
-    torch.testing.assert_close(ex.session.activation(FEATURES, 1), expected)
+    x = explorer.session.inputs.batch([1])["input_ids"]
+    expected = sparse_sae.encode(block_output(gpt2, x))[0].detach()
+    torch.testing.assert_close(explorer.session.activation(FEATURES, 1), expected)
     kept = held[FEATURES]
-    sparse_bytes = kept.values().nbytes + kept.indices().nbytes
     assert kept.values().numel() == int((expected != 0).sum())
-    assert sparse_bytes < kept.to_dense().nbytes
+    sparse_bytes = kept.indices().nbytes + kept.values().nbytes
+    assert sparse_bytes < 0.4 * kept.to_dense().nbytes  # ~1% active: 28 bytes each vs 4 a value
+    explorer.close()
+    # a lens whose features are all non-zero (projections) stays dense: sparse is larger
+    directions = torch.randn(16, 64, generator=torch.Generator().manual_seed(0))
+    lens = actscope.Lens.linear(BLOCK, directions, name="dense")
+    explorer = actscope.Explorer(gpt2, texts(2), lenses=[lens])
+    held = explorer.session.activations(1)[f"{BLOCK}/dense"]
+    assert not held.is_sparse and bool((held != 0).all())
+    explorer.close()

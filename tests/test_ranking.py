@@ -83,6 +83,11 @@ def test_by_count_ranks_active_positions_against_a_brute_force_sort():
     assert r.count is not None
     assert r.count.tolist() == [-c for c, _, _ in rows[:30]]
     assert r.by == "count"
+    # statistics made without counts still rank by max and mean
+    from actscope.engine.ranking import UnitStats, top_units
+
+    bare = UnitStats(max=torch.tensor([1.0, 3.0]), mean=torch.zeros(2), argmax=torch.zeros(2))
+    assert top_units(bare, 2).units.tolist() == [1, 0] and top_units(bare, 2).count is None
     # the other rankings carry the counts too
     by_max = rank_units(act, unit_axis=1, k=5)
     assert by_max.count is not None

@@ -103,6 +103,15 @@ def test_a_bad_group_names_the_range_and_an_impossible_one_says_why(ex, gpt2):
     assert "add_input" in wire.decode(one.specific_view)[0]["unavailable"]
 
 
+def test_adding_an_input_contrasts_against_it_too(ex):
+    ex.contrast_group = [0]
+    ex.wait(60)
+    assert wire.decode(ex.specific_view)[0]["others"] == 5
+    ex.add_input({"input_ids": torch.arange(1, 10)}, select=False)
+    ex.wait(60)
+    assert wire.decode(ex.specific_view)[0]["others"] == 6
+
+
 def test_a_snapshot_holds_each_saved_input_against_the_others(ex):
     ex.snapshot(layers=[FEATURES], inputs=[0, 3])
     container, _ = wire.decode(ex.snapshot_data)

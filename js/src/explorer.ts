@@ -12,7 +12,7 @@ import { InputStrip } from "./components/inputs";
 import { Tooltip } from "./components/tooltip";
 import { LayerTree } from "./components/tree";
 import { h } from "./dom";
-import { isFailure } from "./layouts/data";
+import { isFailure, type LayerEntry } from "./layouts/data";
 import { AttentionPanel } from "./panels/attention";
 import { EditsPanel } from "./panels/edits";
 import { EffectsPanel } from "./panels/effects";
@@ -120,9 +120,7 @@ export class ExplorerView {
     this.edits = new EditsPanel(host);
     this.patching = new PatchingPanel(host);
     this.store.setBudget(this.model.get("store_bytes") ?? 0);
-    this.store.watch((data) => {
-      if (this.layers.get(data.meta.layer ?? "")?.features_of) this.showExplained();
-    });
+    this.store.watch((data) => this.showExplained(data));
     this.showExplained(); // the first view is in the store already
     this.layout();
     this.listen();
@@ -224,7 +222,10 @@ export class ExplorerView {
       this.showPanels();
       this.showExplained();
     });
-    this.on("change:edit_view", () => this.layerView.show());
+    this.on("change:edit_view", () => {
+      this.layerView.show();
+      this.showExplained();
+    });
     this.on("change:prefetch", () => this.prefetcher.run());
     this.on("change:store_bytes", () => this.store.setBudget(this.model.get("store_bytes")));
     this.on("change:snapshot_data", () => void this.loadSnapshot());
@@ -238,15 +239,16 @@ export class ExplorerView {
     this.showExplained();
   }
 
-  /** Beside each lens in the tree: what its features explain on the current input, from
-   * the lens's view of that input once it is in the store (sent, prefetched or saved). */
-  private showExplained(): void {
-    if (!this.layerView) return; // called from the constructor before the view exists
+  /** Beside each lens in the tree: what it explains on this input, from its view once in the
+   * store (sent, prefetched or saved); `stored`: a view just put there (a lens's matters). */
+  private showExplained(stored?: LayerEntry): void {
+    // (also called from the constructor, before the layer view exists)
+    if (!this.layerView || (stored && !this.layers.get(stored.meta.layer ?? "")?.features_of)) return;
     const shares = new Map<string, number>();
     const input = this.model.get("input_index");
     for (const [name, info] of this.layers) {
       if (!info.features_of) continue;
-      const data = this.store.get(this.layerView.storeKey(layerViewKey(input, name)));
+      const data = this.store.peek(this.layerView.storeKey(layerViewKey(input, name)));
       const share = data && !isFailure(data) ? data.meta.explained : undefined;
       if (share !== undefined) shares.set(name, share);
     }

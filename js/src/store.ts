@@ -75,12 +75,17 @@ export class ViewStore {
     }
     this.map.set(k, data);
     this.total += cost(data);
-    for (const fn of this.watchers) fn(data);
     for (const [oldKey, value] of this.map) {
       if (this.total <= this.budget || oldKey === k) break;
       this.map.delete(oldKey);
       this.total -= cost(value);
     }
+    for (const fn of this.watchers) fn(data);
+  }
+
+  /** The view filed under `key`, without making it the most recently used. */
+  peek(key: string): LayerEntry | undefined {
+    return this.map.get(key) ?? this.pinned.get(key);
   }
 
   /** Bytes held (decoded). */

@@ -62,6 +62,12 @@ describe("view store", () => {
     store.setBudget(0); // not a budget: ignored
     expect(store.size).toBe(2 * (2000 + 4096));
     expect(seen).toEqual(["0|a", "0|b", "0|c"]);
+    // a look that is not a use: peek leaves the order as it was
+    store.setBudget(2 * (2000 + 4096));
+    expect(store.peek("0|c")).toBeDefined(); // c, the oldest, stays the oldest
+    store.put(layer("d", 500));
+    expect([store.has("0|a"), store.has("0|c"), store.has("0|d")]).toEqual([true, false, true]);
+    expect(store.size).toBeLessThanOrEqual(2 * (2000 + 4096)); // within budget when watchers run
   });
 
   it("files views by the key they answer, replacing an older answer", () => {

@@ -68,17 +68,22 @@ export class RankingPanel {
     for (let i = 0; i < r.units.length; i++) {
       const u = r.units[i] as number;
       const [maxV, meanV] = [r.max[i] as number, r.mean[i] as number];
-      const count = r.count[i] ?? 0;
-      const main = by === "max" ? fmt(maxV) : by === "mean" ? fmt(meanV) : `${count}×`;
+      const count = r.count[i]; // absent from views saved before counts were sent
+      const main = by === "max" ? fmt(maxV) : by === "mean" ? fmt(meanV) : `${count ?? "?"}×`;
       const pos = r.argmax[i] as number;
-      const active = positions ? `active at ${count} of ${positions} tokens` : `active at ${count} positions`;
+      const active =
+        count === undefined
+          ? ""
+          : positions
+            ? `, active at ${count} of ${positions} tokens`
+            : `, active at ${count} positions`;
       const row = h(
         "li",
         {
           class: `acts-rank-row${u === this.unit ? " acts-selected" : ""}`,
           "data-unit": u,
           role: "button",
-          title: `${this.word} ${u}: max ${fmt(maxV)}, mean ${fmt(meanV)}, ${active}, peak at ${this.where(data, pos)}`,
+          title: `${this.word} ${u}: max ${fmt(maxV)}, mean ${fmt(meanV)}${active}, peak at ${this.where(data, pos)}`,
         },
         h("span", { class: "acts-rank-unit", text: String(u) }),
         h("span", { class: "acts-rank-value", text: main }),

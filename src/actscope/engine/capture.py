@@ -148,6 +148,17 @@ class Activations(Mapping[str, torch.Tensor]):
                             total += storage.nbytes()
         return total
 
+    def densify_larger(self) -> None:
+        """Make dense again each sparse record that takes more memory than its dense form
+        (a lens whose features are mostly non-zero: a PCA, a transcoder, an untrained SAE)."""
+        for name in self._sparse:
+            calls = self._records.get(name, [])
+            for i, t in enumerate(calls):
+                if isinstance(t, torch.Tensor) and t.is_sparse:
+                    sparse = t._nnz() * (t.sparse_dim() * 8 + t.element_size())
+                    if sparse >= t.numel() * t.element_size():
+                        calls[i] = t.to_dense()
+
     def update(self, other: Activations) -> None:
         """Take ``other``'s records for the layers it captured (e.g. again, with clone=True)."""
         self._alias.update(other._alias)

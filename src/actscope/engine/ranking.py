@@ -89,7 +89,7 @@ def top_units(stats: UnitStats, k: int = 20, by: RankBy = "max") -> Ranking:
         mean=stats.mean[order],
         argmax=stats.argmax[order],
         by=by,
-        count=_counts(stats)[order],
+        count=None if stats.count is None else stats.count[order],
     )
 
 

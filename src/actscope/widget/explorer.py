@@ -324,6 +324,7 @@ class Explorer(
         self.thumbs = thumbnails(self.session.inputs)
         if select:
             self.input_index = index
+        self._refresh_specific()  # the contrast is against every other input: one more
         return index
 
     # Jobs. ---------------------------------------------------------------------------------------

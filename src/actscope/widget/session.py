@@ -177,7 +177,7 @@ class Session:
         runs.cache[index] = self._touch(acts)
         while len(runs.cache) > self._cache_size:
             runs.cache.popitem(last=False)
-        self._fit(keep=acts)
+        self._fit(index)
         return acts
 
     def _layer_activations(self, layer: str, index: int, edited: bool = True) -> Activations:
@@ -204,7 +204,7 @@ class Session:
         runs.single[index] = self._touch(acts)
         while len(runs.single) > self._cache_size:
             runs.single.pop(next(iter(runs.single)))
-        self._fit(keep=acts)
+        self._fit(index)
         return acts
 
     def held_bytes(self) -> int:
@@ -222,27 +222,30 @@ class Session:
         first."""
         held: list[tuple[dict[int, Any], int, int, Any]] = []
         for runs in (self._clean, self._edited):
+            # list(): one step under the GIL, so a job's insert cannot break the iteration
             for table in (runs.single, runs.cache):
-                held += [(table, i, acts.nbytes, acts) for i, acts in table.items()]
+                held += [(table, i, acts.nbytes, acts) for i, acts in list(table.items())]
             held += [
                 (runs.outputs, i, out[0].untyped_storage().nbytes(), out)
-                for i, out in runs.outputs.items()
+                for i, out in list(runs.outputs.items())
             ]
-        held.sort(key=lambda entry: self._used.get(id(entry[3]), 0))
-        self._used = {id(e[3]): self._used[id(e[3])] for e in held if id(e[3]) in self._used}
+        used = self._used
+        held.sort(key=lambda entry: used.get(id(entry[3]), 0))
+        self._used = {id(e[3]): used[id(e[3])] for e in held if id(e[3]) in used}
         return held
 
-    def _fit(self, keep: Any) -> None:
-        """Drop what was seen longest ago until the session holds at most ``cache_bytes``
-        (``keep``, the activations just asked for, stays even if it alone is over)."""
+    def _fit(self, index: int) -> None:
+        """Drop what was seen longest ago until the session holds at most ``cache_bytes``;
+        input ``index``, the one just asked for, keeps all it has (its activations, clean
+        and edited, and its output) even if that alone is over."""
         held = self._held()
         total = sum(size for _, _, size, _ in held)
-        for table, index, size, value in held:
+        for table, i, size, _ in held:
             if total <= self.cache_bytes:
                 return
-            if value is keep:
+            if i == index:
                 continue
-            table.pop(index, None)
+            table.pop(i, None)
             total -= size
 
     def _run(
@@ -264,13 +267,15 @@ class Session:
                 self._keep_output(index, output, runs)
 
         # The edits' hooks first, so that the edited layer itself is captured edited; a
-        # lens's features are kept sparse (tens of thousands wide, a few dozen active).
+        # lens's features are kept sparse (tens of thousands wide, a few dozen active)
+        # where that takes less memory than dense.
         with (
             torch.no_grad(),
             runs.editing(self.model),
             capture(self.model, names, outputs=self.outputs, sparse=True) as acts,
         ):
             forward()
+        acts.densify_larger()
         if acts.overwritten:
             # A later module changed some outputs in place: capture those again, copied.
             again = sorted(acts.overwritten)
@@ -293,7 +298,7 @@ class Session:
         outputs.move_to_end(index)
         while len(outputs) > 4 * self._cache_size:
             outputs.popitem(last=False)
-        self._fit(keep=outputs[index])
+        self._fit(index)
 
     def output(self, index: int, *, edited: bool = True) -> tuple[torch.Tensor, bool]:
         """The model's output tensor for input ``index`` (its logits, for a model that names

@@ -51,7 +51,8 @@ def sparse_arrays(
         act, active, per_row = act[:keep], active[:keep], per_row[:keep]
     cols = active.nonzero()[:, 1]
     gaps = varint_gaps(cols.cpu().numpy(), per_row.cpu().numpy())
-    view: SparseView = {"active": int(cols.numel()), "density": count / max(act.numel(), 1)}
+    # active: the values sent; density: of the whole view, trimmed or not
+    view: SparseView = {"active": int(cols.numel()), "density": count / (positions * features)}
     arrays = {"sp_counts": per_row.to(torch.uint16), "sp_gaps": gaps, "sp_vals": act[active]}
     return arrays, trimmed, view
 

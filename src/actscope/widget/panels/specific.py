@@ -11,6 +11,7 @@ A snapshot holds, for each saved input and lens, the group of that input alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -85,9 +86,15 @@ class SpecificPanel(Panel):
             cache[key] = unit_stats(act, axis).max.float().cpu()
         return cache[key]
 
-    def _specific(self, layer: str, group: list[int], k: int = SPECIFIC_K) -> tuple[Ranking, int]:
+    def _specific(
+        self,
+        layer: str,
+        group: list[int],
+        k: int = SPECIFIC_K,
+        check: Callable[[], None] = lambda: None,
+    ) -> tuple[Ranking, int]:
         """The units most specific to ``group`` (against every other input), and how many
-        other inputs there are."""
+        other inputs there are; ``check`` runs before each input's pass (a job's Cancel)."""
         n = len(self.session.inputs)
         chosen = sorted(set(group))
         others = [i for i in range(n) if i not in chosen]
@@ -97,14 +104,21 @@ class SpecificPanel(Panel):
                 f"{chosen or 'empty'} of the explorer's {n} inputs. Add inputs with "
                 "ex.add_input(...) or change ex.contrast_group."
             )
-        a = torch.stack([self._input_maxima(layer, i) for i in chosen])
-        b = torch.stack([self._input_maxima(layer, i) for i in others])
+
+        def maxima(i: int) -> torch.Tensor:
+            check()
+            return self._input_maxima(layer, i)
+
+        a = torch.stack([maxima(i) for i in chosen])
+        b = torch.stack([maxima(i) for i in others])
         return contrast(a, b, unit_axis=0, k=k), len(others)
 
-    def _specific_blob(self, layer: str, group: list[int]) -> bytes:
+    def _specific_blob(
+        self, layer: str, group: list[int], check: Callable[[], None] = lambda: None
+    ) -> bytes:
         key = specific_key(layer, group)
         try:
-            found, others = self._specific(layer, group)
+            found, others = self._specific(layer, group, check=check)
         except InputError as exc:
             return self._tagged(unavailable_blob(key, str(exc)), self._edit_tag())
         blob = specific_blob(found, layer=layer, group=group, others=others)
@@ -117,11 +131,12 @@ class SpecificPanel(Panel):
         tag = self._edit_tag()
 
         def work(progress: Progress) -> bytes:
-            progress.check()
-            return self._specific_blob(layer, group)
+            return self._specific_blob(layer, group, progress.check)
 
         def done(blob: bytes) -> None:
-            self.specific_view = blob
+            # an answer for a layer, group or edits no longer asked for is not shown
+            if (self.layer, list(self.contrast_group), self._edit_tag()) == (layer, group, tag):
+                self.specific_view = blob
 
         def failed(exc: BaseException) -> None:
             why = f"{type(exc).__name__}: {exc}"
