@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +25,15 @@ def test_there_are_example_notebooks():
         "saliency.ipynb",
         "sharing.ipynb",
     } <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_an_id(path):
+    """nbformat 4.5 cells need an id (its validator warns today and will refuse later)."""
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    missing = [i for i, cell in enumerate(raw["cells"]) if not cell.get("id")]
+    assert not missing, f"{path.name}: cells {missing} have no id"
 
 
 @pytest.mark.slow
