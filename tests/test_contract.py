@@ -31,6 +31,29 @@ def test_the_generated_typescript_is_current():
     ), "js/tests/fixtures/contract.json is stale: run `python -m actscope.widget.typescript`"
 
 
+def test_generated_interfaces_extend_what_the_contract_subclasses():
+    """Python 3.11 drops a TypedDict's bases, so the generator infers them: check it
+    against the class statements themselves."""
+    import ast
+    import inspect
+
+    declared = {}
+    for module in (contract.metas, contract.traits, contract.messages):
+        for node in ast.parse(inspect.getsource(module)).body:
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
+                declared[node.name] = [b for b in bases if b != "TypedDict"]
+    text = typescript.typescript()
+    subclasses = {name: bases for name, bases in declared.items() if bases}
+    assert subclasses, "the contract has no subclassed interface left to check"
+    for name, bases in declared.items():
+        ts = typescript._ts_name(name)
+        if bases:
+            assert f"export interface {ts} extends {typescript._ts_name(bases[0])} {{" in text
+        else:
+            assert f"export interface {ts} {{" in text or f"interface {ts} " not in text
+
+
 def test_enums_match_the_engine():
     assert list(get_args(contract.SaliencyMethod)) == list(METHODS)
     assert list(contract.SALIENCY_LABELS) == list(METHODS)

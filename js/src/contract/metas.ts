@@ -11,10 +11,7 @@ export interface ErrorMeta {
 }
 
 /** A layer view that failed (the forward pass raised, the layer returned no tensor). */
-export interface LayerViewErrorMeta {
-  key: string;
-  edits?: string;
-  error: string;
+export interface LayerViewErrorMeta extends ErrorMeta {
   layer: string;
   input_index: number;
 }
@@ -40,12 +37,7 @@ export interface SparseView {
 }
 
 /** One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`. */
-export interface LayerViewMeta {
-  nan: number;
-  posinf: number;
-  neginf: number;
-  min: number;
-  max: number;
+export interface LayerViewMeta extends ValueSummary {
   key: string;
   edits?: string;
   layer: string;
@@ -62,12 +54,7 @@ export interface LayerViewMeta {
 }
 
 /** One saliency map (``panels/saliency.py``). Arrays: ``map`` and, over pixels, ``image``. */
-export interface SaliencyViewMeta {
-  nan: number;
-  posinf: number;
-  neginf: number;
-  min: number;
-  max: number;
+export interface SaliencyViewMeta extends ValueSummary {
   key: string;
   edits?: string;
   input_index: number;

@@ -147,14 +147,36 @@ def _ts_type(tp: Any) -> str:
     raise TypeError(f"no TypeScript for {tp!r}")
 
 
+def _base(cls: Any, hints: dict[str, Any]) -> Any:
+    """The contract interface ``cls`` extends, if any.
+
+    Python 3.11 keeps no bases on a TypedDict, only the merged keys, base keys first; so
+    the base is the largest other interface whose keys (and their types) begin ``cls``'s.
+    """
+    keys = list(hints)
+    best = None
+    for other in _INTERFACES:
+        theirs = typing.get_type_hints(other, include_extras=True)
+        n = len(theirs)
+        if other is cls or not 0 < n < len(keys) or list(theirs) != keys[:n]:
+            continue
+        same = all(theirs[k] == hints[k] for k in theirs)
+        if same and (best is None or n > len(typing.get_type_hints(best))):
+            best = other
+    return best
+
+
 def _interface(cls: Any) -> str:
     hints = typing.get_type_hints(cls, include_extras=True)  # inherited keys included
     lines = []
     doc = " ".join(line.strip() for line in (cls.__doc__ or "").strip().splitlines())
     if doc:
         lines.append(f"/** {doc} */")
-    lines.append(f"export interface {_ts_name(cls.__name__)} {{")
-    for key in hints:
+    base = _base(cls, hints)
+    inherited = typing.get_type_hints(base) if base else {}
+    extends = f" extends {_ts_name(base.__name__)}" if base else ""
+    lines.append(f"export interface {_ts_name(cls.__name__)}{extends} {{")
+    for key in (k for k in hints if k not in inherited):
         loose = get_origin(hints[key]) is NotRequired or key in cls.__optional_keys__
         optional = "?" if loose else ""
         lines.append(f"  {key}{optional}: {_ts_type(hints[key])};")
