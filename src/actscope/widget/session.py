@@ -15,8 +15,10 @@ too: ``edited=False`` asks for the clean run, so that the two can be shown side 
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,6 +39,19 @@ from ..engine.names import resolve_modules, split_call, unwrap
 from ..engine.outputs import OutputSelector
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """``method`` under the session's lock: the widget's jobs ask from their own threads
+    while the kernel's thread asks too, and one pass at a time may run the model."""
+
+    @functools.wraps(method)
+    def run(self: Session, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 @dataclass
@@ -80,6 +95,7 @@ class Session:
         cache_bytes: int | None = None,
     ) -> None:
         model = unwrap(model)
+        self._lock = threading.RLock()
         self.model = model
         self.inputs = inputs
         self.forward = forward
@@ -145,6 +161,7 @@ class Session:
 
     # Activations -------------------------------------------------------------------------
     # Edits -------------------------------------------------------------------------------
+    @_locked
     def set_edits(self, edits: Sequence[Edit]) -> None:
         """Run every later pass with ``edits`` (none: the clean model); the clean run's
         results stay cached."""
@@ -165,6 +182,7 @@ class Session:
     def _runs(self, edited: bool) -> _Runs:
         return self._edited if edited and self._edited.edits else self._clean
 
+    @_locked
     def activations(self, index: int, *, edited: bool = True) -> Activations:
         """Every shown layer's output for input ``index`` (one forward pass, then cached);
         with the edits, if any, unless ``edited=False``."""
@@ -180,6 +198,7 @@ class Session:
         self._fit(index)
         return acts
 
+    @_locked
     def _layer_activations(self, layer: str, index: int, edited: bool = True) -> Activations:
         """Activations holding ``layer`` for input ``index``.
 
@@ -207,6 +226,7 @@ class Session:
         self._fit(index)
         return acts
 
+    @_locked
     def held_bytes(self) -> int:
         """Bytes of activations and outputs the session holds now (see ``cache_bytes``)."""
         return sum(size for _, _, size, _ in self._held())
@@ -300,6 +320,7 @@ class Session:
             outputs.popitem(last=False)
         self._fit(index)
 
+    @_locked
     def output(self, index: int, *, edited: bool = True) -> tuple[torch.Tensor, bool]:
         """The model's output tensor for input ``index`` (its logits, for a model that names
         them) and whether it was named ``logits``: kept from the pass that captured the
@@ -335,11 +356,13 @@ class Session:
             tensor = tensor.to_dense()
         return view_layout(per_example(tensor, info.batch_axis), info.kind, info.unit_axis)
 
+    @_locked
     def captured(self, index: int, *, edited: bool = True) -> Activations | None:
         """Input ``index``'s activations of every layer if a pass has captured them (with
         the edits, if any, unless ``edited=False``), without running one; else ``None``."""
         return self._runs(edited).cache.get(index)
 
+    @_locked
     def cached(self) -> dict[str, Any]:
         """What the session holds: ``all_layers``, the inputs captured whole,
         ``one_layer``, the inputs seen through one layer only, with the layers held, and
@@ -351,6 +374,7 @@ class Session:
             "bytes": self.held_bytes(),
         }
 
+    @_locked
     def forget(self) -> None:
         """Drop cached activations (after the model's weights change)."""
         self._clean.clear()
