@@ -11,7 +11,11 @@ peak memory (``ru_maxrss``) belongs to it alone:
 1. **bare forward + encode**: the model under ``torch.no_grad()`` with a hook that encodes
    the layer's output (the least any feature tool must do), then ``actscope.mine`` over the
    lens (top-k examples, histograms, quantile samples and densities of every feature), in
-   alternating whole runs, the best of ``--repeat`` each.
+   alternating whole runs, the best of ``--repeat`` each. Then the same again alternating
+   per chunk of ``--chunk`` texts (the best of each chunk's runs, summed): this machine's
+   speed drifts by up to a third within a minute, which whole runs cannot cancel. Each
+   chunk is mined from scratch, so this row is the harder one for mining (its pruning
+   restarts every chunk).
 2. **dense cache + sort**: every valid token's 16,384 feature values kept (float32, on the
    CPU), then per feature the top-k examples by each example's maximum, quantiles by a full
    sort, a histogram and the density, over the cache.
@@ -21,7 +25,7 @@ peak memory (``ru_maxrss``) belongs to it alone:
 
 No assertions: it prints a table of seconds, ratios, megabytes and bytes.
 
-    python benchmarks/features.py              # 2,000 texts (~6 min on 2 CPUs)
+    python benchmarks/features.py              # 2,000 texts (~9 min on 2 CPUs)
     python benchmarks/features.py --quick      # 256 texts
     python benchmarks/features.py --device cuda
 """
@@ -135,6 +139,16 @@ def child_timing(args: argparse.Namespace) -> dict[str, Any]:
         bares.append(bare(twin, sae, texts, tokenizer, args, device))
         seconds, index = mine_run(model, sae, texts, tokenizer, args, device)
         mines.append(seconds)
+    # This machine's speed drifts by a third over tens of seconds, more than whole
+    # alternating runs can cancel: the same work again, bare and mine alternating per chunk.
+    chunked: dict[str, list[float]] = {"bare": [], "mine": []}
+    for start in range(0, len(texts), args.chunk):
+        part = texts[start : start + args.chunk]
+        pair = [(bare(twin, sae, part, tokenizer, args, device),
+                 mine_run(model, sae, part, tokenizer, args, device)[0])
+                for _ in range(args.repeat)]  # fmt: skip
+        chunked["bare"].append(min(b for b, _ in pair))
+        chunked["mine"].append(min(m for _, m in pair))
     tokens = sum(
         int(b["attention_mask"].sum())
         for b in batches(texts, tokenizer, args.batch_size, args.max_length)
@@ -143,6 +157,8 @@ def child_timing(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bare": min(bares),
         "mine": min(mines),
+        "chunk_bare": sum(chunked["bare"]),
+        "chunk_mine": sum(chunked["mine"]),
         "tokens": tokens,
         "examples": index.n_examples,
         "index_mb": index.nbytes / 2**20,
@@ -228,6 +244,17 @@ def report(args: argparse.Namespace) -> None:
         ("bare forward + encode", timing["bare"], 1.0, None),
         ("actscope.mine over the lens", timing["mine"], timing["mine"] / timing["bare"], None),
     ]
+    rows.append(
+        (f"  interleaved by {args.chunk} texts: bare + encode", timing["chunk_bare"], 1.0, None)
+    )
+    rows.append(
+        (
+            "  … actscope.mine, each chunk from scratch",
+            timing["chunk_mine"],
+            timing["chunk_mine"] / timing["chunk_bare"],
+            None,
+        )
+    )
     for name, seconds, ratio, _ in rows:
         print(f"  {name:52s} {seconds:9.2f} {ratio:8.3f}")
     print(f"  {'  (its process: model, texts, index; peak)':52s} {'':9s} {'':8s} "
@@ -257,6 +284,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--chunk", type=int, default=256, help="texts per interleaved chunk")
     parser.add_argument("--features", type=int, default=16384)
     parser.add_argument("--l0", type=int, default=64)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -12,8 +12,9 @@ Two strategies give identical results:
   max without indices, then the position of the max only for the (example, unit) pairs
   that can still enter the unit's top-k (at or above its current k-th value and among the
   batch's k best), looked up one by one; after the first batches these are few. Text
-  padding is dropped by gathering the valid rows, a cache-sized chunk at a time, rather
-  than masking every position. The candidate count is data-dependent, which costs nothing
+  padding is dropped by reducing each example's tokens as one block (right padding) or
+  by gathering the valid rows, a cache-sized chunk at a time, rather than masking every
+  position. The candidate count is data-dependent, which costs nothing
   on the CPU but would sync a GPU.
 
 Padding positions (``attention_mask == 0``) count for nothing: not for maxima, not for the
@@ -184,7 +185,7 @@ def reduce(
     argmax = torch.full((batch, n_units), -1, dtype=torch.int64, device=x.device)
     lookup = candidate
     zero = candidate & (maxima == 0)
-    if bool(zero.any()) and bool(x.min() >= 0):  # host reads: CPU only
+    if int(zero.sum()) * _LOOK_UP_BYTES > zero.numel() and bool(x.min() >= 0):  # CPU only
         # Sparse non-negative units (a ReLU, an SAE's features): a maximum of 0 means the
         # row is all zeros, whose first maximum is the example's first valid position.
         first = mask.valid.to(torch.int8).argmax(1)[:, None] if mask is not None else 0
@@ -231,6 +232,11 @@ def _look_up(
         argmax[bb, uu] = picked.argmax(dim=1)
 
 
+_LOOK_UP_BYTES = 16
+"""Looking a pair up reads a cache line (64 bytes) per position, ``x.min()`` four bytes
+per value: under one pair in 16 (example, unit) pairs, looking up the zero maxima costs
+less than proving the layer non-negative."""
+
 _LENGTH_BOUNDS = (16, 32, 64, 128, 256, 512, 1 << 62)
 """Groups of example lengths read together when looking up positions."""
 
@@ -246,6 +252,8 @@ def _valid_rows(x: torch.Tensor, mask: Mask) -> tuple[torch.Tensor, torch.Tensor
     each chunk is reduced while it is in cache: one read of the activation from memory.
     """
     batch, _, n_units = x.shape
+    if mask.lengths is not None and x.is_contiguous():
+        return _valid_blocks(x, mask.lengths)
     assert mask.rows is not None
     assert mask.row_example is not None
     flat = x.reshape(-1, n_units)
@@ -257,6 +265,21 @@ def _valid_rows(x: torch.Tensor, mask: Mask) -> tuple[torch.Tensor, torch.Tensor
         owner = mask.row_example[start : start + step]
         raw.scatter_reduce_(0, _expand(owner, n_units), rows, "amax")
         active += _count_positive(rows, True)
+    return raw, active
+
+
+def _valid_blocks(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_valid_rows` for right padding: each example's tokens are one contiguous
+    ``(length, U)`` block of ``x``, reduced in place (no gather, no scatter): about half the
+    time of gathering rows on a 64 × 64 × 16,384 batch."""
+    batch, _, n_units = x.shape
+    raw = torch.full((batch, n_units), _NEG_INF, dtype=x.dtype, device=x.device)
+    active = torch.zeros(n_units, dtype=torch.int32, device=x.device)
+    for b, length in enumerate(lengths.tolist()):
+        if length:
+            block = x[b, :length]
+            torch.amax(block, 0, out=raw[b])
+            active += _count_positive(block, True)
     return raw, active
 
 
