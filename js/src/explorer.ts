@@ -412,9 +412,8 @@ export class ExplorerView {
           () => null,
         )
       : null;
-    if (entry && storeKey(entry) === this.layerView.storeKey() && !this.layerView.drawn) {
-      this.layerView.show();
-    }
+    // (a window of a long view, or its selected unit's column, may replace what is drawn)
+    if (entry && storeKey(entry) === this.layerView.currentStoreKey()) this.layerView.show();
     this.prefetcher.answered(msg, entry !== null);
   }
 }

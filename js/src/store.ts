@@ -5,10 +5,18 @@
 import { type LayerEntry, layerViewFromBlob } from "./layouts/data";
 import { taggedKey } from "./panels/edits";
 
-/** Where a view is filed: its key, and the edits it was computed with. */
+/** Where a view is filed: its key, the edits it was computed with, and for a window of a
+ * long view (`meta.window`) other than the first, its first position. */
 export function storeKey(data: LayerEntry): string {
   const edits = (data.meta as { edits?: unknown }).edits;
-  return taggedKey(data.meta.key, typeof edits === "string" ? edits : "");
+  const start = (data.meta as { window?: { start?: unknown } }).window?.start;
+  const tagged = taggedKey(data.meta.key, typeof edits === "string" ? edits : "");
+  return tagged + windowSuffix(typeof start === "number" ? start : 0);
+}
+
+/** What `storeKey` adds for a window starting at `start` (nothing for the first). */
+export function windowSuffix(start: number): string {
+  return start > 0 ? `@${start}` : "";
 }
 
 export class ViewStore {
@@ -99,5 +107,6 @@ export class ViewStore {
 }
 
 function cost(d: LayerEntry): number {
-  return ("act" in d ? d.act.byteLength : 0) + 4096;
+  if (!("act" in d)) return 4096;
+  return d.act.byteLength + (d.overview?.byteLength ?? 0) + (d.column?.byteLength ?? 0) + 4096;
 }

@@ -35,6 +35,7 @@ function mount(extra: Record<string, unknown> = {}, offline = false) {
       model.set("unit", u);
     },
     drawn: () => drawn.push(root.dataset.drawn ?? ""),
+    send: () => false,
   });
   root.append(...panel.parts, panel.ranking.el);
   const events: CustomEvent[] = [];

@@ -52,8 +52,8 @@ export const patchMetricValues: readonly PatchMetric[] = ["top_logprob", "logit_
 export type EditView = "edited" | "clean" | "difference";
 export const editViewValues: readonly EditView[] = ["edited", "clean", "difference"];
 
-export type LayerViewArray = "act" | "sp_counts" | "sp_gaps" | "sp_vals" | "image" | "rank_max_units" | "rank_max_max" | "rank_max_mean" | "rank_max_argmax" | "rank_mean_units" | "rank_mean_max" | "rank_mean_mean" | "rank_mean_argmax" | "rank_max_count" | "rank_mean_count" | "rank_count_units" | "rank_count_max" | "rank_count_mean" | "rank_count_argmax" | "rank_count_count";
-export const layerViewArrayValues: readonly LayerViewArray[] = ["act", "sp_counts", "sp_gaps", "sp_vals", "image", "rank_max_units", "rank_max_max", "rank_max_mean", "rank_max_argmax", "rank_mean_units", "rank_mean_max", "rank_mean_mean", "rank_mean_argmax", "rank_max_count", "rank_mean_count", "rank_count_units", "rank_count_max", "rank_count_mean", "rank_count_argmax", "rank_count_count"];
+export type LayerViewArray = "act" | "overview" | "column" | "sp_counts" | "sp_gaps" | "sp_vals" | "image" | "rank_max_units" | "rank_max_max" | "rank_max_mean" | "rank_max_argmax" | "rank_mean_units" | "rank_mean_max" | "rank_mean_mean" | "rank_mean_argmax" | "rank_max_count" | "rank_mean_count" | "rank_count_units" | "rank_count_max" | "rank_count_mean" | "rank_count_argmax" | "rank_count_count";
+export const layerViewArrayValues: readonly LayerViewArray[] = ["act", "overview", "column", "sp_counts", "sp_gaps", "sp_vals", "image", "rank_max_units", "rank_max_max", "rank_max_mean", "rank_max_argmax", "rank_mean_units", "rank_mean_max", "rank_mean_mean", "rank_mean_argmax", "rank_max_count", "rank_mean_count", "rank_count_units", "rank_count_max", "rank_count_mean", "rank_count_argmax", "rank_count_count"];
 
 export const saliencyLabels: Record<SaliencyMethod, string> = {"gradient": "gradient", "input_x_gradient": "input × gradient", "integrated_gradients": "integrated gradients", "smoothgrad": "SmoothGrad", "grad_cam": "Grad-CAM"};
 

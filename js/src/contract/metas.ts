@@ -36,6 +36,22 @@ export interface SparseView {
   density: number;
 }
 
+/** The positions ``[start, stop)`` of ``positions`` a windowed sequence view holds exactly (``widget/window.py``); ``unit``: whose value at every position is ``column``. */
+export interface ViewWindow {
+  start: number;
+  stop: number;
+  positions: number;
+  unit?: number;
+}
+
+/** The ``overview`` array: ``rows × cols`` tiles of ``tile_rows × tile_cols`` values, each its value of largest magnitude with the sign (NaN if it holds one). */
+export interface OverviewMeta {
+  rows: number;
+  cols: number;
+  tile_rows: number;
+  tile_cols: number;
+}
+
 /** One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`. */
 export interface LayerViewMeta extends ValueSummary {
   key: string;
@@ -51,6 +67,8 @@ export interface LayerViewMeta extends ValueSummary {
   explained?: number;
   sparse?: SparseView;
   tokens?: string[];
+  window?: ViewWindow;
+  overview?: OverviewMeta;
 }
 
 /** One saliency map (``panels/saliency.py``). Arrays: ``map`` and, over pixels, ``image``. */
@@ -231,6 +249,8 @@ export interface FetchRequest {
   id: number;
   layer: string;
   input_index: number;
+  start?: number;
+  unit?: number;
 }
 
 /** Run an activation-patching sweep between two inputs (``Explorer.patch``). */

@@ -27,6 +27,10 @@ export interface LayerData {
   bytes: number;
   /** Per-unit summaries of `act`, computed on first use. */
   stats?: UnitStats;
+  /** A windowed view (`meta.window`): the whole layer as `meta.overview` tiles. */
+  overview?: Float32Array;
+  /** A windowed view: unit `meta.window.unit`'s value at every position, exact. */
+  column?: Float32Array;
 }
 
 /** A layer view that answers its key with an error instead of data. */
@@ -94,7 +98,23 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
         ? { data: img, h: imgShape[0] as number, w: imgShape[1] as number }
         : null,
     bytes: d.bytes,
+    ...(meta.window && meta.overview ? windowArrays(d, meta) : {}),
   };
+}
+
+/** A windowed view's overview tiles and selected unit's column, checked against its meta. */
+function windowArrays(d: Decoded<unknown>, meta: LayerViewMeta): Pick<LayerData, "overview" | "column"> {
+  const o = meta.overview;
+  const w = meta.window;
+  const overview = d.arrays.get("overview");
+  if (!o || !w || !(overview instanceof Float32Array) || overview.length !== o.rows * o.cols) {
+    throw new WireError("a windowed layer view without its overview");
+  }
+  const column = d.arrays.get("column");
+  if (column !== undefined && (!(column instanceof Float32Array) || column.length !== w.positions)) {
+    throw new WireError("a windowed layer view whose column is not one value a position");
+  }
+  return column ? { overview, column } : { overview };
 }
 
 /**

@@ -21,6 +21,8 @@ export class SequenceView implements KindView {
   private order: Int32Array = new Int32Array(0);
   private position = new Int32Array(0);
   private cw = 2;
+  /** The first position drawn (a window of a long view starts past 0). */
+  private offset = 0;
 
   constructor() {
     this.el.append(this.scroll, this.detail, this.at);
@@ -30,6 +32,8 @@ export class SequenceView implements KindView {
     this.data = data;
     this.ctx = ctx;
     const [T, D] = [data.shape[0] ?? 0, data.shape[1] ?? 0];
+    const off = data.meta.window?.start ?? 0;
+    this.offset = off;
     this.order = unitOrder(data, ctx.sort);
     this.position = new Int32Array(D);
     for (let j = 0; j < D; j++) this.position[this.order[j] as number] = j;
@@ -37,12 +41,13 @@ export class SequenceView implements KindView {
     const labels = h("div", { class: "acts-seq-labels", style: `width: ${LABEL_WIDTH}px` });
     const tokens = data.meta.tokens;
     for (let t = 0; t < T; t++) {
-      const text = tokens ? readableToken(tokens[t] ?? "") : `pos ${t}`;
+      const p = off + t;
+      const text = tokens ? readableToken(tokens[p] ?? "") : `pos ${p}`;
       const label = h("div", {
         class: "acts-seq-label",
         text,
-        title: `position ${t}: ${text} (click: the ${ctx.word}s most active here)`,
-        "data-position": t,
+        title: `position ${p}: ${text} (click: the ${ctx.word}s most active here)`,
+        "data-position": p,
       });
       label.addEventListener("click", () => this.showAt(t));
       labels.append(label);
@@ -80,11 +85,12 @@ export class SequenceView implements KindView {
       ctx.tooltip.hide();
       return;
     }
-    const tok = data.meta.tokens?.[t];
+    const p = this.offset + t;
+    const tok = data.meta.tokens?.[p];
     ctx.tooltip.show(e, [
       data.meta.layer,
       `${ctx.word} ${unit}`,
-      tok !== undefined ? `token ${t} “${readableToken(tok)}”` : `position ${t}`,
+      tok !== undefined ? `token ${p} “${readableToken(tok)}”` : `position ${p}`,
       `value ${fmt(data.act[t * D + unit] as number)}`,
     ]);
   }
@@ -137,9 +143,10 @@ export class SequenceView implements KindView {
       if (v !== 0 && v - v === 0) units.push(u);
     }
     units.sort((a, b) => (row[b] as number) - (row[a] as number) || a - b);
-    const tok = data.meta.tokens?.[t];
-    const where = tok !== undefined ? `“${readableToken(tok)}” (position ${t})` : `position ${t}`;
-    this.at.dataset.position = String(t);
+    const p = this.offset + t;
+    const tok = data.meta.tokens?.[p];
+    const where = tok !== undefined ? `“${readableToken(tok)}” (position ${p})` : `position ${p}`;
+    this.at.dataset.position = String(p);
     const word = ctx.word;
     if (!units.length) {
       this.at.append(h("div", { class: "acts-hint", text: `No ${word} is active at ${where}.` }));
@@ -169,11 +176,16 @@ export class SequenceView implements KindView {
 
   /** The input's tokens, each coloured by the neuron's activation there. */
   private tokensFor(data: LayerData, unit: number): HTMLElement {
-    const [T, D] = [data.shape[0] ?? 0, data.shape[1] ?? 0];
+    const [rows, D] = [data.shape[0] ?? 0, data.shape[1] ?? 0];
+    // A window of a long view: every position from the unit's column once it has come.
+    const col = data.meta.window?.unit === unit ? data.column : undefined;
+    const off = col ? 0 : this.offset;
+    const T = col ? col.length : rows;
+    const value = (t: number) => (col ? (col[t] as number) : (data.act[t * D + unit] as number));
     let peak = 0;
     let lo = 0;
     for (let t = 0; t < T; t++) {
-      const v = data.act[t * D + unit] as number;
+      const v = value(t);
       if (v - v === 0) {
         peak = Math.max(peak, Math.abs(v));
         lo = Math.min(lo, v);
@@ -186,17 +198,20 @@ export class SequenceView implements KindView {
       dark: this.ctx?.dark ?? false,
     });
     const box = h("div", { class: "acts-token-text", "data-unit": unit });
+    const w = data.meta.window;
+    const part = w && !col ? ` at positions ${w.start}–${w.stop - 1} (the rest comes from the kernel)` : "";
     box.append(
       h("div", {
         class: "acts-detail-title",
-        text: `${capital(this.ctx?.word ?? "neuron")} ${unit} on this input (colour scale: its own peak, ${fmt(peak)})`,
+        text: `${capital(this.ctx?.word ?? "neuron")} ${unit} on this input${part} (colour scale: its own peak, ${fmt(peak)})`,
       }),
     );
     const line = h("div", { class: "acts-token-line" });
     for (let t = 0; t < T; t++) {
-      const v = data.act[t * D + unit] as number;
-      const tok = readableToken(data.meta.tokens?.[t] ?? `p${t}`, true);
-      const span = h("span", { class: "acts-token", text: tok, title: `token ${t}: ${fmt(v)}` });
+      const v = value(t);
+      const p = off + t;
+      const tok = readableToken(data.meta.tokens?.[p] ?? `p${p}`, true);
+      const span = h("span", { class: "acts-token", text: tok, title: `token ${p}: ${fmt(v)}` });
       span.style.background = cmap.css(v);
       span.style.color = cmap.textOn(v);
       line.append(span);

@@ -5,6 +5,7 @@
 import type { AnyModel } from "@anywidget/types";
 import { ColorMap, isDark, robustPeak, scaleFor } from "../colormap";
 import { Legend } from "../components/legend";
+import { OverviewStrip } from "../components/overview";
 import { RankingPanel } from "../components/ranking";
 import type { Tooltip } from "../components/tooltip";
 import { clear, h, shapeText } from "../dom";
@@ -19,8 +20,8 @@ import { type KindView, unitWord } from "../layouts/kind";
 import { SequenceView } from "../layouts/sequence";
 import { SpatialView } from "../layouts/spatial";
 import { VectorView } from "../layouts/vector";
-import { storeKey, type ViewStore } from "../store";
-import { type DrawnDetail, type LayerInfo, layerViewKey, type Traits } from "../traits";
+import { storeKey, type ViewStore, windowSuffix } from "../store";
+import { type DrawnDetail, type FetchRequest, type LayerInfo, layerViewKey, type Traits } from "../traits";
 import { asDataView, readOr } from "../wire";
 import { editsTag, taggedKey } from "./edits";
 import "./layer_view.css";
@@ -37,7 +38,12 @@ export interface LayerViewHost {
   selectUnit(unit: number | null): void;
   /** A view was drawn (the explorer prefetches once the user pauses). */
   drawn(): void;
+  /** Ask the kernel for a view (a window of a long one); false when it could not be sent. */
+  send(msg: FetchRequest): boolean;
 }
+
+/** A window asked for is asked again after this long without an answer. */
+const ASK_AGAIN_MS = 10_000;
 
 const SORT_TITLES: Record<SortMode, string> = {
   index: "Units in index order",
@@ -55,6 +61,11 @@ export class LayerViewPanel {
   readonly note = h("div", { class: "acts-note" });
   readonly viewBox = h("div", { class: "acts-view" });
   readonly ranking: RankingPanel;
+  readonly overview: OverviewStrip;
+  /** The first position of the window shown, per key (long views; absent: the first). */
+  private windows = new Map<string, number>();
+  private asked = new Map<string, number>();
+  private fetchId = 0;
   private layerTitle = h("div", { class: "acts-layer-title" });
   private sortBox = h("div", { class: "acts-seg", role: "group", "aria-label": "Sort units" });
   private layouts: Record<"sequence" | "spatial" | "vector", KindView> = {
@@ -72,6 +83,7 @@ export class LayerViewPanel {
 
   constructor(private host: LayerViewHost) {
     this.ranking = new RankingPanel((u) => host.selectUnit(u));
+    this.overview = new OverviewStrip(host.tooltip, (start) => this.moveWindow(start));
     for (const mode of ["index", "max", "mean", "count"] as const) {
       const b = h("button", { class: "acts-btn", type: "button", "data-sort": mode, text: mode });
       b.title = SORT_TITLES[mode];
@@ -89,7 +101,7 @@ export class LayerViewPanel {
 
   /** The main column's part of this panel, in order (the ranking goes in the side column). */
   get parts(): HTMLElement[] {
-    return [this.head, this.legend.el, this.note, this.viewBox];
+    return [this.head, this.legend.el, this.note, this.overview.el, this.viewBox];
   }
 
   /** The key drawn on screen ("" while loading or showing a note). */
@@ -105,6 +117,45 @@ export class LayerViewPanel {
   storeKey(key = this.currentKey()): string {
     const model = this.host.model;
     return taggedKey(key, editsTag(model.get("edits"), model.get("edit_view")));
+  }
+
+  /** `storeKey()` of the current selection with the window shown (long views). */
+  currentStoreKey(): string {
+    return this.storeKey() + windowSuffix(this.windows.get(this.currentKey()) ?? 0);
+  }
+
+  /** Show the window of the current long view that starts at `start` (asked for when not
+   * stored; in a page without a kernel, only what was saved). */
+  private moveWindow(start: number): void {
+    const k = this.currentKey();
+    const filed = this.storeKey(k) + windowSuffix(start);
+    if (this.host.offline() && !this.host.store.has(filed)) {
+      this.overview.tell(
+        `Positions from ${start} were not saved with this page: it holds the overview and the exact values shown. Run the notebook with a kernel to see them.`,
+      );
+      return;
+    }
+    this.windows.set(k, start);
+    this.show();
+  }
+
+  /** Ask the kernel for the window of the current view from `start` (with `unit`'s values
+   * at every position), unless it was asked for a moment ago. */
+  private ask(start: number, unit: number | null): void {
+    const model = this.host.model;
+    const tag = `${this.storeKey()}${windowSuffix(start)}|${unit ?? ""}`;
+    const now = performance.now();
+    if (this.host.offline() || now - (this.asked.get(tag) ?? -ASK_AGAIN_MS) < ASK_AGAIN_MS) return;
+    this.asked.set(tag, now);
+    const msg: FetchRequest = {
+      type: "fetch",
+      id: -++this.fetchId, // the prefetcher's ids are positive
+      layer: model.get("layer"),
+      input_index: model.get("input_index"),
+      start,
+    };
+    if (unit !== null) msg.unit = unit;
+    this.host.send(msg);
   }
 
   private onTrait(): void {
@@ -161,6 +212,9 @@ export class LayerViewPanel {
   setUnit(unit: number | null): void {
     this.active?.setUnit(unit);
     this.ranking.setUnit(unit);
+    const data = this.drawnKey ? this.host.store.peek(this.currentStoreKey()) : undefined;
+    const w = data && !isFailure(data) ? data.meta.window : undefined;
+    if (w && unit !== null && w.unit !== unit) this.ask(w.start, unit); // its whole column
   }
 
   /** Show the current selection: its view if stored, else the loading state or a note. */
@@ -183,8 +237,10 @@ export class LayerViewPanel {
       h("span", { class: "acts-type", text: info?.type ?? "" }),
       h("span", { class: "acts-shape", text: shapeText(info?.shape) }),
     );
-    const data = this.host.store.get(this.storeKey(k));
+    const start = this.windows.get(k);
+    const data = this.host.store.get(this.storeKey(k) + windowSuffix(start ?? 0));
     if (!data || data.meta.key !== k) {
+      if (start !== undefined) this.ask(start, model.get("unit"));
       this.loading(info, k);
       return;
     }
@@ -232,6 +288,7 @@ export class LayerViewPanel {
     clear(this.viewBox);
     clear(this.legend.el);
     this.ranking.render(null, null);
+    this.overview.render(null);
     this.note.textContent = "";
     this.viewBox.append(h("div", { class: "acts-missing", "data-key": key, text }));
   }
@@ -280,6 +337,7 @@ export class LayerViewPanel {
     }
     const unit = this.host.model.get("unit");
     const word = unitWord(this.host.layerInfo(m.layer));
+    this.overview.render(data, cmap, word);
     view.render(shown, {
       cmap,
       tooltip: this.host.tooltip,
@@ -301,7 +359,7 @@ export function fingerprint(d: LayerEntry): string {
   let s = 0;
   const step = Math.max(1, Math.floor(a.length / 251));
   for (let i = 0; i < a.length; i += step) s = (s * 31 + (a[i] as number) * 1000) % 1e9;
-  return `${storeKey(d)}|${a.length}|${s}|`;
+  return `${storeKey(d)}|${a.length}|${s}|${d.meta.window?.unit ?? ""}`;
 }
 
 /** (units, positions) → (positions, units), so "other" layouts draw like sequences. */

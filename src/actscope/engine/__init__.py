@@ -20,6 +20,7 @@ every rank of a ``torchrun`` job.
 ``attention``  ``attention`` patterns, ``head_scores``
 ``directions`` where a unit writes in the residual stream; ``logit_effects``
 ``lenses``     ``Lens``: features of a layer (SAEs, probes, PCA) as virtual layers
+``overview``   ``overview``: a whole (positions, units) layer as max-|value| tiles
 ``search``     ``units_at`` (which fire on a token), ``specific_units`` (a group's)
 ``saliency/``  ``saliency``: five attribution methods, one per file
 ``mining/``    ``mine``: top-activating examples, ``ActivationIndex``
@@ -46,6 +47,7 @@ from .layers import LayerInfo, list_layers
 from .lenses import Lens
 from .lm import LogitLens, Predictions, lm_parts, logit_lens, predictions
 from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
+from .overview import Overview, overview
 from .patching import patching_sweep
 from .ranking import Ranking, contrast, rank_units, unit_stats
 from .saliency import NextToken, Unit, saliency
@@ -70,6 +72,7 @@ __all__ = [
     "MiningInterrupted",
     "NextToken",
     "NoTopPredictionError",
+    "Overview",
     "Predictions",
     "Ranking",
     "Unit",
@@ -85,6 +88,7 @@ __all__ = [
     "logit_effects",
     "logit_lens",
     "mine",
+    "overview",
     "patching_sweep",
     "predictions",
     "rank_units",

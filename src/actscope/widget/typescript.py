@@ -79,6 +79,8 @@ _INTERFACES = [
     C.ValueSummary,
     C.Trimmed,
     C.SparseView,
+    C.ViewWindow,
+    C.OverviewMeta,
     C.LayerViewMeta,
     C.SaliencyViewMeta,
     C.UnitSummaryMeta,

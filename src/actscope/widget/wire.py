@@ -41,7 +41,7 @@ ALIGN = 8
 F16_TARGET_EXP = 14  # the largest magnitude is scaled to within [2**13, 2**14]
 U8_NEG_INF, U8_POS_INF, U8_NAN, U8_LEVELS = 253, 254, 255, 252
 
-Precision = Literal["f16", "u8"]
+Precision = Literal["f16", "u8", "f32"]
 ArrayLike = torch.Tensor | np.ndarray
 
 
@@ -99,6 +99,8 @@ def encode_array(value: ArrayLike, precision: Precision = "f16") -> tuple[dict[s
         return _spec("i32", shape), _host_bytes(value.to(torch.int32))
     if precision == "u8":
         return _encode_u8(value, shape)
+    if precision == "f32":  # exact (a selected unit's values)
+        return _spec("f32", shape), _host_bytes(value.to(torch.float32))
     return _encode_f16(value, shape)
 
 

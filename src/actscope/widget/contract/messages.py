@@ -31,6 +31,10 @@ class FetchRequest(TypedDict):
     id: int
     layer: str
     input_index: int
+    start: NotRequired[int]
+    """For a windowed view (``LayerViewMeta.window``): the first position wanted."""
+    unit: NotRequired[int]
+    """For a windowed view: the unit whose value at every position to add (``column``)."""
 
 
 class PatchRequest(TypedDict):

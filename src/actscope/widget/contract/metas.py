@@ -45,6 +45,26 @@ class SparseView(TypedDict):
     density: float
 
 
+class ViewWindow(TypedDict):
+    """The positions ``[start, stop)`` of ``positions`` a windowed sequence view holds
+    exactly (``widget/window.py``); ``unit``: whose value at every position is ``column``."""
+
+    start: int
+    stop: int
+    positions: int
+    unit: NotRequired[int]
+
+
+class OverviewMeta(TypedDict):
+    """The ``overview`` array: ``rows × cols`` tiles of ``tile_rows × tile_cols`` values, each
+    its value of largest magnitude with the sign (NaN if it holds one)."""
+
+    rows: int
+    cols: int
+    tile_rows: int
+    tile_cols: int
+
+
 class LayerViewMeta(ValueSummary):
     """One layer of one input (``panels/layer_view.py``). Arrays: :data:`LayerViewArray`."""
 
@@ -66,10 +86,16 @@ class LayerViewMeta(ValueSummary):
     """Present when the values travel sparse (a lens's features): ``sp_counts``,
     ``sp_gaps`` and ``sp_vals`` instead of ``act``."""
     tokens: NotRequired[list[str]]
+    window: NotRequired[ViewWindow]
+    """Present when a sequence view is over the value limit: ``act`` holds these positions."""
+    overview: NotRequired[OverviewMeta]
+    """With ``window``: the whole layer as tiles (the ``overview`` array)."""
 
 
 LayerViewArray = Literal[
     "act",
+    "overview",
+    "column",
     "sp_counts",
     "sp_gaps",
     "sp_vals",

@@ -25,12 +25,12 @@ from ..contract import (
     FetchRequest,
     LayerViewMeta,
     LayerViewReply,
-    Trimmed,
     layer_view_key,
     snapshot_key,
 )
 from ..display import message, value_summary
 from ..sparse import sparse_arrays
+from ..window import trim, windowed
 from .base import Panel, SnapshotPlan
 
 DEFAULT_MAX_VALUES = 2_000_000  # 4 MB of float16 per view message
@@ -55,18 +55,25 @@ def layer_view_blob(
     max_values: int = DEFAULT_MAX_VALUES,
     precision: wire.Precision = "f16",
     explained: float | None = None,
+    start: int = 0,
+    unit: int | None = None,
 ) -> bytes:
     """The blob for one layer of one input: the activation (trimmed if huge) and its ranking.
 
     ``layer`` is the name the view answers (the selection, an alias of ``info.name`` maybe);
-    ``precision`` applies to the activation; rankings always travel as float16.
+    ``precision`` applies to the activation; rankings always travel as float16. A sequence
+    view over ``max_values`` travels as a window of positions from ``start`` with the whole
+    layer's overview (and ``unit``'s value at every position): see ``widget/window.py``.
     """
     axis = unit_axis_of(info.kind)
     stats = unit_stats(act, axis)
     arrays: dict[str, Any] = {}
     sparse = sparse_arrays(act, info, max_values)
+    window = windowed(act, max_values, start, unit) if info.kind == "sequence" else None
     if sparse is not None:
         arrays, trimmed, sparse_meta = sparse
+    elif window is not None:
+        arrays, trimmed, window_meta, overview_meta = window
     else:
         shown, trimmed = trim(act, info.kind, max_values)
         arrays["act"] = shown
@@ -84,6 +91,8 @@ def layer_view_blob(
     }
     if sparse is not None:
         meta["sparse"] = sparse_meta
+    elif window is not None:
+        meta["window"], meta["overview"] = window_meta, overview_meta
     if explained is not None and math.isfinite(explained):
         meta["explained"] = round(explained, 4)
     tokens = inputs.tokens(input_index)
@@ -94,7 +103,9 @@ def layer_view_blob(
     image = inputs.image(input_index)
     if image is not None:
         arrays["image"] = image
-    return wire.encode(arrays, meta, precisions={"act": precision, "sp_vals": "u8"})
+    return wire.encode(
+        arrays, meta, precisions={"act": precision, "sp_vals": "u8", "column": "f32"}
+    )
 
 
 def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
@@ -120,26 +131,6 @@ def error_blob(layer: str, input_index: int, text: str) -> bytes:
     """A blob that answers a selection with an error message instead of data."""
     meta: ErrorMeta = {"key": layer_view_key(input_index, layer), "error": text}
     return wire.encode({}, {**meta, "layer": layer, "input_index": input_index})
-
-
-def trim(act: torch.Tensor, kind: str, max_values: int) -> tuple[torch.Tensor, Trimmed | None]:
-    """At most ``max_values`` values of ``act``, cut along positions or units, with a note."""
-    total = act.numel()
-    if total <= max_values or act.ndim == 0:
-        return act, None
-    if kind == "sequence":
-        keep = max(1, max_values // act.shape[1])
-        what = f"the first {keep} of {act.shape[0]} positions"
-    else:
-        per_unit = max(1, total // act.shape[0])
-        keep = max(1, max_values // per_unit)
-        what = f"the first {keep} of {act.shape[0]} units"
-    shown = act[:keep]
-    return shown, {
-        "shown": list(shown.shape),
-        "note": f"Showing {what}: the full view ({total:,} values) is over the "
-        f"{max_values:,}-value limit of one message. Rankings cover every unit.",
-    }
 
 
 class LayerViewPanel(Panel):
@@ -184,7 +175,7 @@ class LayerViewPanel(Panel):
         """Recompute ``layer_view`` for the current selection."""
         layer, index = self.layer, self.input_index
         try:
-            self.layer_view = self._layer_view_blob(layer, index)
+            self.layer_view = self._layer_view_blob(layer, index, unit=self.unit)
         except Exception as exc:
             blob = error_blob(layer, index, message(exc))
             self.layer_view = self._tagged(blob, self._edit_tag(with_view=True))
@@ -198,7 +189,13 @@ class LayerViewPanel(Panel):
         """A view drew: clear the error banner (subclasses say what "ready" shows)."""
 
     def _layer_view_blob(
-        self, layer: str, input_index: int, precision: wire.Precision = "f16"
+        self,
+        layer: str,
+        input_index: int,
+        precision: wire.Precision = "f16",
+        *,
+        start: int = 0,
+        unit: int | None = None,
     ) -> bytes:
         tag = self._edit_tag(with_view=True)
         view = self.edit_view if tag else "edited"
@@ -214,6 +211,8 @@ class LayerViewPanel(Panel):
             top_k=self._top_k,
             max_values=self._max_values,
             precision=precision,
+            start=start,
+            unit=unit,
         )
         return self._tagged(blob, tag)
 
@@ -255,8 +254,11 @@ class LayerViewPanel(Panel):
             "id": int(content["id"]),
             "key": layer_view_key(index, layer),
         }
+        start, unit = int(content.get("start", 0)), content.get("unit")
         try:
-            blob = self._layer_view_blob(layer, index)
+            blob = self._layer_view_blob(
+                layer, index, start=start, unit=None if unit is None else int(unit)
+            )
         except Exception as exc:
             self.send({**reply, "error": message(exc)})
             return
@@ -309,6 +311,24 @@ class LayerViewPanel(Panel):
         return figures.units_at_figure(
             found, word, title=f"The {word}s most active at {token!r} (position {where}) · {name}"
         )
+
+    def _figure_overview(
+        self, layer: str | None = None, input_index: int | None = None, *, tiles: int = 512
+    ) -> Any:
+        """``ex.figure(view="overview")``: a sequence layer whole, as tiles of its value of
+        largest magnitude (the overview the widget draws beside a long input's window).
+
+        Args:
+            layer, input_index: default to the current selection.
+            tiles: the most tiles along each axis.
+        """
+        from ..window import overview_figure
+
+        name = layer if layer is not None else self.layer
+        index = input_index if input_index is not None else self.input_index
+        act = self._shown_activation(name, index, self.edit_view if self.edits else "edited")
+        title = f"{name} · input {self.session.inputs.labels[index]} · overview"
+        return overview_figure(act, self.session.info(name).kind, tiles, title=title)
 
     def _figure_layer(
         self,

@@ -1,0 +1,152 @@
+// @vitest-environment happy-dom
+// A long sequence view: the overview beside a window of exact positions, moving the window
+// (asked of the kernel, or refused in a page without one), and the selected unit's column.
+import { afterEach, describe, expect, it } from "vitest";
+import { tileRange, windowStart } from "../src/components/overview";
+import { Tooltip } from "../src/components/tooltip";
+import { layerViewFromBlob } from "../src/layouts/data";
+import { LayerViewPanel } from "../src/panels/layer_view";
+import { StaticModel } from "../src/standalone";
+import { storeKey, ViewStore } from "../src/store";
+import type { FetchRequest, LayerInfo } from "../src/traits";
+import { viewBlob } from "./helpers/encode";
+import { layerInfo } from "./helpers/layers";
+import { traits } from "./helpers/model";
+
+const [T, D, SIZE] = [10, 3, 4];
+/** The layer: value 10·t + u at position t, unit u (so any cell says where it is). */
+const value = (t: number, u: number) => 10 * t + u;
+const TOKENS = Array.from({ length: T }, (_, t) => `tok${t}`);
+
+/** The blob Python's `widget/window.py` makes for the window from `start` (tiles of 2 × 3). */
+function windowBlob(start: number, unit?: number): DataView {
+  const rows = Array.from({ length: SIZE }, (_, i) => start + i);
+  const overview = Array.from({ length: T / 2 }, (_, i) => value(2 * i + 1, D - 1));
+  const window: Record<string, number> = { start, stop: start + SIZE, positions: T };
+  const arrays: Record<string, { data: number[]; shape: number[] }> = {
+    overview: { data: overview, shape: [T / 2, 1] },
+  };
+  if (unit !== undefined) {
+    window.unit = unit;
+    arrays.column = { data: TOKENS.map((_, t) => value(t, unit)), shape: [T] };
+  }
+  return viewBlob(
+    "a",
+    0,
+    "sequence",
+    [SIZE, D],
+    rows.flatMap((t) => [0, 1, 2].map((u) => value(t, u))),
+    {
+      shape: [T, D],
+      tokens: TOKENS,
+      window,
+      overview: { rows: T / 2, cols: 1, tile_rows: 2, tile_cols: D },
+      trimmed: { shown: [SIZE, D], note: `Positions ${start}–${start + SIZE - 1} of ${T} are exact here.` },
+    },
+    arrays,
+  );
+}
+
+function mount(offline = false) {
+  const model = new StaticModel(
+    traits({ layers_info: [layerInfo("a", { kind: "sequence", shape: [T, D] })] }),
+  );
+  const root = document.createElement("div");
+  document.body.append(root);
+  const store = new ViewStore();
+  const sent: FetchRequest[] = [];
+  const layers = new Map((model.get("layers_info") as LayerInfo[]).map((l) => [l.name, l]));
+  const panel = new LayerViewPanel({
+    model,
+    root,
+    store,
+    tooltip: new Tooltip(root),
+    on: (event, fn) => model.on(event, fn),
+    layerInfo: (name) => layers.get(name),
+    offline: () => offline,
+    selectUnit: (u) => model.set("unit", u),
+    drawn: () => {},
+    send: (msg) => sent.push(msg) > 0,
+  });
+  root.append(...panel.parts);
+  model.set("layer_view", windowBlob(0));
+  return { model, root, store, panel, sent };
+}
+
+const positions = (root: HTMLElement) =>
+  Array.from(root.querySelectorAll<HTMLElement>(".acts-seq-label")).map((l) => Number(l.dataset.position));
+const button = (root: HTMLElement, step: string) =>
+  root.querySelector<HTMLButtonElement>(`[data-step="${step}"]`) as HTMLButtonElement;
+
+afterEach(() => document.body.replaceChildren());
+
+describe("windows of a long view", () => {
+  it("centres a clicked position on a grid of quarter windows, inside the layer", () => {
+    expect(windowStart(0, 4, 10)).toBe(0);
+    expect(windowStart(5, 4, 10)).toBe(3);
+    expect(windowStart(9, 4, 10)).toBe(6); // the last window ends at the last position
+    expect(windowStart(600, 100, 1024)).toBe(550);
+    expect(tileRange(1, 2, 10)).toBe("2–3");
+    expect(tileRange(2, 4, 10)).toBe("8–9"); // the last tile is narrower
+  });
+
+  it("files each window apart from the first", () => {
+    expect(storeKey(layerViewFromBlob(windowBlob(0)))).toBe("0|a");
+    expect(storeKey(layerViewFromBlob(windowBlob(4)))).toBe("0|a@4");
+  });
+
+  it("draws the window's positions and the overview, and asks for the next window", () => {
+    const { root, store, panel, sent } = mount();
+    const strip = root.querySelector<HTMLElement>(".acts-overview") as HTMLElement;
+    expect(strip.hidden).toBe(false);
+    expect(strip.dataset.start).toBe("0");
+    expect(positions(root)).toEqual([0, 1, 2, 3]);
+    expect(button(root, "earlier").disabled).toBe(true);
+    button(root, "later").click();
+    expect(sent).toEqual([{ type: "fetch", id: -1, layer: "a", input_index: 0, start: 4 }]);
+    expect(root.dataset.drawn).toBe(""); // loading until it comes
+    expect(panel.currentStoreKey()).toBe("0|a@4");
+    store.putBlob(windowBlob(4));
+    panel.show();
+    expect(positions(root)).toEqual([4, 5, 6, 7]);
+    const labels = root.querySelectorAll<HTMLElement>(".acts-seq-label");
+    expect(labels[0]?.textContent).toBe("tok4");
+    button(root, "earlier").click(); // back to the first: stored, nothing asked
+    expect(positions(root)).toEqual([0, 1, 2, 3]);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("asks for the selected unit's column and then colours every token by it", () => {
+    const { model, root, store, panel, sent } = mount();
+    model.set("unit", 2);
+    panel.setUnit(2);
+    const title = () => root.querySelector(".acts-token-text .acts-detail-title")?.textContent ?? "";
+    expect(title()).toContain("at positions 0–3");
+    expect(root.querySelectorAll(".acts-token")).toHaveLength(SIZE);
+    expect(sent.at(-1)).toEqual({ type: "fetch", id: -1, layer: "a", input_index: 0, start: 0, unit: 2 });
+    store.putBlob(windowBlob(0, 2));
+    panel.show();
+    const tokens = root.querySelectorAll<HTMLElement>(".acts-token");
+    expect(tokens).toHaveLength(T);
+    expect(tokens[9]?.title).toBe(`token 9: ${value(9, 2)}`);
+    expect(title()).not.toContain("at positions");
+    panel.setUnit(2); // has it: not asked again
+    expect(sent).toHaveLength(1);
+  });
+
+  it("in a page without a kernel, says which positions were not saved and stays", () => {
+    const { root, sent } = mount(true);
+    button(root, "later").click();
+    expect(sent).toHaveLength(0);
+    expect(positions(root)).toEqual([0, 1, 2, 3]);
+    expect(root.querySelector(".acts-overview-say")?.textContent).toContain(
+      "Positions from 4 were not saved with this page",
+    );
+  });
+
+  it("hides the overview for a view that fits whole", () => {
+    const { model, root } = mount();
+    model.set("layer_view", viewBlob("a", 0, "sequence", [2, 3], [1, 2, 3, 4, 5, 6]));
+    expect((root.querySelector(".acts-overview") as HTMLElement).hidden).toBe(true);
+  });
+});

@@ -1,0 +1,124 @@
+"""Sequence views too large for one message: a window of exact positions and an overview.
+
+When a (positions, units) view is over the explorer's value limit (``max_view_values``),
+its blob holds the positions ``[start, stop)`` exactly (all units), the whole layer as
+:func:`~actscope.engine.overview.overview` tiles, and, when a unit is selected, that unit's
+value at every position. The front end draws the window, draws the overview beside it, and
+asks for another window (a ``fetch`` with ``start``) when the user clicks the overview or
+steps earlier/later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..engine.errors import InputError
+from ..engine.overview import overview
+from .contract import OverviewMeta, Trimmed, ViewWindow
+
+OVERVIEW_TILES = 512
+"""The most overview tiles along each axis (a screen's worth)."""
+
+
+def window_positions(shape: tuple[int, int], max_values: int) -> int:
+    """How many positions of all units fit in one message."""
+    return max(1, min(shape[0], max_values // max(shape[1], 1)))
+
+
+def windowed(
+    act: torch.Tensor, max_values: int, start: int = 0, unit: int | None = None
+) -> tuple[dict[str, Any], Trimmed, ViewWindow, OverviewMeta] | None:
+    """The arrays and meta of a windowed view, or ``None`` when ``act`` fits whole.
+
+    ``start`` is clamped so that the window is full (the last one ends at the last
+    position); ``unit`` (when in range) adds its value at every position (``column``).
+    """
+    if act.ndim != 2 or act.numel() <= max_values:
+        return None
+    n, d = int(act.shape[0]), int(act.shape[1])
+    size = window_positions((n, d), max_values)
+    begin = max(0, min(int(start), n - size))
+    tiles = overview(act, OVERVIEW_TILES, OVERVIEW_TILES)
+    arrays: dict[str, Any] = {"act": act[begin : begin + size], "overview": tiles.values}
+    window: ViewWindow = {"start": begin, "stop": begin + size, "positions": n}
+    if unit is not None and 0 <= unit < d:
+        arrays["column"] = act[:, unit].float()
+        window["unit"] = int(unit)
+    meta: OverviewMeta = {
+        "rows": int(tiles.values.shape[0]),
+        "cols": int(tiles.values.shape[1]),
+        "tile_rows": tiles.tile_rows,
+        "tile_cols": tiles.tile_cols,
+    }
+    trimmed: Trimmed = {
+        "shown": [size, d],
+        "note": f"A view of {n * d:,} values is over the {max_values:,}-value limit of one "
+        f"message: positions {begin}–{begin + size - 1} are exact here, and the overview "
+        f"above shows all {n:,} (click it, or step earlier/later, to move). Rankings cover "
+        "every unit.",
+    }
+    return arrays, trimmed, window, meta
+
+
+def trim(act: torch.Tensor, kind: str, max_values: int) -> tuple[torch.Tensor, Trimmed | None]:
+    """At most ``max_values`` values of ``act``, cut along positions or units, with a note."""
+    total = act.numel()
+    if total <= max_values or act.ndim == 0:
+        return act, None
+    if kind == "sequence":
+        keep = max(1, max_values // act.shape[1])
+        what = f"the first {keep} of {act.shape[0]} positions"
+    else:
+        per_unit = max(1, total // act.shape[0])
+        keep = max(1, max_values // per_unit)
+        what = f"the first {keep} of {act.shape[0]} units"
+    shown = act[:keep]
+    return shown, {
+        "shown": list(shown.shape),
+        "note": f"Showing {what}: the full view ({total:,} values) is over the "
+        f"{max_values:,}-value limit of one message. Rankings cover every unit.",
+    }
+
+
+def overview_figure(
+    act: torch.Tensor, kind: str, tiles: int = OVERVIEW_TILES, *, title: str = ""
+) -> Any:
+    """A plotly heatmap of :func:`~actscope.engine.overview.overview` tiles: positions down,
+    units across, each tile labelled with the ranges it covers."""
+    import plotly.graph_objects as go
+
+    from .figures import _scale_args
+
+    if kind != "sequence" or act.ndim != 2:
+        raise InputError(
+            f"The overview draws a (positions, units) sequence layer; this one is {kind} with "
+            f"shape {tuple(act.shape)}: use ex.figure(view='layer') instead."
+        )
+    ov = overview(act, tiles, tiles)
+    n, d = ov.shape
+    rows = [
+        f"{i * ov.tile_rows}–{min(n, (i + 1) * ov.tile_rows) - 1}"
+        for i in range(ov.values.shape[0])
+    ]
+    cols = [
+        f"{j * ov.tile_cols}–{min(d, (j + 1) * ov.tile_cols) - 1}"
+        for j in range(ov.values.shape[1])
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=ov.values.numpy(),
+            x=cols,
+            y=rows,
+            hovertemplate="units %{x}<br>positions %{y}<br>largest |value| %{z:.4g}<extra></extra>",
+            **_scale_args(ov.values, False),
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category", title="positions", showticklabels=False)
+    fig.update_xaxes(type="category", title="units", showticklabels=False)
+    fig.update_layout(
+        title=title
+        or f"overview: {n:,} positions × {d:,} units, tiles of {ov.tile_rows} × {ov.tile_cols}"
+    )
+    return fig
