@@ -25,7 +25,7 @@ import { SaliencyPanel } from "./panels/saliency";
 import { SpecificPanel } from "./panels/specific";
 import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
-import { storeKey, ViewStore } from "./store";
+import { storeBudget, storeKey, ViewStore } from "./store";
 import { type LayerInfo, layerViewKey, type Reply, type Request, type Traits } from "./traits";
 import { asDataView, readOr } from "./wire";
 
@@ -119,7 +119,7 @@ export class ExplorerView {
     this.specific = new SpecificPanel(host);
     this.edits = new EditsPanel(host);
     this.patching = new PatchingPanel(host);
-    this.store.setBudget(this.model.get("store_bytes") ?? 0);
+    this.store.setBudget(storeBudget(this.model.get("store_bytes") ?? 0));
     this.store.watch((data) => this.showExplained(data));
     this.showExplained(); // the first view is in the store already
     this.layout();
@@ -227,7 +227,7 @@ export class ExplorerView {
       this.showExplained();
     });
     this.on("change:prefetch", () => this.prefetcher.run());
-    this.on("change:store_bytes", () => this.store.setBudget(this.model.get("store_bytes")));
+    this.on("change:store_bytes", () => this.store.setBudget(storeBudget(this.model.get("store_bytes"))));
     this.on("change:snapshot_data", () => void this.loadSnapshot());
     this.on("msg:custom", (msg, buffers) => this.onReply(msg as Reply, buffers as DataView[]));
   }

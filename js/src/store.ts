@@ -19,11 +19,31 @@ export function windowSuffix(start: number): string {
   return start > 0 ? `@${start}` : "";
 }
 
+/** What the browser says it can hold, in bytes (Chromium's JS heap limit, a quarter of it;
+ * `navigator.deviceMemory`, a sixteenth), or Infinity where it says nothing. */
+export function browserLimit(
+  heapLimit = (globalThis.performance as { memory?: { jsHeapSizeLimit?: number } } | undefined)?.memory
+    ?.jsHeapSizeLimit,
+  deviceGiB = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory,
+): number {
+  const heap = heapLimit && heapLimit > 0 ? heapLimit / 4 : Number.POSITIVE_INFINITY;
+  const device = deviceGiB && deviceGiB > 0 ? (deviceGiB * 2 ** 30) / 16 : Number.POSITIVE_INFINITY;
+  return Math.min(heap, device);
+}
+
+/** The store's budget: the `store_bytes` asked for, within what the browser can hold (at
+ * least 1 MiB). */
+export function storeBudget(requested: number, limit = browserLimit()): number {
+  return Math.max(2 ** 20, Math.floor(Math.min(requested, limit)));
+}
+
 export class ViewStore {
   private map = new Map<string, LayerEntry>();
   /** Views from a snapshot: never evicted (there may be no kernel to ask again). */
   private pinned = new Map<string, LayerEntry>();
   private total = 0;
+  /** Bytes of the pinned views: never evicted, but counted against the budget. */
+  private pinnedTotal = 0;
   private watchers: ((data: LayerEntry) => void)[] = [];
 
   constructor(private budget = 96 * 2 ** 20) {}
@@ -33,7 +53,7 @@ export class ViewStore {
     if (!(bytes > 0)) return;
     this.budget = bytes;
     for (const [key, value] of this.map) {
-      if (this.total <= this.budget) break;
+      if (this.total + this.pinnedTotal <= this.budget) break;
       this.map.delete(key);
       this.total -= cost(value);
     }
@@ -59,7 +79,10 @@ export class ViewStore {
 
   /** Keep a snapshot's view for good. */
   pin(data: LayerEntry): void {
-    this.pinned.set(storeKey(data), data);
+    const k = storeKey(data);
+    const old = this.pinned.get(k);
+    this.pinnedTotal += cost(data) - (old ? cost(old) : 0);
+    this.pinned.set(k, data);
     for (const fn of this.watchers) fn(data);
   }
 
@@ -84,7 +107,7 @@ export class ViewStore {
     this.map.set(k, data);
     this.total += cost(data);
     for (const [oldKey, value] of this.map) {
-      if (this.total <= this.budget || oldKey === k) break;
+      if (this.total + this.pinnedTotal <= this.budget || oldKey === k) break;
       this.map.delete(oldKey);
       this.total -= cost(value);
     }
@@ -96,13 +119,23 @@ export class ViewStore {
     return this.map.get(key) ?? this.pinned.get(key);
   }
 
-  /** Bytes held (decoded). */
+  /** Bytes held (decoded), the pinned views aside. */
   get size(): number {
     return this.total;
   }
 
+  /** Bytes of the pinned (snapshot) views. */
+  get pinnedSize(): number {
+    return this.pinnedTotal;
+  }
+
+  get limit(): number {
+    return this.budget;
+  }
+
+  /** What can be added before views are evicted (the pinned ones count). */
   get room(): number {
-    return this.budget - this.total;
+    return this.budget - this.total - this.pinnedTotal;
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isFailure, type LayerData } from "../src/layouts/data";
-import { ViewStore } from "../src/store";
+import { browserLimit, storeBudget, ViewStore } from "../src/store";
 import { layerViewKey } from "../src/traits";
 import { errorBlob, viewBlob } from "./helpers/encode";
 
@@ -91,5 +91,35 @@ describe("view store", () => {
     const failed = store.putBlob(errorBlob("1|r", "no such input", { layer: "r", input_index: 1 }));
     expect(isFailure(failed)).toBe(true);
     expect(store.get("1|r")?.meta).toMatchObject({ key: "1|r", error: "no such input" });
+  });
+});
+
+describe("the store's budget", () => {
+  it("counts pinned views against it, so that prefetching stops short of them", () => {
+    const store = new ViewStore(3 * (2000 + 4096));
+    store.pin(layer("p", 500));
+    store.pin(layer("p", 500)); // the same view again: counted once
+    expect(store.pinnedSize).toBe(2000 + 4096);
+    expect(store.room).toBe(2 * (2000 + 4096));
+    store.put(layer("a", 500));
+    store.put(layer("b", 500));
+    store.put(layer("c", 500)); // over: the oldest unpinned goes
+    expect([store.has("0|a"), store.has("0|b"), store.has("0|c"), store.has("0|p")]).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ]);
+    expect(store.room).toBe(0);
+  });
+
+  it("is what was asked within what the browser can hold", () => {
+    const MiB = 2 ** 20;
+    expect(browserLimit(undefined, undefined)).toBe(Number.POSITIVE_INFINITY);
+    expect(browserLimit(4096 * MiB, undefined)).toBe(1024 * MiB); // a quarter of the JS heap
+    expect(browserLimit(4096 * MiB, 1)).toBe(64 * MiB); // a sixteenth of a 1 GiB device
+    expect(storeBudget(96 * MiB, Number.POSITIVE_INFINITY)).toBe(96 * MiB);
+    expect(storeBudget(96 * MiB, browserLimit(4096 * MiB, 0.5))).toBe(32 * MiB);
+    expect(storeBudget(96 * MiB, 100)).toBe(MiB); // never below 1 MiB
   });
 });

@@ -146,8 +146,10 @@ class LayerViewPanel(Panel):
     layers in the background so that moving between layers needs no round trip."""
     store_bytes = traitlets.Int(DEFAULT_STORE_BYTES).tag(sync=True)
     """Type: int. Default: 96 MiB. The most bytes of decoded views the front end keeps
-    (the least recently drawn go first; prefetching stops short of it; a snapshot's views
-    are kept whatever it says). At least 1 MiB."""
+    (the least recently drawn go first; prefetching stops short of it), within what the
+    browser says it can hold (a quarter of Chromium's JS heap limit, a sixteenth of
+    ``navigator.deviceMemory``). A snapshot's views are kept whatever it says, but count
+    against it. At least 1 MiB."""
 
     @traitlets.validate("store_bytes")
     def _check_store_bytes(self, proposal: Any) -> int:
