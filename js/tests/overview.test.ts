@@ -134,6 +134,14 @@ describe("windows of a long view", () => {
     expect(sent).toHaveLength(1);
   });
 
+  it("follows a position selected elsewhere out of the window", () => {
+    const { model, sent } = mount();
+    model.set("position", 2); // inside: nothing to do
+    expect(sent).toHaveLength(0);
+    model.set("position", 9);
+    expect(sent).toEqual([{ type: "fetch", id: -1, layer: "a", input_index: 0, start: 6 }]);
+  });
+
   it("in a page without a kernel, says which positions were not saved and stays", () => {
     const { root, sent } = mount(true);
     button(root, "later").click();

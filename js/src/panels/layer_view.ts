@@ -5,7 +5,7 @@
 import type { AnyModel } from "@anywidget/types";
 import { ColorMap, isDark, robustPeak, scaleFor } from "../colormap";
 import { Legend } from "../components/legend";
-import { OverviewStrip } from "../components/overview";
+import { OverviewStrip, windowStart } from "../components/overview";
 import { RankingPanel } from "../components/ranking";
 import type { Tooltip } from "../components/tooltip";
 import { clear, h, shapeText } from "../dom";
@@ -96,6 +96,7 @@ export class LayerViewPanel {
     }
     this.head.append(this.layerTitle, h("span", { class: "acts-label", text: "sort" }), this.sortBox);
     host.on("change:layer_view", () => this.onTrait());
+    host.on("change:position", () => this.follow());
     this.onTrait();
   }
 
@@ -137,6 +138,16 @@ export class LayerViewPanel {
     }
     this.windows.set(k, start);
     this.show();
+  }
+
+  /** A position selected elsewhere (a token of the outputs panel) outside the window of a
+   * long view: move the window there. */
+  private follow(): void {
+    const p = this.host.model.get("position");
+    const data = this.drawnKey ? this.host.store.peek(this.currentStoreKey()) : undefined;
+    const w = data && !isFailure(data) ? data.meta.window : undefined;
+    if (!w || p === null || p === undefined || (p >= w.start && p < w.stop)) return;
+    this.moveWindow(windowStart(p, w.stop - w.start, w.positions));
   }
 
   /** Ask the kernel for the window of the current view from `start` (with `unit`'s values
