@@ -12,6 +12,14 @@ For a random-initialised GPT-2-small (124M parameters) at 1,024 tokens and MiniL
 
 Each as seconds and as a ratio to the bare forward. No assertions: it prints a table.
 
+A second table, **long views**: a sequence view over one message's value limit travels as
+a window of exact positions with the whole layer's overview tiles (``widget/window.py``).
+For GPT-2-small's MLP at 1,024 tokens and a Llama-3-8B-shaped MLP output (14,336 units) at
+2,048 tokens: the positions a message holds exactly, before (the first ones only) and now
+(any window, the last included), the blob's size, the time to build the first window's
+blob and another (the last) window's, and the overview's share: the blob's time against
+the same blob's time less the overview's (best of 3, the activation cached).
+
     python benchmarks/scale.py            # both models (~3 min on 2 CPUs)
     python benchmarks/scale.py --quick    # GPT-2-small at 256 tokens, MiniLM at 64
 """
@@ -91,7 +99,54 @@ def measure(name: str, model: Any, inputs: list[Any], layer: str, other: str, **
         "passes": runs,
         "move": move,
         "second": second,
+        "ex": ex,
     }
+
+
+def long_view(name: str, ex: Any, layer: str) -> dict:
+    """The long-view row for ``layer`` of input 0 of an open explorer."""
+    from actscope import overview
+    from actscope.widget import wire
+
+    act = ex.session.activation(layer, 0)
+    ex._layer_view_blob(layer, 0)  # warm
+    blob = ex._layer_view_blob(layer, 0)
+    meta, _ = wire.decode(blob)
+    window = meta["window"]
+    size = window["stop"] - window["start"]
+    first = best(lambda: ex._layer_view_blob(layer, 0), 3)
+    last = best(lambda: ex._layer_view_blob(layer, 0, start=window["positions"]), 3)
+    tiles = best(lambda: overview(act), 3)
+    return {
+        "name": name,
+        "shape": tuple(act.shape),
+        "before": size,  # the first positions only, as trimmed views were
+        "reach": window["positions"],
+        "mb": len(blob) / 1e6,
+        "first": first,
+        "last": last,
+        "overview": tiles,
+    }
+
+
+def report_long(rows: list[dict]) -> None:
+    head = ("view", "shape", "exact before", "reachable", "blob MB", "first s", "last s")
+    print(f"  {head[0]:40s} {head[1]:>14s} {head[2]:>13s} {head[3]:>10s} {head[4]:>8s} "
+          f"{head[5]:>8s} {head[6]:>8s} {'× without overview':>19s}")  # fmt: skip
+    for r in rows:
+        shape = "×".join(f"{n:,}" for n in r["shape"])
+        ratio = r["first"] / max(r["first"] - r["overview"], 1e-9)
+        before, reach = f"0–{r['before'] - 1}", f"0–{r['reach'] - 1}"
+        print(
+            f"  {r['name']:40s} {shape:>14s} {before:>13s} {reach:>10s} {r['mb']:8.2f} "
+            f"{r['first']:8.3f} {r['last']:8.3f} {ratio:19.2f}"
+        )
+
+
+def llama_mlp() -> Any:
+    """A module whose output has a Llama-3-8B MLP's width (14,336) at each position."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Embedding(256, 14_336)).eval()
 
 
 def report(rows: list[dict]) -> None:
@@ -128,6 +183,13 @@ def main() -> None:
             "transformer.h.11.mlp.act",
         )
     )
+    longs = [
+        long_view(
+            f"GPT-2-small MLP, {gpt_tokens} tokens",
+            rows[-1].pop("ex"),
+            "transformer.h.11.mlp.act",
+        )
+    ]
     del model
     from actscope.demo.text import corpus, load_minilm
 
@@ -146,8 +208,14 @@ def main() -> None:
             "encoder.layer.5.intermediate",
         )
     )
+    llama_tokens = 512 if args.quick else 2048
+    ids = torch.randint(0, 256, (1, llama_tokens), generator=gen)
+    ex = actscope.Explorer(llama_mlp(), ids, layer="0", prefetch=False)  # one input of (T,)
+    longs.append(long_view(f"Llama-3-8B-wide MLP, {llama_tokens} tokens", ex, "0"))
     print()
     report(rows)
+    print("\nLong views (a window of exact positions and the whole layer's overview):")
+    report_long(longs)
 
 
 if __name__ == "__main__":

@@ -135,3 +135,16 @@ def test_the_overview_figure(windowed):
     mlp = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
     with pytest.raises(actscope.InputError, match="sequence layer"):
         actscope.Explorer(mlp, torch.randn(2, 3)).figure(view="overview")
+
+
+def test_a_snapshot_of_a_long_view_is_sized_by_what_it_holds(windowed):
+    from actscope.widget.sharing import estimate_bytes
+
+    ex = windowed
+    whole = estimate_bytes(ex.session, [LAYER], [0])
+    held = estimate_bytes(ex.session, [LAYER], [0], ex._max_values)
+    blob = ex._layer_view_blob(LAYER, 0, precision="u8")
+    assert held < whole / 2
+    assert abs(held - len(blob)) < 0.25 * len(blob)  # near what the blob is
+    # fits a limit that counting the whole layer went over (the snapshot raised before)
+    assert ex.snapshot(layers=[LAYER], inputs=[0], max_bytes=2 * held)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import pathlib
 import re
 from collections.abc import Sequence
@@ -110,7 +111,7 @@ def snapshot(
     if precision not in ("u8", "f16"):
         raise ActscopeError(f"precision must be 'u8' or 'f16', not {precision!r}.")
     per_value = 1 if precision == "u8" else 2
-    estimate = estimate_bytes(session, names, chosen) * per_value
+    estimate = estimate_bytes(session, names, chosen, explorer._max_values) * per_value
     if estimate > max_bytes:
         raise ActscopeError(
             f"This snapshot would be about {estimate / 1e6:.1f} MB before compression "
@@ -137,19 +138,33 @@ def snapshot(
     return SnapshotInfo(views=n_views, entries=len(entries), values=values, bytes=len(blob))
 
 
-def estimate_bytes(session: Session, layers: Sequence[str], inputs: Sequence[int]) -> int:
+def estimate_bytes(
+    session: Session, layers: Sequence[str], inputs: Sequence[int], max_values: int | None = None
+) -> int:
     """Uncompressed size of the views (uint8), from the layer shapes seen by list_layers.
 
     Text inputs differ in length; the estimate scales sequence layers by each input's own
-    token count.
+    token count. A view over ``max_values`` holds that many (a sequence view's window and
+    its overview tiles: ``widget/window.py``).
     """
+    from ..engine.overview import tile_sizes
+    from .window import OVERVIEW_TILES
+
     total = 0
     for layer in layers:
         info = session.info(layer)
         values = int(np.prod(info.shape)) if info.shape else 0
         for i in inputs:
             scale = _length_ratio(session, i) if info.kind == "sequence" else 1.0
-            total += int(values * scale) + VIEW_OVERHEAD_BYTES
+            shown = int(values * scale)
+            if max_values is not None and shown > max_values:
+                tiles = 0
+                if info.kind == "sequence" and info.shape and len(info.shape) == 2:
+                    rows = max(1, int(info.shape[0] * scale))
+                    ty, tx = tile_sizes((rows, int(info.shape[1])), OVERVIEW_TILES, OVERVIEW_TILES)
+                    tiles = math.ceil(rows / ty) * math.ceil(int(info.shape[1]) / tx)
+                shown = max_values + tiles
+            total += shown + VIEW_OVERHEAD_BYTES
     return total
 
 

@@ -104,7 +104,9 @@ def layer_view_blob(
     if image is not None:
         arrays["image"] = image
     return wire.encode(
-        arrays, meta, precisions={"act": precision, "sp_vals": "u8", "column": "f32"}
+        arrays,
+        meta,
+        precisions={"act": precision, "overview": precision, "sp_vals": "u8", "column": "f32"},
     )
 
 
