@@ -25,7 +25,7 @@ import { SaliencyPanel } from "./panels/saliency";
 import { SpecificPanel } from "./panels/specific";
 import { Prefetcher } from "./prefetch";
 import { decodeSnapshot } from "./snapshot";
-import { storeBudget, storeKey, ViewStore } from "./store";
+import { storeBudget, ViewStore } from "./store";
 import { type LayerInfo, layerViewKey, type Reply, type Request, type Traits } from "./traits";
 import { asDataView, readOr } from "./wire";
 
@@ -412,8 +412,7 @@ export class ExplorerView {
           () => null,
         )
       : null;
-    // (a window of a long view, or its selected unit's column, may replace what is drawn)
-    if (entry && storeKey(entry) === this.layerView.currentStoreKey()) this.layerView.show();
+    this.layerView.answered(msg, entry);
     this.prefetcher.answered(msg, entry !== null);
   }
 }

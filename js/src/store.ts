@@ -32,8 +32,9 @@ export function browserLimit(
 }
 
 /** The store's budget: the `store_bytes` asked for, within what the browser can hold (at
- * least 1 MiB). */
+ * least 1 MiB; 0, which `setBudget` ignores, when nothing was asked). */
 export function storeBudget(requested: number, limit = browserLimit()): number {
+  if (!(requested > 0)) return 0;
   return Math.max(2 ** 20, Math.floor(Math.min(requested, limit)));
 }
 
@@ -42,7 +43,8 @@ export class ViewStore {
   /** Views from a snapshot: never evicted (there may be no kernel to ask again). */
   private pinned = new Map<string, LayerEntry>();
   private total = 0;
-  /** Bytes of the pinned views: never evicted, but counted against the budget. */
+  /** Bytes of the pinned views: never evicted, but counted against the budget (at most
+   * half of it: the other views always have the rest). */
   private pinnedTotal = 0;
   private watchers: ((data: LayerEntry) => void)[] = [];
 
@@ -53,7 +55,7 @@ export class ViewStore {
     if (!(bytes > 0)) return;
     this.budget = bytes;
     for (const [key, value] of this.map) {
-      if (this.total + this.pinnedTotal <= this.budget) break;
+      if (this.total + this.pinnedCharge <= this.budget) break;
       this.map.delete(key);
       this.total -= cost(value);
     }
@@ -107,7 +109,7 @@ export class ViewStore {
     this.map.set(k, data);
     this.total += cost(data);
     for (const [oldKey, value] of this.map) {
-      if (this.total + this.pinnedTotal <= this.budget || oldKey === k) break;
+      if (this.total + this.pinnedCharge <= this.budget || oldKey === k) break;
       this.map.delete(oldKey);
       this.total -= cost(value);
     }
@@ -135,7 +137,12 @@ export class ViewStore {
 
   /** What can be added before views are evicted (the pinned ones count). */
   get room(): number {
-    return this.budget - this.total - this.pinnedTotal;
+    return this.budget - this.total - this.pinnedCharge;
+  }
+
+  /** What the pinned views take of the budget. */
+  private get pinnedCharge(): number {
+    return Math.min(this.pinnedTotal, this.budget / 2);
   }
 }
 

@@ -75,6 +75,13 @@ function mount(offline = false) {
 
 const positions = (root: HTMLElement) =>
   Array.from(root.querySelectorAll<HTMLElement>(".acts-seq-label")).map((l) => Number(l.dataset.position));
+/** Let the fetches queued in microtasks go out. */
+const flush = () => new Promise<void>((resolve) => queueMicrotask(resolve));
+/** The kernel's answer to fetch `id`: stored, then given to the panel, as the explorer does. */
+function reply(store: ViewStore, panel: LayerViewPanel, id: number, blob: DataView | null, error?: string) {
+  const entry = blob ? store.putBlob(blob) : null;
+  panel.answered({ type: "layer_view", id, key: "0|a", ...(error ? { error } : {}) }, entry);
+}
 const button = (root: HTMLElement, step: string) =>
   root.querySelector<HTMLButtonElement>(`[data-step="${step}"]`) as HTMLButtonElement;
 
@@ -95,7 +102,7 @@ describe("windows of a long view", () => {
     expect(storeKey(layerViewFromBlob(windowBlob(4)))).toBe("0|a@4");
   });
 
-  it("draws the window's positions and the overview, and asks for the next window", () => {
+  it("draws the window's positions and the overview, and asks for the next window", async () => {
     const { root, store, panel, sent } = mount();
     const strip = root.querySelector<HTMLElement>(".acts-overview") as HTMLElement;
     expect(strip.hidden).toBe(false);
@@ -103,48 +110,82 @@ describe("windows of a long view", () => {
     expect(positions(root)).toEqual([0, 1, 2, 3]);
     expect(button(root, "earlier").disabled).toBe(true);
     button(root, "later").click();
+    button(root, "later").click(); // the same window again while it is in flight: asked once
+    await flush();
     expect(sent).toEqual([{ type: "fetch", id: -1, layer: "a", input_index: 0, start: 4 }]);
     expect(root.dataset.drawn).toBe(""); // loading until it comes
     expect(panel.currentStoreKey()).toBe("0|a@4");
-    store.putBlob(windowBlob(4));
-    panel.show();
+    reply(store, panel, -1, windowBlob(4));
     expect(positions(root)).toEqual([4, 5, 6, 7]);
     const labels = root.querySelectorAll<HTMLElement>(".acts-seq-label");
     expect(labels[0]?.textContent).toBe("tok4");
     button(root, "earlier").click(); // back to the first: stored, nothing asked
+    await flush();
     expect(positions(root)).toEqual([0, 1, 2, 3]);
     expect(sent).toHaveLength(1);
   });
 
-  it("asks for the selected unit's column and then colours every token by it", () => {
+  it("says why a window could not be shown and goes back to the first", async () => {
+    const { root, store, panel, sent } = mount();
+    button(root, "later").click();
+    await flush();
+    reply(store, panel, sent[0]?.id ?? 0, null, "the kernel ran out of memory");
+    expect(positions(root)).toEqual([0, 1, 2, 3]);
+    expect(root.querySelector(".acts-overview-say")?.textContent).toBe(
+      "Positions from 4 could not be shown: the kernel ran out of memory",
+    );
+    button(root, "later").click(); // no longer in flight: asked again
+    await flush();
+    expect(sent).toHaveLength(2);
+  });
+
+  it("asks for the selected unit's column and then colours every token by it", async () => {
     const { model, root, store, panel, sent } = mount();
     model.set("unit", 2);
     panel.setUnit(2);
+    await flush();
     const title = () => root.querySelector(".acts-token-text .acts-detail-title")?.textContent ?? "";
     expect(title()).toContain("at positions 0–3");
     expect(root.querySelectorAll(".acts-token")).toHaveLength(SIZE);
     expect(sent.at(-1)).toEqual({ type: "fetch", id: -1, layer: "a", input_index: 0, start: 0, unit: 2 });
-    store.putBlob(windowBlob(0, 2));
-    panel.show();
+    const scroll = root.querySelector(".acts-seq-scroll") as HTMLElement;
+    reply(store, panel, -1, windowBlob(0, 2));
+    expect(root.querySelector(".acts-seq-scroll")).toBe(scroll); // not redrawn: the column only
     const tokens = root.querySelectorAll<HTMLElement>(".acts-token");
     expect(tokens).toHaveLength(T);
     expect(tokens[9]?.title).toBe(`token 9: ${value(9, 2)}`);
     expect(title()).not.toContain("at positions");
     panel.setUnit(2); // has it: not asked again
+    await flush();
     expect(sent).toHaveLength(1);
   });
 
-  it("follows a position selected elsewhere out of the window", () => {
+  it("asks for the column of a unit selected while a window loads, once it has come", async () => {
+    const { model, root, store, panel, sent } = mount();
+    button(root, "later").click();
+    model.set("unit", 1);
+    panel.setUnit(1); // nothing drawn: asked when the window comes
+    await flush();
+    expect(sent).toHaveLength(1);
+    reply(store, panel, -1, windowBlob(4));
+    await flush();
+    expect(sent.at(-1)).toEqual({ type: "fetch", id: -2, layer: "a", input_index: 0, start: 4, unit: 1 });
+  });
+
+  it("follows a position selected elsewhere out of the window", async () => {
     const { model, sent } = mount();
     model.set("position", 2); // inside: nothing to do
+    await flush();
     expect(sent).toHaveLength(0);
     model.set("position", 9);
+    await flush();
     expect(sent).toEqual([{ type: "fetch", id: -1, layer: "a", input_index: 0, start: 6 }]);
   });
 
-  it("in a page without a kernel, says which positions were not saved and stays", () => {
+  it("in a page without a kernel, says which positions were not saved and stays", async () => {
     const { root, sent } = mount(true);
     button(root, "later").click();
+    await flush();
     expect(sent).toHaveLength(0);
     expect(positions(root)).toEqual([0, 1, 2, 3]);
     expect(root.querySelector(".acts-overview-say")?.textContent).toContain(

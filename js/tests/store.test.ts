@@ -113,13 +113,25 @@ describe("the store's budget", () => {
     expect(store.room).toBe(0);
   });
 
+  it("leaves the other views half of it however much is pinned", () => {
+    const store = new ViewStore(4 * (2000 + 4096));
+    for (const name of ["p", "q", "r", "s", "t"]) store.pin(layer(name, 500)); // over the budget
+    store.put(layer("a", 500));
+    store.put(layer("b", 500));
+    expect([store.has("0|a"), store.has("0|b")]).toEqual([true, true]);
+    store.put(layer("c", 500));
+    expect([store.has("0|a"), store.has("0|b"), store.has("0|c")]).toEqual([false, true, true]);
+    expect(store.room).toBe(0);
+  });
+
   it("is what was asked within what the browser can hold", () => {
     const MiB = 2 ** 20;
-    expect(browserLimit(undefined, undefined)).toBe(Number.POSITIVE_INFINITY);
+    expect(browserLimit(0, 0)).toBe(Number.POSITIVE_INFINITY); // the browser says nothing
     expect(browserLimit(4096 * MiB, undefined)).toBe(1024 * MiB); // a quarter of the JS heap
     expect(browserLimit(4096 * MiB, 1)).toBe(64 * MiB); // a sixteenth of a 1 GiB device
     expect(storeBudget(96 * MiB, Number.POSITIVE_INFINITY)).toBe(96 * MiB);
     expect(storeBudget(96 * MiB, browserLimit(4096 * MiB, 0.5))).toBe(32 * MiB);
     expect(storeBudget(96 * MiB, 100)).toBe(MiB); // never below 1 MiB
+    expect(storeBudget(0)).toBe(0); // nothing asked: setBudget keeps what it has
   });
 });

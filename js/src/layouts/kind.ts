@@ -44,6 +44,8 @@ export interface KindView {
   render(data: LayerData, ctx: ViewContext): void;
   /** Show a newly selected unit without redrawing everything. */
   setUnit(unit: number | null): void;
+  /** The same view with more of it (a long view's selected column): keep what is on screen. */
+  refresh?(data: LayerData): void;
 }
 
 /** A canvas of `width × height` pixels filled through a packed-RGBA callback. */

@@ -95,6 +95,11 @@ export class SequenceView implements KindView {
     ]);
   }
 
+  refresh(data: LayerData): void {
+    this.data = data;
+    this.setUnit(this.ctx?.unit ?? null);
+  }
+
   setUnit(unit: number | null): void {
     if (this.ctx) this.ctx.unit = unit;
     const data = this.data;
@@ -199,7 +204,7 @@ export class SequenceView implements KindView {
     });
     const box = h("div", { class: "acts-token-text", "data-unit": unit });
     const w = data.meta.window;
-    const part = w && !col ? ` at positions ${w.start}–${w.stop - 1} (the rest comes from the kernel)` : "";
+    const part = w && !col ? ` at positions ${w.start}–${w.stop - 1} of ${w.positions}` : "";
     box.append(
       h("div", {
         class: "acts-detail-title",

@@ -21,10 +21,18 @@ import { SequenceView } from "../layouts/sequence";
 import { SpatialView } from "../layouts/spatial";
 import { VectorView } from "../layouts/vector";
 import { storeKey, type ViewStore, windowSuffix } from "../store";
-import { type DrawnDetail, type FetchRequest, type LayerInfo, layerViewKey, type Traits } from "../traits";
+import {
+  type DrawnDetail,
+  type FetchRequest,
+  type LayerInfo,
+  type LayerViewReply,
+  layerViewKey,
+  type Traits,
+} from "../traits";
 import { asDataView, readOr } from "../wire";
 import { editsTag, taggedKey } from "./edits";
 import "./layer_view.css";
+import { ViewWindows } from "./windows";
 
 export interface LayerViewHost {
   model: AnyModel<Traits>;
@@ -41,9 +49,6 @@ export interface LayerViewHost {
   /** Ask the kernel for a view (a window of a long one); false when it could not be sent. */
   send(msg: FetchRequest): boolean;
 }
-
-/** A window asked for is asked again after this long without an answer. */
-const ASK_AGAIN_MS = 10_000;
 
 const SORT_TITLES: Record<SortMode, string> = {
   index: "Units in index order",
@@ -62,10 +67,8 @@ export class LayerViewPanel {
   readonly viewBox = h("div", { class: "acts-view" });
   readonly ranking: RankingPanel;
   readonly overview: OverviewStrip;
-  /** The first position of the window shown, per key (long views; absent: the first). */
-  private windows = new Map<string, number>();
-  private asked = new Map<string, number>();
-  private fetchId = 0;
+  /** The window shown of each long view, and the fetches that ask for one. */
+  private windows: ViewWindows;
   private layerTitle = h("div", { class: "acts-layer-title" });
   private sortBox = h("div", { class: "acts-seg", role: "group", "aria-label": "Sort units" });
   private layouts: Record<"sequence" | "spatial" | "vector", KindView> = {
@@ -84,6 +87,7 @@ export class LayerViewPanel {
   constructor(private host: LayerViewHost) {
     this.ranking = new RankingPanel((u) => host.selectUnit(u));
     this.overview = new OverviewStrip(host.tooltip, (start) => this.moveWindow(start));
+    this.windows = new ViewWindows((msg) => host.send(msg));
     for (const mode of ["index", "max", "mean", "count"] as const) {
       const b = h("button", { class: "acts-btn", type: "button", "data-sort": mode, text: mode });
       b.title = SORT_TITLES[mode];
@@ -122,7 +126,20 @@ export class LayerViewPanel {
 
   /** `storeKey()` of the current selection with the window shown (long views). */
   currentStoreKey(): string {
-    return this.storeKey() + windowSuffix(this.windows.get(this.currentKey()) ?? 0);
+    return this.storeKey() + this.windows.suffix(this.currentKey());
+  }
+
+  /** A `layer_view` reply came (`entry`: what it stored, if it could be read): draw it if it
+   * is the selection's; a window that failed says why and the first window comes back. */
+  answered(reply: LayerViewReply, entry: LayerEntry | null): void {
+    const asked = this.windows.answered(reply.id);
+    if (asked && !entry && asked.filed === this.currentStoreKey()) {
+      this.windows.reset(this.currentKey());
+      this.show();
+      this.overview.tell(`Positions from ${asked.start} could not be shown: ${reply.error ?? "unreadable"}`);
+    }
+    // (a window of a long view, or its selected unit's column, may replace what is drawn)
+    if (entry && storeKey(entry) === this.currentStoreKey()) this.show();
   }
 
   /** Show the window of the current long view that starts at `start` (asked for when not
@@ -151,22 +168,18 @@ export class LayerViewPanel {
   }
 
   /** Ask the kernel for the window of the current view from `start` (with `unit`'s values
-   * at every position), unless it was asked for a moment ago. */
+   * at every position). */
   private ask(start: number, unit: number | null): void {
+    if (this.host.offline()) return;
     const model = this.host.model;
-    const tag = `${this.storeKey()}${windowSuffix(start)}|${unit ?? ""}`;
-    const now = performance.now();
-    if (this.host.offline() || now - (this.asked.get(tag) ?? -ASK_AGAIN_MS) < ASK_AGAIN_MS) return;
-    this.asked.set(tag, now);
-    const msg: FetchRequest = {
-      type: "fetch",
-      id: -++this.fetchId, // the prefetcher's ids are positive
-      layer: model.get("layer"),
-      input_index: model.get("input_index"),
-      start,
-    };
-    if (unit !== null) msg.unit = unit;
-    this.host.send(msg);
+    this.windows.ask(this.storeKey(), model.get("layer"), model.get("input_index"), start, unit);
+  }
+
+  /** A drawn window whose column is not the selected unit's: ask for that unit's. */
+  private askColumn(data: LayerEntry | undefined): void {
+    const unit = this.host.model.get("unit");
+    const w = data && !isFailure(data) ? data.meta.window : undefined;
+    if (w && unit !== null && w.unit !== unit) this.ask(w.start, unit);
   }
 
   private onTrait(): void {
@@ -215,7 +228,7 @@ export class LayerViewPanel {
 
   /** The finite range of the drawn view's values (the edits bar's slider spans it). */
   valueRange(): [number, number] | null {
-    const data = this.drawnKey ? this.host.store.get(this.storeKey(this.drawnKey)) : undefined;
+    const data = this.drawnKey ? this.host.store.get(this.currentStoreKey()) : undefined;
     if (!data || isFailure(data) || !Number.isFinite(data.meta.min)) return null;
     return [data.meta.min, data.meta.max];
   }
@@ -223,9 +236,7 @@ export class LayerViewPanel {
   setUnit(unit: number | null): void {
     this.active?.setUnit(unit);
     this.ranking.setUnit(unit);
-    const data = this.drawnKey ? this.host.store.peek(this.currentStoreKey()) : undefined;
-    const w = data && !isFailure(data) ? data.meta.window : undefined;
-    if (w && unit !== null && w.unit !== unit) this.ask(w.start, unit); // its whole column
+    if (this.drawnKey) this.askColumn(this.host.store.peek(this.currentStoreKey()));
   }
 
   /** Show the current selection: its view if stored, else the loading state or a note. */
@@ -248,7 +259,7 @@ export class LayerViewPanel {
       h("span", { class: "acts-type", text: info?.type ?? "" }),
       h("span", { class: "acts-shape", text: shapeText(info?.shape) }),
     );
-    const start = this.windows.get(k);
+    const start = this.windows.start(k);
     const data = this.host.store.get(this.storeKey(k) + windowSuffix(start ?? 0));
     if (!data || data.meta.key !== k) {
       if (start !== undefined) this.ask(start, model.get("unit"));
@@ -257,7 +268,14 @@ export class LayerViewPanel {
     }
     const print = fingerprint(data);
     if (this.drawnKey === k && this.drawnPrint === print) return;
+    const same = this.drawnKey === k && sameButUnit(this.drawnPrint, print);
+    if (same && this.active?.refresh && !isFailure(data)) {
+      this.active.refresh(data); // only the selected unit's column came: keep the scroll
+      this.drawnPrint = print;
+      return;
+    }
     this.draw(data, info);
+    this.askColumn(data);
     this.drawnKey = k;
     this.drawnPrint = print;
     root.dataset.drawn = k;
@@ -371,6 +389,11 @@ export function fingerprint(d: LayerEntry): string {
   const step = Math.max(1, Math.floor(a.length / 251));
   for (let i = 0; i < a.length; i += step) s = (s * 31 + (a[i] as number) * 1000) % 1e9;
   return `${storeKey(d)}|${a.length}|${s}|${d.meta.window?.unit ?? ""}`;
+}
+
+/** Whether two fingerprints differ only in the selected unit a window's column is for. */
+function sameButUnit(a: string, b: string): boolean {
+  return a.slice(0, a.lastIndexOf("|")) === b.slice(0, b.lastIndexOf("|"));
 }
 
 /** (units, positions) → (positions, units), so "other" layouts draw like sequences. */

@@ -159,7 +159,8 @@ def estimate_bytes(
             shown = int(values * scale)
             if max_values is not None and shown > max_values:
                 tiles = 0
-                if info.kind == "sequence" and info.shape and len(info.shape) == 2:
+                dense = not info.features_of  # a lens's view travels sparse, without tiles
+                if dense and info.kind == "sequence" and info.shape and len(info.shape) == 2:
                     rows = max(1, int(info.shape[0] * scale))
                     ty, tx = tile_sizes((rows, int(info.shape[1])), OVERVIEW_TILES, OVERVIEW_TILES)
                     tiles = math.ceil(rows / ty) * math.ceil(int(info.shape[1]) / tx)

@@ -69,7 +69,8 @@ def layer_view_blob(
     stats = unit_stats(act, axis)
     arrays: dict[str, Any] = {}
     sparse = sparse_arrays(act, info, max_values)
-    window = windowed(act, max_values, start, unit) if info.kind == "sequence" else None
+    long = sparse is None and info.kind == "sequence"
+    window = windowed(act, max_values, start, unit) if long else None
     if sparse is not None:
         arrays, trimmed, sparse_meta = sparse
     elif window is not None:

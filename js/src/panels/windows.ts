@@ -1,0 +1,63 @@
+// Which window of each long view is shown (Python's `widget/window.py`), and the fetches
+// that ask the kernel for one: each at most once while it is in flight, each sent after
+// the selection's traits (so that the kernel answers with the edits just set).
+import { windowSuffix } from "../store";
+import type { FetchRequest } from "../traits";
+
+export interface WindowAsk {
+  /** The store key the answer is filed under (edits and window included). */
+  filed: string;
+  start: number;
+  unit: number | null;
+}
+
+export class ViewWindows {
+  private starts = new Map<string, number>();
+  private inflight = new Map<number, WindowAsk>();
+  private nextId = 0;
+
+  constructor(private send: (msg: FetchRequest) => boolean) {}
+
+  /** The first position shown for `key` (undefined: the first window, never moved). */
+  start(key: string): number | undefined {
+    return this.starts.get(key);
+  }
+
+  set(key: string, start: number): void {
+    this.starts.set(key, start);
+  }
+
+  /** Back to the first window of `key`. */
+  reset(key: string): void {
+    this.starts.delete(key);
+  }
+
+  /** What `storeKey` adds for the window shown for `key`. */
+  suffix(key: string): string {
+    return windowSuffix(this.starts.get(key) ?? 0);
+  }
+
+  /**
+   * Ask for the window of `layer` of `input` from `start` (with `unit`'s values at every
+   * position), filed under `tagged` + its window; nothing if the same is in flight. Sent
+   * in a microtask: after the traits the caller's event sets are committed.
+   */
+  ask(tagged: string, layer: string, input: number, start: number, unit: number | null): void {
+    const filed = tagged + windowSuffix(start);
+    for (const a of this.inflight.values()) if (a.filed === filed && a.unit === unit) return;
+    const id = -++this.nextId; // the prefetcher's ids are positive
+    const msg: FetchRequest = { type: "fetch", id, layer, input_index: input, start };
+    if (unit !== null) msg.unit = unit;
+    this.inflight.set(id, { filed, start, unit });
+    queueMicrotask(() => {
+      if (!this.send(msg)) this.inflight.delete(id);
+    });
+  }
+
+  /** A reply came for request `id`: what it asked, if it was one of ours. */
+  answered(id: number): WindowAsk | undefined {
+    const asked = this.inflight.get(id);
+    this.inflight.delete(id);
+    return asked;
+  }
+}
