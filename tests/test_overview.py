@@ -88,6 +88,12 @@ def test_a_view_over_the_limit_holds_a_window_the_overview_and_its_rankings(wind
     expected = actscope.rank_units(full, unit_axis=1, k=50)
     assert arrays["rank_max_units"].tolist() == expected.units.tolist()
     assert "column" not in arrays  # no unit selected
+    stats = actscope.unit_stats(full, 1)  # the whole layer's, for sorting units
+    assert torch.equal(torch.from_numpy(arrays["unit_max"]), stats.max)
+    assert torch.equal(torch.from_numpy(arrays["unit_mean"]), stats.mean)
+    assert arrays["unit_argmax"].tolist() == stats.argmax.tolist()
+    assert arrays["unit_count"].tolist() == stats.count.tolist()
+    assert int(arrays["unit_argmax"].max()) >= 7, "a peak past the window is where it is"
 
 
 def test_fetching_the_last_window_makes_the_last_position_exact(windowed):
@@ -144,7 +150,8 @@ def test_a_snapshot_of_a_long_view_is_sized_by_what_it_holds(windowed):
     whole = estimate_bytes(ex.session, [LAYER], [0])
     held = estimate_bytes(ex.session, [LAYER], [0], ex._max_values)
     blob = ex._layer_view_blob(LAYER, 0, precision="u8")
-    assert held < whole / 2
+    limit = int(1.3 * held)
+    assert limit < whole
     assert abs(held - len(blob)) < 0.25 * len(blob)  # near what the blob is
     # fits a limit that counting the whole layer went over (the snapshot raised before)
-    assert ex.snapshot(layers=[LAYER], inputs=[0], max_bytes=2 * held)
+    assert ex.snapshot(layers=[LAYER], inputs=[0], max_bytes=limit)

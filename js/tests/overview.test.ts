@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { tileRange, windowStart } from "../src/components/overview";
 import { Tooltip } from "../src/components/tooltip";
-import { layerViewFromBlob } from "../src/layouts/data";
+import { type LayerData, layerViewFromBlob, unitOrder } from "../src/layouts/data";
 import { LayerViewPanel } from "../src/panels/layer_view";
 import { StaticModel } from "../src/standalone";
 import { storeKey, ViewStore } from "../src/store";
@@ -191,6 +191,34 @@ describe("windows of a long view", () => {
     expect(root.querySelector(".acts-overview-say")?.textContent).toContain(
       "Positions from 4 were not saved with this page",
     );
+  });
+
+  it("sorts units by the whole layer's statistics, not the window's", () => {
+    const base = layerViewFromBlob(windowBlob(0)) as LayerData;
+    expect(Array.from(unitOrder(base, "max"))).toEqual([2, 1, 0]); // the window's own
+    const whole = {
+      unit_max: { data: [99, 5, 7], shape: [3] },
+      unit_mean: { data: [1, 3, 2], shape: [3] },
+      unit_argmax: { data: [9, 0, 0], shape: [3], dtype: "i32" as const },
+      unit_count: { data: [1, 10, 4], shape: [3], dtype: "i32" as const },
+    };
+    const blob = viewBlob(
+      "a",
+      0,
+      "sequence",
+      [SIZE, D],
+      new Array(SIZE * D).fill(1),
+      {
+        shape: [T, D],
+        window: { start: 0, stop: SIZE, positions: T },
+        overview: { rows: T / 2, cols: 1, tile_rows: 2, tile_cols: D },
+      },
+      { overview: { data: new Array(T / 2).fill(1), shape: [T / 2, 1] }, ...whole },
+    );
+    const data = layerViewFromBlob(blob) as LayerData;
+    expect(Array.from(unitOrder(data, "max"))).toEqual([0, 2, 1]); // unit 0 peaks at position 9
+    expect(Array.from(unitOrder(data, "mean"))).toEqual([1, 2, 0]);
+    expect(Array.from(unitOrder(data, "count"))).toEqual([1, 2, 0]);
   });
 
   it("hides the overview for a view that fits whole", () => {

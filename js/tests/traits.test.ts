@@ -25,6 +25,7 @@ describe("the generated contract", () => {
 
   it("declares the layer-view arrays the front end reads", () => {
     const wanted = ["act", "image", "sp_counts", "sp_gaps", "sp_vals", "overview", "column"];
+    wanted.push("unit_max", "unit_mean", "unit_argmax", "unit_count");
     for (const by of rankByValues)
       for (const f of ["units", "max", "mean", "argmax", "count"]) wanted.push(`rank_${by}_${f}`);
     expect([...layerViewArrayValues].sort()).toEqual(wanted.sort());

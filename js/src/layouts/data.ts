@@ -103,7 +103,10 @@ export function fromDecoded(d: Decoded<LayerViewMeta | LayerViewErrorMeta>): Lay
 }
 
 /** A windowed view's overview tiles and selected unit's column, checked against its meta. */
-function windowArrays(d: Decoded<unknown>, meta: LayerViewMeta): Pick<LayerData, "overview" | "column"> {
+function windowArrays(
+  d: Decoded<unknown>,
+  meta: LayerViewMeta,
+): Pick<LayerData, "overview" | "column" | "stats"> {
   const o = meta.overview;
   const w = meta.window;
   const overview = d.arrays.get("overview");
@@ -114,7 +117,19 @@ function windowArrays(d: Decoded<unknown>, meta: LayerViewMeta): Pick<LayerData,
   if (column !== undefined && (!(column instanceof Float32Array) || column.length !== w.positions)) {
     throw new WireError("a windowed layer view whose column is not one value a position");
   }
-  return column ? { overview, column } : { overview };
+  const units = meta.shape[1] ?? 0;
+  const [max, mean, argmax, active] = ["unit_max", "unit_mean", "unit_argmax", "unit_count"].map((n) =>
+    d.arrays.get(n as LayerViewArray),
+  );
+  const whole =
+    max instanceof Float32Array &&
+    mean instanceof Float32Array &&
+    argmax instanceof Int32Array &&
+    active instanceof Int32Array &&
+    [max, mean, argmax, active].every((a) => a.length === units)
+      ? { stats: { max, mean, argmax, active } } // the whole layer's, not the window's
+      : {};
+  return column ? { overview, column, ...whole } : { overview, ...whole };
 }
 
 /**

@@ -164,6 +164,7 @@ def estimate_bytes(
                     rows = max(1, int(info.shape[0] * scale))
                     ty, tx = tile_sizes((rows, int(info.shape[1])), OVERVIEW_TILES, OVERVIEW_TILES)
                     tiles = math.ceil(rows / ty) * math.ceil(int(info.shape[1]) / tx)
+                    tiles += 16 * int(info.shape[1])  # the whole layer's unit statistics
                 shown = max_values + tiles
             total += shown + VIEW_OVERHEAD_BYTES
     return total

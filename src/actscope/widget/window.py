@@ -16,6 +16,7 @@ import torch
 
 from ..engine.errors import InputError
 from ..engine.overview import overview
+from ..engine.ranking import UnitStats
 from .contract import OverviewMeta, Trimmed, ViewWindow
 
 OVERVIEW_TILES = 512
@@ -28,12 +29,18 @@ def window_positions(shape: tuple[int, int], max_values: int) -> int:
 
 
 def windowed(
-    act: torch.Tensor, max_values: int, start: int = 0, unit: int | None = None
+    act: torch.Tensor,
+    max_values: int,
+    start: int = 0,
+    unit: int | None = None,
+    stats: UnitStats | None = None,
 ) -> tuple[dict[str, Any], Trimmed, ViewWindow, OverviewMeta] | None:
     """The arrays and meta of a windowed view, or ``None`` when ``act`` fits whole.
 
     ``start`` is clamped so that the window is full (the last one ends at the last
-    position); ``unit`` (when in range) adds its value at every position (``column``).
+    position); ``unit`` (when in range) adds its value at every position (``column``);
+    ``stats`` (of the whole layer) travel as ``unit_*``, so that sorting units orders them
+    by the whole input, not the window.
     """
     if act.ndim != 2 or act.numel() <= max_values:
         return None
@@ -43,6 +50,13 @@ def windowed(
     tiles = overview(act, OVERVIEW_TILES, OVERVIEW_TILES)
     arrays: dict[str, Any] = {"act": act[begin : begin + size], "overview": tiles.values}
     window: ViewWindow = {"start": begin, "stop": begin + size, "positions": n}
+    if stats is not None and stats.count is not None:
+        arrays.update(
+            unit_max=stats.max.float(),
+            unit_mean=stats.mean.float(),
+            unit_argmax=stats.argmax.to(torch.int32),
+            unit_count=stats.count.to(torch.int32),
+        )
     if unit is not None and 0 <= unit < d:
         arrays["column"] = act[:, unit].float()
         window["unit"] = int(unit)

@@ -70,7 +70,7 @@ def layer_view_blob(
     arrays: dict[str, Any] = {}
     sparse = sparse_arrays(act, info, max_values)
     long = sparse is None and info.kind == "sequence"
-    window = windowed(act, max_values, start, unit) if long else None
+    window = windowed(act, max_values, start, unit, stats) if long else None
     if sparse is not None:
         arrays, trimmed, sparse_meta = sparse
     elif window is not None:
@@ -107,8 +107,12 @@ def layer_view_blob(
     return wire.encode(
         arrays,
         meta,
-        precisions={"act": precision, "overview": precision, "sp_vals": "u8", "column": "f32"},
+        precisions={"act": precision, "overview": precision, "sp_vals": "u8", **EXACT},
     )
+
+
+EXACT: dict[str, wire.Precision] = dict.fromkeys(("column", "unit_max", "unit_mean"), "f32")
+"""A long view's arrays that travel exact (``widget/window.py``)."""
 
 
 def _ranking_arrays(ranking: Ranking, by: str) -> dict[Any, torch.Tensor]:
