@@ -137,6 +137,36 @@ def test_attention_view_holds_the_models_own_pattern_and_scores(ex, gpt2, tokeni
     assert_unchanged(gpt2, state)
 
 
+def test_a_long_pattern_travels_as_a_window_of_queries_that_moves(ex, gpt2, tokenizer, monkeypatch):
+    from actscope.widget.panels import attention as panel
+
+    ids = ids_of(tokenizer, TEXTS[0])
+    before = gpt2.config._attn_implementation
+    gpt2.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            expected = gpt2(ids, output_attentions=True).attentions[1][0]
+    finally:
+        gpt2.set_attn_implementation(before)
+    heads, n, _ = expected.shape
+    monkeypatch.setattr(panel, "MAX_PATTERN_VALUES", 2 * heads * n)  # two queries a view
+    ex.layer = "transformer.h.1.mlp"
+    ex.wait(60)
+    meta, arrays = wire.decode(ex.attention_view)
+    assert meta["window"] == {"start": 0, "stop": 2, "positions": n}
+    assert arrays["pattern"] == pytest.approx(expected[:, :2].numpy(), abs=1 / 250)
+    for name, values in head_scores(expected, ids[0]).items():  # of every query
+        assert meta["scores"][name] == pytest.approx(values.tolist(), abs=1e-5)
+    ex.attention_start = 100  # past the end: the last window
+    ex.wait(60)
+    meta, arrays = wire.decode(ex.attention_view)
+    assert meta["window"] == {"start": n - 2, "stop": n, "positions": n}
+    assert arrays["pattern"] == pytest.approx(expected[:, n - 2 :].numpy(), abs=1 / 250)
+    with pytest.raises(actscope.InputError, match="must be a query position"):
+        ex.attention_start = -1
+    assert ex.attention_start == 100
+
+
 def test_lens_of_the_last_block_is_the_models_prediction(ex):
     lens, lens_arrays = wire.decode(ex.lens_view)
     _, out = wire.decode(ex.outputs_view)

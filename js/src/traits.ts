@@ -106,6 +106,7 @@ export interface Traits {
   attention_layers: Record<string, string>;
   head: number | null;
   head_score: HeadScore;
+  attention_start: number;
   lens_view: DataView | null;
   effects_view: DataView | null;
   contrast_group: number[];

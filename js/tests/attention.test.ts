@@ -3,6 +3,7 @@
 // head large with its tokens, and why it has nothing to draw.
 import { afterEach, describe, expect, it } from "vitest";
 import { AttentionPanel, headOrder } from "../src/panels/attention";
+import { encodeBlob } from "./helpers/encode";
 import { attentionBlob, GARBAGE, hover, panelHost, unavailableBlob } from "./helpers/panels";
 
 const TOKENS = ["The", "Ġcat", "Ċ"];
@@ -179,5 +180,45 @@ describe("AttentionPanel", () => {
     expect(el.querySelector(".acts-attention-attends .acts-detail-title")?.textContent).toBe(
       "What “␣cat” (position 1) attends to in head 1",
     );
+  });
+
+  it("draws a long pattern's window of queries at their positions and moves it", () => {
+    const tokens = ["a", "b", "c", "d", "e", "f"];
+    const rows = [2, 3].map((q) => tokens.map((_, k) => (k === q - 1 ? 1 : 0))); // previous token
+    const blob = encodeBlob(
+      {
+        key: "0|h.0.attn",
+        input_index: 0,
+        layer: "h.0.attn",
+        heads: 1,
+        queries: 6,
+        keys: 6,
+        scores: { previous_token: [1], induction: [0], first_token: [0], entropy: [0] },
+        tokens,
+        trimmed: { shown: [1, 2, 6], note: "queries 2–3 of 6 are shown" },
+        window: { start: 2, stop: 4, positions: 6 },
+      },
+      { pattern: { data: rows.flat(), shape: [1, 2, 6] } },
+    );
+    const { model, el, commits } = mount({ attention_view: blob, head: 0 });
+    const bar = el.querySelector<HTMLElement>(".acts-overview-bar");
+    expect(bar?.textContent).toContain("Queries 2–3 of 6, every key.");
+    const line = () => el.querySelector<HTMLElement>(".acts-attention-text");
+    expect(line()?.dataset.query).toBe("3"); // the window's last query, at its own position
+    const on = el.querySelector<HTMLElement>(".acts-attention-key.acts-on");
+    expect(on?.dataset.position).toBe("3");
+    const ticks = Array.from(el.querySelectorAll<HTMLElement>(".acts-attention-rows .acts-attention-tick"));
+    expect(ticks.map((t) => t.title)).toEqual(["query 2: c", "query 3: d"]);
+    // what query 3 attends to: key 2, the previous token, and nothing else
+    const keys = Array.from(el.querySelectorAll<HTMLElement>(".acts-attention-key"));
+    expect(keys[2]?.title).toBe("key 2: 1 (click: make it the query)");
+    expect(keys[3]?.title).toBe("key 3: 0 (click: make it the query)");
+    el.querySelector<HTMLButtonElement>("[data-attention-step='later']")?.click();
+    expect(model.get("attention_start")).toBe(4);
+    expect(commits()).toBe(1);
+    model.set("position", 2); // inside the window: it stays
+    expect(model.get("attention_start")).toBe(4);
+    model.set("position", 0); // outside: the window moves there
+    expect(model.get("attention_start")).toBe(0);
   });
 });

@@ -58,6 +58,19 @@ def test_the_end_of_a_long_input_is_reachable_and_exact(notebook, page):
     page.locator(".acts-overview-canvas").hover()
     assert "largest |value|" in page.locator(".acts-tooltip").inner_text()
     screenshot(page, "long-view-end", page.locator(".acts-root"))
+    # attention at 1,024 tokens: a window of queries, every key; step to the last query
+    queries = 4_000_000 // (12 * 1024)  # the pattern's limit over 12 heads × 1,024 keys: 325
+    page.wait_for_selector(".acts-attention[data-attention='drawn']", timeout=60_000)
+    bar = page.locator(".acts-attention .acts-overview-bar")
+    assert f"Queries 0–{queries - 1} of 1,024, every key." in bar.inner_text()
+    for start in (queries, 2 * queries, 1024 - queries):
+        page.locator("[data-attention-step='later']").click()
+        page.wait_for_selector(
+            f".acts-attention .acts-overview-bar[data-start='{start}']", timeout=60_000
+        )
+    page.wait_for_selector(".acts-attention-text[data-query='1023']", timeout=20_000)
+    assert page.locator("[data-attention-step='later']").is_disabled()
+    screenshot(page, "long-attention-end", page.locator(".acts-attention"))
 
 
 def test_the_exported_page_holds_the_overview_and_says_what_was_not_saved(browser, tmp_path):

@@ -167,6 +167,7 @@ export interface AttentionViewMeta {
   scores: Record<string, number[]>;
   tokens?: string[];
   trimmed: Trimmed | null;
+  window?: ViewWindow;
 }
 
 /** The logit lens of one input (``panels/lens.py``). Arrays: ``ids`` and ``probs`` ``(layers, tokens, k)``; ``token`` ``(tokens,)`` the token followed, and its ``token_rank`` and ``token_prob`` ``(layers, tokens)``. */

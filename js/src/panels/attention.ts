@@ -5,6 +5,7 @@
 // tokens on both axes. Data: the `attention_view` trait or a snapshot, tagged with its key.
 import type { AnyModel } from "@anywidget/types";
 import { ColorMap } from "../colormap";
+import { windowStart } from "../components/overview";
 import type { Tooltip } from "../components/tooltip";
 import { clear, fmt, h, readableToken } from "../dom";
 import { cellAt, pixelCanvas } from "../layouts/kind";
@@ -83,12 +84,49 @@ export class AttentionPanel {
     host.on("change:attention_layers", () => this.show());
     host.on("change:head", () => this.show());
     host.on("change:head_score", () => this.show());
-    host.on("change:position", () => this.show()); // the query of the coloured text
+    host.on("change:position", () => this.follow()); // the query of the coloured text
     this.blobs.follow(
       host,
       "attention_view",
       () => this.currentKey(),
       () => this.show(),
+    );
+  }
+
+  /** A position picked out of a long pattern's window of queries: move the window there. */
+  private follow(): void {
+    const w = (this.data?.meta as Meta | undefined)?.window;
+    const p = this.host.model.get("position");
+    if (w && p != null && (p < w.start || p >= w.stop) && !this.host.offline()) {
+      this.moveTo(windowStart(p, w.stop - w.start, w.positions));
+      return;
+    }
+    this.show();
+  }
+
+  private moveTo(start: number): void {
+    this.host.model.set("attention_start", start);
+    this.host.commit(false);
+  }
+
+  /** Earlier/later over a long pattern's queries (a kernel computes each window). */
+  private windowBar(w: NonNullable<Meta["window"]>): HTMLElement {
+    const size = w.stop - w.start;
+    const step = (dir: number, text: string) => {
+      const b = h("button", { class: "acts-btn", type: "button", text });
+      b.dataset.attentionStep = dir < 0 ? "earlier" : "later";
+      const to = Math.max(0, Math.min(w.start + dir * size, w.positions - size));
+      b.disabled = to === w.start || this.host.offline();
+      b.addEventListener("click", () => this.moveTo(to));
+      return b;
+    };
+    const where = `Queries ${w.start}–${w.stop - 1} of ${w.positions.toLocaleString("en")}, every key${this.host.offline() ? " (this page saved these only)" : ""}.`;
+    return h(
+      "div",
+      { class: "acts-overview-bar", "data-start": w.start },
+      step(-1, "◀ earlier"),
+      step(1, "later ▶"),
+      h("span", { text: where }),
     );
   }
 
@@ -189,6 +227,7 @@ export class AttentionPanel {
       ),
     );
     if (m.trimmed) this.el.append(h("div", { class: "acts-note", text: m.trimmed.note }));
+    if (m.window) this.el.append(this.windowBar(m.window));
     const grid = h("div", {
       class: "acts-attention-grid",
       role: "group",
@@ -227,10 +266,16 @@ export class AttentionPanel {
     }
   }
 
-  /** The query at the selected position (the last one by default). */
+  /** The first query drawn (a long pattern's window starts past 0). */
+  private get offset(): number {
+    return (this.data?.meta as Meta | undefined)?.window?.start ?? 0;
+  }
+
+  /** The row of the query at the selected position (the last one drawn by default). */
   private query(Q: number): number {
     const p = this.host.model.get("position");
-    return p != null && p >= 0 && p < Q ? p : Q - 1;
+    const q = p == null ? -1 : p - this.offset;
+    return q >= 0 && q < Q ? q : Q - 1;
   }
 
   private pick(position: number): void {
@@ -241,11 +286,12 @@ export class AttentionPanel {
   /** The text, each token coloured by how much the selected query attends to it; a click
    * on a token makes it the query (the shared `position`). */
   private attendsTo(m: Meta, head: number, values: ArrayLike<number>, Q: number, K: number, cmap: ColorMap) {
-    const q = this.query(Q);
+    const row = this.query(Q);
+    const q = this.offset + row; // the query's position in the input
     const tokens = m.tokens ?? [];
     const line = h("div", { class: "acts-token-line acts-attention-text", "data-query": q });
     for (let k = 0; k < K; k++) {
-      const p = values[q * K + k] as number;
+      const p = values[row * K + k] as number;
       const span = h("span", {
         class: `acts-token acts-attention-key${k === q ? " acts-on" : ""}`,
         "data-position": k,
@@ -287,6 +333,7 @@ export class AttentionPanel {
     const cs = Math.min(20, Math.max(n <= LABELLED ? 10 : 3, Math.floor(BIG / n)));
     const tokens = m.tokens ?? [];
     const tok = (i: number): string => readableToken(tokens[i] ?? `p${i}`);
+    const off = this.offset; // row q is the query at position off + q
     const canvas = pixelCanvas(K, Q, (px) => cmap.paint(values, px), "acts-big acts-attention-map");
     canvas.style.width = `${K * cs}px`;
     canvas.style.height = `${Q * cs}px`;
@@ -297,14 +344,14 @@ export class AttentionPanel {
         return;
       }
       this.host.tooltip.show(e, [
-        `head ${head} · query ${q} → key ${k}`,
-        `“${tok(q)}” → “${tok(k)}”: ${fmt(values[q * K + k] as number)}`,
+        `head ${head} · query ${off + q} → key ${k}`,
+        `“${tok(off + q)}” → “${tok(k)}”: ${fmt(values[q * K + k] as number)}`,
       ]);
     });
     canvas.addEventListener("mouseleave", () => this.host.tooltip.hide());
     canvas.addEventListener("click", (e) => {
       const [q] = cellAt(e, canvas, cs, cs);
-      if (q >= 0 && q < Q) this.pick(q);
+      if (q >= 0 && q < Q) this.pick(off + q);
     });
     const labelled = cs >= 8 && tokens.length > 0;
     const table = h("div", { class: "acts-attention-table" });
@@ -313,7 +360,7 @@ export class AttentionPanel {
       const cols = h("div", { class: "acts-attention-cols" });
       const rows = h("div", { class: "acts-attention-rows" });
       for (let k = 0; k < K; k++) cols.append(this.label(tok(k), cs, `key ${k}`));
-      for (let q = 0; q < Q; q++) rows.append(this.label(tok(q), cs, `query ${q}`));
+      for (let q = 0; q < Q; q++) rows.append(this.label(tok(off + q), cs, `query ${off + q}`));
       table.append(h("div"), cols, rows);
     }
     table.append(canvas);

@@ -239,6 +239,8 @@ class AttentionViewMeta(TypedDict):
     """Each head score (``HeadScore``), per head."""
     tokens: NotRequired[list[str]]
     trimmed: Trimmed | None
+    window: NotRequired[ViewWindow]
+    """Present when the pattern is over the limit: ``pattern`` holds these queries, every key."""
 
 
 class LensViewMeta(TypedDict):

@@ -138,6 +138,7 @@ class Traits(TypedDict):
     attention_layers: dict[str, str]
     head: int | None
     head_score: HeadScore
+    attention_start: int
     # logit lens panel (panels/lens.py)
     lens_view: Blob
     # logit effects of the selected unit (panels/effects.py)

@@ -17,14 +17,21 @@ import traitlets
 from ...engine.attention import SCORES, attention, head_scores
 from ...engine.errors import ActscopeError, InputError
 from .. import wire
-from ..contract import AttentionViewMeta, HeadScore, Trimmed, attention_key, snapshot_key
+from ..contract import (
+    AttentionViewMeta,
+    HeadScore,
+    Trimmed,
+    ViewWindow,
+    attention_key,
+    snapshot_key,
+)
 from ..jobs import Progress
 from .base import Panel, SnapshotPlan
 from .outputs import unavailable_blob
 
 MAX_PATTERN_VALUES = 4_000_000
-"""Probabilities sent for one layer at most (heads × queries × keys): bigger patterns are
-cut to their first positions, with a note."""
+"""Probabilities sent for one layer at most (heads × queries × keys): a bigger pattern
+travels as a window of queries (every key), from ``attention_start``, with a note."""
 
 
 def looks_like_attention(layer_type: str, name: str) -> bool:
@@ -72,13 +79,30 @@ def attention_blob(
     input_index: int,
     ids: torch.Tensor | None,
     tokens: list[str] | None,
-    max_values: int = MAX_PATTERN_VALUES,
+    max_values: int | None = None,
+    start: int = 0,
 ) -> bytes:
-    """One example's ``(heads, queries, keys)`` pattern as a blob, with each head's scores."""
+    """One example's ``(heads, queries, keys)`` pattern as a blob, with each head's scores
+    (of the whole pattern). Over ``max_values`` (default ``MAX_PATTERN_VALUES``), the queries
+    from ``start`` (clamped so that the window is full) with every key."""
+    max_values = MAX_PATTERN_VALUES if max_values is None else max_values
     heads, queries, keys = pattern.shape
     scores = head_scores(pattern, ids)
     trimmed: Trimmed | None = None
-    if pattern.numel() > max_values:
+    window: ViewWindow | None = None
+    size = max_values // max(heads * keys, 1)
+    if pattern.numel() > max_values and size >= 1:
+        begin = max(0, min(int(start), queries - size))
+        pattern = pattern[:, begin : begin + size]
+        window = {"start": begin, "stop": begin + size, "positions": queries}
+        trimmed = {
+            "shown": list(pattern.shape),
+            "note": f"The whole pattern ({heads * queries * keys:,} probabilities) is over the "
+            f"{max_values:,} a view sends: queries {begin}–{begin + size - 1} of {queries:,} "
+            "are shown, with every key (step earlier/later, or pick a later token, to move). "
+            "Head scores cover every query.",
+        }
+    elif pattern.numel() > max_values:
         keep = max(1, int((max_values / heads) ** 0.5))
         pattern = pattern[:, :keep, :keep]
         trimmed = {
@@ -96,6 +120,8 @@ def attention_blob(
         "scores": {name: [float(v) for v in values.tolist()] for name, values in scores.items()},
         "trimmed": trimmed,
     }
+    if window is not None:
+        meta["window"] = window
     if tokens is not None:
         meta["tokens"] = tokens
     return wire.encode({"pattern": pattern.float().cpu()}, meta, precision="u8")
@@ -115,6 +141,9 @@ class AttentionPanel(Panel):
     from the model's layers when the explorer is made ({} for a model with no attention)."""
     head = traitlets.Int(None, allow_none=True).tag(sync=True)
     """Type: int | None. Default: None. The head shown large (with token labels)."""
+    attention_start = traitlets.Int(0).tag(sync=True)
+    """Type: int. Default: 0. The first query shown of a pattern too large for one view
+    (``MAX_PATTERN_VALUES``): the view holds the queries from here, every key."""
     head_score = traitlets.Unicode("induction").tag(sync=True)
     """Type: str. Default: "induction". How heads are ranked: previous_token, induction,
     first_token (an attention sink) or entropy."""
@@ -142,6 +171,20 @@ class AttentionPanel(Panel):
                 raise InputError(f"head {value!r} must be a head's index (0 or more), or None.")
 
         return int(self._checked(value, test))
+
+    @traitlets.validate("attention_start")
+    def _check_attention_start(self, proposal: Any) -> int:
+        value = proposal["value"]
+
+        def test() -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"attention_start {value!r} must be a query position (0 or more).")
+
+        return int(self._checked(value, test))
+
+    @traitlets.observe("attention_start")
+    def _on_attention_start(self, _change: Any) -> None:
+        self._refresh_attention()
 
     @traitlets.observe("layer", "input_index")
     def _on_attention_selection(self, change: Any) -> None:
@@ -181,6 +224,7 @@ class AttentionPanel(Panel):
                 input_index=index,
                 ids=ids[0] if isinstance(ids, torch.Tensor) else None,
                 tokens=session.inputs.tokens(index),
+                start=self.attention_start,
             )
             for name in shown
         }
