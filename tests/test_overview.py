@@ -155,3 +155,29 @@ def test_a_snapshot_of_a_long_view_is_sized_by_what_it_holds(windowed):
     assert abs(held - len(blob)) < 0.25 * len(blob)  # near what the blob is
     # fits a limit that counting the whole layer went over (the snapshot raised before)
     assert ex.snapshot(layers=[LAYER], inputs=[0], max_bytes=limit)
+
+
+def test_a_snapshot_saves_further_windows_while_they_fit(windowed):
+    from actscope.widget.sharing import estimate_bytes, unpack
+
+    ex = windowed
+    full = ex.session.activation(LAYER, 0).float()
+    n = full.shape[0]
+    ex.snapshot(layers=[LAYER], inputs=[0])  # the default limit leaves room for every window
+    views = {k: v for k, v in unpack(ex.snapshot_data).items() if k.startswith("layer_view|")}
+    covered = torch.zeros(n, dtype=torch.bool)
+    for blob in views.values():
+        meta, arrays = wire.decode(blob)
+        start, stop = meta["window"]["start"], meta["window"]["stop"]
+        assert stop - start == 7
+        assert torch.allclose(torch.from_numpy(arrays["act"]).float(), full[start:stop], atol=0.2)
+        covered[start:stop] = True
+    assert covered.all(), "every position of the long view is in the page"
+    starts = sorted(wire.read_meta(b)["window"]["start"] for b in views.values())
+    assert starts == sorted({*range(0, n - 7, 7), n - 7})  # multiples of the size, then the end
+    # with no room left beyond the estimate, only the first window
+    ex.snapshot(
+        layers=[LAYER], inputs=[0], max_bytes=estimate_bytes(ex.session, [LAYER], [0], 7 * 1536)
+    )
+    keys = [k for k in unpack(ex.snapshot_data) if k.startswith("layer_view|")]
+    assert keys == [f"layer_view|0|{LAYER}"]

@@ -221,6 +221,22 @@ describe("windows of a long view", () => {
     expect(Array.from(unitOrder(data, "count"))).toEqual([1, 2, 0]);
   });
 
+  it("in a page, steps through the windows it saved and snaps a click to the one holding it", async () => {
+    const { root, store, panel, sent } = mount(true);
+    for (const start of [4, 6]) store.pin(layerViewFromBlob(windowBlob(start))); // as saved
+    button(root, "later").click();
+    expect(positions(root)).toEqual([4, 5, 6, 7]);
+    button(root, "later").click(); // the last, ending at the last position
+    expect(positions(root)).toEqual([6, 7, 8, 9]);
+    expect(button(root, "later").disabled).toBe(true);
+    // a click on the overview asks for the window centred on position 5 (from 3): the saved
+    // window from 4 holds it
+    (panel as unknown as { moveWindow(start: number): void }).moveWindow(3);
+    expect(positions(root)).toEqual([4, 5, 6, 7]);
+    await flush();
+    expect(sent).toHaveLength(0);
+  });
+
   it("hides the overview for a view that fits whole", () => {
     const { model, root } = mount();
     model.set("layer_view", viewBlob("a", 0, "sequence", [2, 3], [1, 2, 3, 4, 5, 6]));

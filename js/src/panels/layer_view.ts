@@ -32,7 +32,7 @@ import {
 import { asDataView, readOr } from "../wire";
 import { editsTag, taggedKey } from "./edits";
 import "./layer_view.css";
-import { ViewWindows } from "./windows";
+import { sameButUnit, savedWindow, ViewWindows } from "./windows";
 
 export interface LayerViewHost {
   model: AnyModel<Traits>;
@@ -146,6 +146,7 @@ export class LayerViewPanel {
    * stored; in a page without a kernel, only what was saved). */
   private moveWindow(start: number): void {
     const k = this.currentKey();
+    if (this.host.offline()) start = this.savedStart(k, start);
     const filed = this.storeKey(k) + windowSuffix(start);
     if (this.host.offline() && !this.host.store.has(filed)) {
       this.overview.tell(
@@ -165,6 +166,13 @@ export class LayerViewPanel {
     const w = data && !isFailure(data) ? data.meta.window : undefined;
     if (!w || p === null || p === undefined || (p >= w.start && p < w.stop)) return;
     this.moveWindow(windowStart(p, w.stop - w.start, w.positions));
+  }
+
+  /** Without a kernel: the saved window that holds the middle of the one from `start`. */
+  private savedStart(k: string, start: number): number {
+    const data = this.host.store.peek(this.currentStoreKey());
+    const saved = data && !isFailure(data) && data.meta.window ? savedWindow(data.meta.window, start) : start;
+    return this.host.store.has(this.storeKey(k) + windowSuffix(saved)) ? saved : start;
   }
 
   /** Ask the kernel for the window of the current view from `start` (with `unit`'s values
@@ -389,11 +397,6 @@ export function fingerprint(d: LayerEntry): string {
   const step = Math.max(1, Math.floor(a.length / 251));
   for (let i = 0; i < a.length; i += step) s = (s * 31 + (a[i] as number) * 1000) % 1e9;
   return `${storeKey(d)}|${a.length}|${s}|${d.meta.window?.unit ?? ""}`;
-}
-
-/** Whether two fingerprints differ only in the selected unit a window's column is for. */
-function sameButUnit(a: string, b: string): boolean {
-  return a.slice(0, a.lastIndexOf("|")) === b.slice(0, b.lastIndexOf("|"));
 }
 
 /** (units, positions) → (positions, units), so "other" layouts draw like sequences. */

@@ -2,7 +2,7 @@
 // that ask the kernel for one: each at most once while it is in flight, each sent after
 // the selection's traits (so that the kernel answers with the edits just set).
 import { windowSuffix } from "../store";
-import type { FetchRequest } from "../traits";
+import type { FetchRequest, ViewWindow } from "../traits";
 
 export interface WindowAsk {
   /** The store key the answer is filed under (edits and window included). */
@@ -60,4 +60,17 @@ export class ViewWindows {
     this.inflight.delete(id);
     return asked;
   }
+}
+
+/** The window a snapshot saved (Python's `further_windows`: at multiples of the window's
+ * size, the last ending at the last position) that holds the middle of the one from
+ * `start`. */
+export function savedWindow(w: ViewWindow, start: number): number {
+  const size = w.stop - w.start;
+  return Math.min(Math.floor((start + size / 2) / size) * size, w.positions - size);
+}
+
+/** Whether two views' fingerprints differ only in the unit a window's column is for. */
+export function sameButUnit(a: string, b: string): boolean {
+  return a.slice(0, a.lastIndexOf("|")) === b.slice(0, b.lastIndexOf("|"));
 }

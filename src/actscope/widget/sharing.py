@@ -92,7 +92,9 @@ def snapshot(
             prediction as target (and each of ``units``).
         precision: ``"u8"`` (1 byte a value, 1/252 of each view's range) or ``"f16"``.
         max_bytes: the limit on the estimated size before compression; over it, an
-            error gives the estimate and how to shrink the snapshot.
+            error gives the estimate and how to shrink the snapshot. What it leaves holds
+            the further windows of long views (``widget/window.py``), in order while they
+            fit; the page says which positions it did not save.
 
     Returns:
         What the snapshot holds (views, bytes), also kept in the widget state.
@@ -128,6 +130,7 @@ def snapshot(
         precision=precision,
         max_view_values=explorer._max_values,
         top_k=explorer._top_k,
+        window_bytes=max(0, max_bytes - estimate),
     )
     entries = explorer.snapshot_entries(plan)
     views = [wire.read_meta(b) for key, b in entries if key.startswith("layer_view|")]

@@ -10,6 +10,7 @@ steps earlier/later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,7 +18,8 @@ import torch
 from ..engine.errors import InputError
 from ..engine.overview import overview
 from ..engine.ranking import UnitStats
-from .contract import OverviewMeta, Trimmed, ViewWindow
+from . import wire
+from .contract import OverviewMeta, Trimmed, ViewWindow, layer_view_key, snapshot_key
 
 OVERVIEW_TILES = 512
 """The most overview tiles along each axis (a screen's worth)."""
@@ -136,3 +138,33 @@ def overview_figure(
         or f"overview: {n:,} positions × {d:,} units, tiles of {ov.tile_rows} × {ov.tile_cols}"
     )
     return fig
+
+
+def further_windows(
+    entries: list[tuple[str, bytes]], budget: int, blob_at: Callable[[str, int, int], bytes]
+) -> list[tuple[str, bytes]]:
+    """A snapshot's further windows of the long views among its ``entries`` (their first
+    windows): each window after the first, ``blob_at(layer, input_index, start)``, in order
+    while they fit in ``budget`` bytes, each saved whole or not at all. The windows start at
+    multiples of their size, the last ending at the last position (the front end, without a
+    kernel, steps and snaps to these)."""
+    more: list[tuple[str, bytes]] = []
+    views = snapshot_key("layer_view", "")
+    for key, first in entries:
+        if not key.startswith(views):
+            continue
+        meta = wire.read_meta(first)
+        window = meta.get("window")
+        if not window or "input_index" not in meta:
+            continue
+        size, n = window["stop"] - window["start"], window["positions"]
+        layer, index = str(meta["layer"]), int(meta["input_index"])
+        for start in dict.fromkeys([*range(size, n - size, size), n - size]):
+            blob = blob_at(layer, index, start)
+            if len(blob) > budget:
+                return more
+            budget -= len(blob)
+            more.append(
+                (snapshot_key("layer_view", f"{layer_view_key(index, layer)}@{start}"), blob)
+            )
+    return more

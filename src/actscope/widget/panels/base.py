@@ -39,6 +39,9 @@ class SnapshotPlan:
     precision: str
     max_view_values: int
     top_k: int
+    window_bytes: int = 0
+    """Bytes left under the snapshot's limit for the further windows of long views (their
+    first window is in the estimate): saved in order while they fit."""
 
 
 class Panel(traitlets.HasTraits):

@@ -30,7 +30,7 @@ from ..contract import (
 )
 from ..display import message, value_summary
 from ..sparse import sparse_arrays
-from ..window import trim, windowed
+from ..window import further_windows, trim, windowed
 from .base import Panel, SnapshotPlan
 
 DEFAULT_MAX_VALUES = 2_000_000  # 4 MB of float16 per view message
@@ -281,7 +281,11 @@ class LayerViewPanel(Panel):
             for name in plan.layers:
                 blob = self._layer_view_blob(name, i, precision=plan.precision)  # type: ignore[arg-type]
                 entries.append((snapshot_key("layer_view", layer_view_key(i, name)), blob))
-        return entries
+
+        def blob_at(layer: str, i: int, start: int) -> bytes:
+            return self._layer_view_blob(layer, i, plan.precision, start=start)  # type: ignore[arg-type]
+
+        return entries + further_windows(entries, plan.window_bytes, blob_at)
 
     def _figure_at(
         self,
