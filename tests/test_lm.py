@@ -130,6 +130,26 @@ def test_attention_equals_eager_output_attentions_and_restores_the_model(lm):
     assert all(name.endswith(("attn", "self_attn")) for name in names), names
 
 
+def test_attention_of_the_first_layer_stops_the_pass_after_it(lm):
+    x = ids(2, 8)
+    everything = actscope.attention(lm, {"input_ids": x})
+    first, second = list(everything)
+    before = record(lm)
+    head = lm.get_output_embeddings()
+    calls = []
+    handle = head.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        only = actscope.attention(lm, {"input_ids": x}, [first])
+        assert calls == [], "the unembedding never ran: the pass ended after the first layer"
+        both = actscope.attention(lm, {"input_ids": x}, [second, first])
+    finally:
+        handle.remove()
+    assert_unchanged(lm, before)
+    assert lm.config._attn_implementation == "sdpa"
+    assert list(only) == [first] and torch.equal(only[first], everything[first])
+    assert set(both) == {first, second} and torch.equal(both[second], everything[second])
+
+
 def test_head_scores_on_hand_made_patterns():
     q = 6
     prev = torch.zeros(q, q)

@@ -15,7 +15,7 @@ position 0: an attention sink) and ``entropy`` (how spread out each row is).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import torch
@@ -24,7 +24,7 @@ from torch import nn
 from .batch import move, tensor_paths
 from .capture import capture
 from .errors import ActscopeError, InputError
-from .forward import ForwardFn, run_forward
+from .forward import ForwardFn, StopForward, run_forward, stopping_after
 from .inputs import InputSet, model_float_dtype, resolve_device
 from .names import split_call, unwrap
 from .preserve import hooks_kept
@@ -101,10 +101,50 @@ def attention(
         batch = iset.batch(range(len(iset)))
     batch = move(batch, dev, model_float_dtype(model))
     n = _batch_size(batch)
+    found = _patterns(model, batch, layers, forward, n, _last_of(model, layers))
+    if layers is not None and any(name not in found for name in layers):
+        found = _patterns(model, batch, layers, forward, n, None)  # ran in another order
+    if layers is not None:
+        missing = [name for name in layers if name not in found]
+        if missing:
+            raise ActscopeError(
+                f"Layer(s) {missing} output no attention probabilities (N, heads, queries, "
+                "keys) for these inputs. Pick attention modules (actscope.attention(model, "
+                "inputs) lists the ones it finds)."
+            )
+    return found
+
+
+def _last_of(model: nn.Module, layers: Sequence[str] | None) -> str | None:
+    """Of ``layers``, the one defined last (the pass can stop after it: the layers after
+    it would cost an eager pass for nothing), or None when one is not a module's name."""
+    if not layers:
+        return None
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    bases = [split_call(name)[0] for name in layers]
+    if any(b not in order for b in bases):
+        return None
+    return max(layers, key=lambda name: order[split_call(name)[0]])
+
+
+def _patterns(
+    model: nn.Module,
+    batch: Any,
+    layers: Sequence[str] | None,
+    forward: ForwardFn | None,
+    n: int,
+    stop_after: str | None,
+) -> dict[str, torch.Tensor]:
+    """One eager pass (ended after ``stop_after``): the patterns it finds, in module order."""
     with eager_attention(model) as hf:
         if hf and isinstance(batch, dict) and forward is None:
             batch = {**batch, "output_attentions": True}
-        with torch.no_grad(), capture(model, list(layers) if layers is not None else None) as acts:
+        with (
+            torch.no_grad(),
+            capture(model, list(layers) if layers is not None else None) as acts,
+            stopping_after(model, stop_after),
+            suppress(StopForward),
+        ):
             run_forward(model, batch, forward, what="the inputs")
     found: dict[str, torch.Tensor] = {}
     owner: dict[int, str] = {}
@@ -122,14 +162,6 @@ def attention(
                 owner[key] = name
                 found[name] = t
                 break
-    if layers is not None:
-        missing = [name for name in layers if name not in found]
-        if missing:
-            raise ActscopeError(
-                f"Layer(s) {missing} output no attention probabilities (N, heads, queries, "
-                "keys) for these inputs. Pick attention modules (actscope.attention(model, "
-                "inputs) lists the ones it finds)."
-            )
     return dict(sorted(found.items(), key=lambda kv: list(acts).index(kv[0])))
 
 
