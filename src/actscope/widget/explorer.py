@@ -212,7 +212,10 @@ class Explorer(
             mining=self._mining_info(),
             classes=[str(c) for c in classes] if classes is not None else [],
         )
+        self._opening = True  # the first layer view first, then the other panels' views
         self.layer = first  # its observers compute the first view (and raise on failure)
+        self._opening = False
+        self._refresh_attention()
         self._refresh_outputs()  # the views of input 0, which no change of input announces
         self._refresh_lens()
         self.on_msg(self._on_msg)

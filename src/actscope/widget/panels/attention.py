@@ -231,7 +231,7 @@ class AttentionPanel(Panel):
         return {name: self._tagged(blob, tag) for name, blob in blobs.items()}
 
     def _refresh_attention(self) -> None:
-        if not self._ready():
+        if not self._ready() or self.__dict__.get("_opening"):
             return
         index = self.input_index
         layer = self._attention_layer(self.layer)
