@@ -2,13 +2,11 @@
 // The layer view panel on its own: keys, the loading state and notes, sorting, the legend's
 // clip toggle, the ranking, and the drawn event.
 import { afterEach, describe, expect, it } from "vitest";
-import { Tooltip } from "../src/components/tooltip";
 import { isFailure, layerViewFromBlob } from "../src/layouts/data";
-import { fingerprint, LayerViewPanel, transposed } from "../src/panels/layer_view";
+import { fingerprint, transposed } from "../src/panels/layer_view";
 import { StaticModel } from "../src/standalone";
-import { ViewStore } from "../src/store";
-import type { LayerInfo } from "../src/traits";
 import { errorBlob, viewBlob } from "./helpers/encode";
+import { mountLayerView } from "./helpers/layer_view";
 import { layerInfo } from "./helpers/layers";
 import { traits } from "./helpers/model";
 
@@ -16,28 +14,7 @@ const SPATIAL = layerInfo("conv", { kind: "spatial", shape: [3, 1, 2], type: "Co
 
 function mount(extra: Record<string, unknown> = {}, offline = false) {
   const model = new StaticModel(traits(extra));
-  const root = document.createElement("div");
-  document.body.append(root);
-  const store = new ViewStore();
-  const selected: (number | null)[] = [];
-  const drawn: string[] = [];
-  const layers = new Map((model.get("layers_info") as LayerInfo[]).map((l) => [l.name, l]));
-  const panel = new LayerViewPanel({
-    model,
-    root,
-    store,
-    tooltip: new Tooltip(root),
-    on: (event, fn) => model.on(event, fn),
-    layerInfo: (name) => layers.get(name),
-    offline: () => offline,
-    selectUnit: (u) => {
-      selected.push(u);
-      model.set("unit", u);
-    },
-    drawn: () => drawn.push(root.dataset.drawn ?? ""),
-    send: () => false,
-  });
-  root.append(...panel.parts, panel.ranking.el);
+  const { root, store, panel, selected, drawn } = mountLayerView(model, offline);
   const events: CustomEvent[] = [];
   root.addEventListener("actscope:drawn", (e) => events.push(e as CustomEvent));
   return { model, root, store, panel, selected, drawn, events };

@@ -3,13 +3,12 @@
 // (asked of the kernel, or refused in a page without one), and the selected unit's column.
 import { afterEach, describe, expect, it } from "vitest";
 import { tileRange, windowStart } from "../src/components/overview";
-import { Tooltip } from "../src/components/tooltip";
 import { type LayerData, layerViewFromBlob, unitOrder } from "../src/layouts/data";
-import { LayerViewPanel } from "../src/panels/layer_view";
+import type { LayerViewPanel } from "../src/panels/layer_view";
 import { StaticModel } from "../src/standalone";
-import { storeKey, ViewStore } from "../src/store";
-import type { FetchRequest, LayerInfo } from "../src/traits";
+import { storeKey, type ViewStore } from "../src/store";
 import { viewBlob } from "./helpers/encode";
+import { mountLayerView } from "./helpers/layer_view";
 import { layerInfo } from "./helpers/layers";
 import { traits } from "./helpers/model";
 
@@ -51,24 +50,7 @@ function mount(offline = false) {
   const model = new StaticModel(
     traits({ layers_info: [layerInfo("a", { kind: "sequence", shape: [T, D] })] }),
   );
-  const root = document.createElement("div");
-  document.body.append(root);
-  const store = new ViewStore();
-  const sent: FetchRequest[] = [];
-  const layers = new Map((model.get("layers_info") as LayerInfo[]).map((l) => [l.name, l]));
-  const panel = new LayerViewPanel({
-    model,
-    root,
-    store,
-    tooltip: new Tooltip(root),
-    on: (event, fn) => model.on(event, fn),
-    layerInfo: (name) => layers.get(name),
-    offline: () => offline,
-    selectUnit: (u) => model.set("unit", u),
-    drawn: () => {},
-    send: (msg) => sent.push(msg) > 0,
-  });
-  root.append(...panel.parts);
+  const { root, store, panel, sent } = mountLayerView(model, offline);
   model.set("layer_view", windowBlob(0));
   return { model, root, store, panel, sent };
 }
