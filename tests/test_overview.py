@@ -75,7 +75,10 @@ def test_a_view_over_the_limit_holds_a_window_the_overview_and_its_rankings(wind
     full = ex.session.activation(LAYER, 0).float()
     n = full.shape[0]
     assert n > 7
+    clip = meta["window"].pop("clip")  # the colour clip, of the whole layer
     assert meta["window"] == {"start": 0, "stop": 7, "positions": n}
+    magnitudes = full.abs().flatten()
+    assert (magnitudes <= clip).float().mean() == pytest.approx(0.999, abs=2e-3)
     assert arrays["act"].shape == (7, 1536)
     assert torch.allclose(torch.from_numpy(arrays["act"]).float(), full[:7], atol=2e-2, rtol=1e-3)
     assert "positions 0–6 are exact here" in meta["trimmed"]["note"]
@@ -107,12 +110,15 @@ def test_fetching_the_last_window_makes_the_last_position_exact(windowed):
     (first, (blob,)), (_, (blob2,)) = comm.custom()
     assert first == {"type": "layer_view", "id": -1, "key": f"0|{LAYER}"}
     meta, arrays = wire.decode(bytes(blob))
+    clip = meta["window"].pop("clip")
+    assert clip > 0
     assert meta["window"] == {"start": n - 7, "stop": n, "positions": n, "unit": 5}
     assert torch.allclose(
         torch.from_numpy(arrays["act"][-1]).float(), full[-1], atol=2e-2, rtol=1e-3
     )
     assert torch.equal(torch.from_numpy(arrays["column"]), full[:, 5])  # exact, every position
     meta2, arrays2 = wire.decode(bytes(blob2))
+    assert meta2["window"].pop("clip") == clip  # the same colour clip for every window
     assert meta2["window"] == {"start": 3, "stop": 10, "positions": n}
     assert "column" not in arrays2
 

@@ -219,6 +219,30 @@ describe("windows of a long view", () => {
     expect(sent).toHaveLength(0);
   });
 
+  it("clips colours at the whole layer's peak, the same for every window", () => {
+    const { model, root } = mount();
+    const hi = () => root.querySelector(".acts-legend-hi")?.textContent;
+    const first = hi();
+    const blob = (start: number, clip: number) => {
+      const data = layerViewFromBlob(windowBlob(start)) as LayerData;
+      return viewBlob(
+        "a",
+        0,
+        "sequence",
+        [SIZE, D],
+        Array.from(data.act, (v) => v / 2), // other values: drawn anew
+        {
+          ...data.meta,
+          window: { start, stop: start + SIZE, positions: T, clip },
+        },
+        { overview: { data: Array.from(data.overview ?? []), shape: [T / 2, 1] } },
+      );
+    };
+    model.set("layer_view", blob(0, 20));
+    expect(hi()).toBe("20");
+    expect(first).not.toBe("20"); // without it, the window's own
+  });
+
   it("hides the overview for a view that fits whole", () => {
     const { model, root } = mount();
     model.set("layer_view", viewBlob("a", 0, "sequence", [2, 3], [1, 2, 3, 4, 5, 6]));

@@ -42,6 +42,7 @@ export interface ViewWindow {
   stop: number;
   positions: number;
   unit?: number;
+  clip?: number;
 }
 
 /** The ``overview`` array: ``rows × cols`` tiles of ``tile_rows × tile_cols`` values, each its value of largest magnitude with the sign (NaN if it holds one). */

@@ -341,7 +341,8 @@ export class LayerViewPanel {
     const root = this.host.root;
     const dark = isDark(root);
     root.dataset.theme = dark ? "dark" : "light";
-    const cmap = new ColorMap(scaleFor(m.min, m.max, dark, this.clip ? robustPeak(data.act) : undefined));
+    const clip = this.clip ? (m.window?.clip ?? robustPeak(data.act)) : undefined; // a window: the layer's
+    const cmap = new ColorMap(scaleFor(m.min, m.max, dark, clip));
     this.legend.render(cmap, m, this.clip);
     const notes: string[] = [];
     if (m.kind === "other") {

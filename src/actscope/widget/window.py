@@ -30,6 +30,18 @@ def window_positions(shape: tuple[int, int], max_values: int) -> int:
     return max(1, min(shape[0], max_values // max(shape[1], 1)))
 
 
+def robust_peak(act: torch.Tensor, q: float = 0.999, sample: int = 65_536) -> float | None:
+    """The ``q`` quantile of ``act``'s finite |values|, over an evenly strided sample (the
+    front end's ``robustPeak`` of a view, for the whole layer); None if none is finite."""
+    flat = act.detach().reshape(-1)
+    values = flat[:: max(1, flat.numel() // sample)].float().abs()
+    values = values[torch.isfinite(values)]
+    if not values.numel():
+        return None
+    ordered = values.sort().values
+    return float(ordered[min(values.numel() - 1, int(q * (values.numel() - 1)))])
+
+
 def windowed(
     act: torch.Tensor,
     max_values: int,
@@ -52,6 +64,9 @@ def windowed(
     tiles = overview(act, OVERVIEW_TILES, OVERVIEW_TILES)
     arrays: dict[str, Any] = {"act": act[begin : begin + size], "overview": tiles.values}
     window: ViewWindow = {"start": begin, "stop": begin + size, "positions": n}
+    clip = robust_peak(act)
+    if clip is not None:
+        window["clip"] = clip
     if stats is not None and stats.count is not None:
         arrays.update(
             unit_max=stats.max.float(),

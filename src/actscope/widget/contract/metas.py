@@ -53,6 +53,9 @@ class ViewWindow(TypedDict):
     stop: int
     positions: int
     unit: NotRequired[int]
+    clip: NotRequired[float]
+    """The 99.9th percentile of the whole layer's finite |values| (a sample of them): the
+    colour clip, the same for every window (a layer view; absent when none is finite)."""
 
 
 class OverviewMeta(TypedDict):
