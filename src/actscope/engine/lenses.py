@@ -81,6 +81,9 @@ class Lens:
         into: for a transcoder, the layer its decoder writes (it reads ``layer`` and
             reconstructs ``into``'s output, an MLP's from its input): edits change
             ``into``'s output; by default the decoder writes back into ``layer``.
+        pointwise: ``encode`` acts on each position alone, as an SAE, a transcoder or a
+            probe does (the default). Mining then encodes only real tokens, a cache-sized
+            chunk at a time. Give ``False`` for an encode that mixes positions.
 
     Example::
 
@@ -100,6 +103,7 @@ class Lens:
         output: OutputSelector | None = None,
         decoder: torch.Tensor | None = None,
         into: str | None = None,
+        pointwise: bool = True,
     ) -> None:
         if encode is None and layer is not None and not isinstance(layer, str):
             layer, encode = _hook_name(layer), layer
@@ -131,6 +135,7 @@ class Lens:
             )
         self.layer = layer
         self.into = into
+        self.pointwise = pointwise
         self.source = source
         self.encode: Features = encode
         self.decode: Features | None = decode
@@ -268,6 +273,13 @@ class LensModule(VirtualModule):
         self._local = threading.local()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.features(x)
+        self._local.raw = f
+        self._local.version = f._version
+        return f
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``encode(x)`` with the lens's dtype, its errors named (no hooks run)."""
         lens = self.lens
         try:
             f = lens.encode(x.to(lens.dtype) if lens.dtype is not None else x)
@@ -281,8 +293,6 @@ class LensModule(VirtualModule):
             raise LayerOutputError(
                 f"The lens {self.layer_name!r} returned {type(f).__name__}, not a tensor."
             )
-        self._local.raw = f
-        self._local.version = f._version
         return f
 
     def drive(self, _module: nn.Module, _args: tuple[Any, ...], output: Any) -> Any:

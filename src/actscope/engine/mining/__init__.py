@@ -8,6 +8,7 @@ One job per file:
 ============== ===============================================================
 ``miner``      ``mine``: the loop, hooks, progress, interruption
 ``reduce``     one layer's output → per-example maxima, positions, active counts
+``lensed``     a lens's features encoded and reduced a cache-sized chunk at a time
 ``state``      the running statistics of a layer; update and exact merge
 ``keys``       integer keys that make top-k, samples and histograms exact
 ``sources``    every dataset form → batches with global example ids

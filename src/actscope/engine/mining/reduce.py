@@ -171,17 +171,14 @@ def reduce(
     else:
         xm = masked_x()
         raw = xm.amax(dim=pdim)
-        active = _count_positive(xm, units_last)
+        active = count_positive(xm, units_last)
     maxima, nan = _clean(raw)
     if bool(nan.any()):  # host read: CPU only. Count NaN as inactive, whatever sign() does
         xm = masked_x()
         active = (xm > 0).sum(dim=(0, pdim), dtype=torch.int32)
 
     keys = K.top_keys(maxima, ids[:, None])
-    candidate = keys > threshold[None, :]
-    if 0 < k < batch and int(candidate.sum()) > k * n_units:  # host read: CPU only
-        kth = keys.kthvalue(batch - k + 1, dim=0).values  # the batch's k-th best key
-        candidate &= keys >= kth[None, :]
+    candidate = narrow_candidates(keys > threshold[None, :], keys, k)
     argmax = torch.full((batch, n_units), -1, dtype=torch.int64, device=x.device)
     lookup = candidate
     zero = candidate & (maxima == 0)
@@ -193,6 +190,16 @@ def reduce(
         lookup = candidate & ~zero
     _look_up(x, units_last, mask, lookup, argmax)
     return LayerBatch(maxima, argmax, nan, active.to(torch.int64), positions, candidate)
+
+
+def narrow_candidates(candidate: torch.Tensor, keys: torch.Tensor, k: int) -> torch.Tensor:
+    """``candidate`` (``(B, U)``) less the pairs below their unit's k-th best key in the
+    batch, when there are more than k a unit (then they cannot enter the top-k either)."""
+    batch, n_units = keys.shape
+    if 0 < k < batch and int(candidate.sum()) > k * n_units:  # host read: CPU only
+        kth = keys.kthvalue(batch - k + 1, dim=0).values  # the batch's k-th best key
+        candidate &= keys >= kth[None, :]
+    return candidate
 
 
 def _look_up(
@@ -264,7 +271,7 @@ def _valid_rows(x: torch.Tensor, mask: Mask) -> tuple[torch.Tensor, torch.Tensor
         rows = flat.index_select(0, mask.rows[start : start + step])
         owner = mask.row_example[start : start + step]
         raw.scatter_reduce_(0, _expand(owner, n_units), rows, "amax")
-        active += _count_positive(rows, True)
+        active += count_positive(rows, True)
     return raw, active
 
 
@@ -279,11 +286,11 @@ def _valid_blocks(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor,
         if length:
             block = x[b, :length]
             torch.amax(block, 0, out=raw[b])
-            active += _count_positive(block, True)
+            active += count_positive(block, True)
     return raw, active
 
 
-def _count_positive(x: torch.Tensor, units_last: bool) -> torch.Tensor:
+def count_positive(x: torch.Tensor, units_last: bool) -> torch.Tensor:
     """``(U,)`` int32: how many entries of each unit are > 0 (NaN aside: see the caller).
 
     ``x`` is ``(rows, U)``, ``(B, P, U)`` (``units_last``) or ``(B, U, P)``. ``sign``, clamped

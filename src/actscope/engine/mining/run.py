@@ -24,11 +24,13 @@ from ..forward import ForwardFn, run_forward
 from ..hooks import Hooks
 from ..inputs import model_float_dtype
 from ..layers import LayerInfo
+from ..lenses import LensModule
 from ..names import resolve_modules
 from ..outputs import OutputSelector, select
 from . import keys as K
 from . import state as S
 from .distributed import Group
+from .lensed import reduce_encoded
 from .reduce import LayerBatch, Mask, as_units, reduce
 from .sources import Chunk, LoadError, Source
 
@@ -246,19 +248,59 @@ class Run:
         modules = resolve_modules(self.model, [p.base for p in self.plans])
         with Hooks() as hooks:
             for base, module in modules.items():
-                hooks.forward(module, self._hook(base))
+                lens = self._fused(base, module)
+                hooks.forward(module if lens is None else lens.base, self._hook(base, lens))
             yield
 
-    def _hook(self, base: str) -> Callable[[nn.Module, Any, Any], None]:
+    def _fused(self, base: str, module: nn.Module) -> LensModule | None:
+        """The lens whose features this module is, when mining encodes them itself from
+        its base layer's output (:mod:`.lensed`: the CPU path, for a pointwise encode that
+        nothing else hooks)."""
+        if not isinstance(module, LensModule) or self.strategy != "pruned":
+            return None
+        if not module.lens.pointwise or module._forward_hooks or module._forward_pre_hooks:
+            return None
+        plans = [p for p in self.plans if p.base == base]
+        if any(p.selector is not None or p.info.batch_axis != 0 for p in plans):
+            return None
+        return module
+
+    def _hook(self, base: str, lens: LensModule | None) -> Callable[[nn.Module, Any, Any], None]:
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:
             call = self._calls.get(base, 0)
             self._calls[base] = call + 1
             plan = self._by_call.get((base, call))
             if plan is None or self._batch is None:
                 return
-            self._reduce(plan, output)
+            if lens is None:
+                self._reduce(plan, output)
+            else:
+                self._reduce_lens(plan, lens, output)
 
         return hook
+
+    def _reduce_lens(self, plan: Plan, lens: LensModule, output: Any) -> None:
+        """Encode and reduce a lens's features from its base layer's ``output`` at once."""
+        assert self._batch is not None
+        size, mask = self._batch
+        x = select(output, lens.lens.output, lens.base_name).detach()
+        info = plan.info
+        if x.ndim != 3 or x.shape[0] != size or info.kind != "sequence" or info.n_units <= 0:
+            self._reduce(plan, lens.features(x))  # not a (B, T, D) sequence: encode it all
+            return
+        use = mask if mask is not None and mask.length == x.shape[1] else None
+        assert self._threshold is not None
+        lo, hi = self._span[info.name]
+        self._stash[info.name] = reduce_encoded(
+            x,
+            lens.features,
+            info.n_units,
+            use,
+            self._threshold[lo:hi],
+            self.k,
+            self._ids,
+            info.name,
+        )
 
     def _reduce(self, plan: Plan, output: Any) -> None:
         assert self._batch is not None

@@ -1,0 +1,135 @@
+"""Mining a lens's features with the encode fused into the reduction (the CPU path): only
+real tokens are encoded, a chunk of rows at a time, and the index equals the one made by
+encoding whole batches (``Lens(pointwise=False)``) bit for bit, and a brute-force sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import actscope
+from actscope.engine.errors import LayerOutputError
+from actscope.engine.mining import lensed, mine
+
+from .model_state import assert_unchanged, record
+from .test_mining import SeqProbe, assert_top_exact, batches_of, expected_top, tied_sequences
+
+FEATURES = "seq/tied"
+
+
+class TiedLens:
+    """A ReLU of an integer matrix over tied inputs: many ties, many zeros; records the
+    shapes it was asked to encode."""
+
+    def __init__(self, d: int = 6, n: int = 11, nan_at: tuple[int, int] | None = None) -> None:
+        g = torch.Generator().manual_seed(4)
+        self.w = torch.randint(-1, 2, (d, n), generator=g).float()
+        self.nan_at = nan_at  # (value of x[..., 0] that turns into NaN, feature)
+        self.shapes: list[tuple[int, ...]] = []
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        f = torch.relu(x @ self.w)
+        if self.nan_at is not None:
+            value, feature = self.nan_at
+            f[..., feature] = torch.where(x[..., 0] == value, float("nan"), f[..., feature])
+        return f
+
+
+def mined(data, lens, batch_size, pointwise=True, k=4):
+    model = SeqProbe().eval()
+    before = record(model)
+    index = mine(
+        model,
+        data,
+        FEATURES,
+        k=k,
+        batch_size=batch_size,
+        strategy="pruned",
+        lenses=[actscope.Lens("seq", lens.encode, name="tied", pointwise=pointwise)],
+        progress=False,
+    )
+    assert_unchanged(model, before)
+    return index
+
+
+@pytest.fixture(params=[5, 64])
+def small_chunks(request, monkeypatch):
+    """Chunks of 5 rows (most examples split across chunks) or 64 (most chunks hold whole
+    examples only)."""
+    monkeypatch.setattr(lensed, "CHUNK_BYTES", request.param * 4 * 11)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "padding", "length"),
+    [(1, "right", 9), (7, "right", 9), (64, "right", 9), (7, "left", 9), (7, "holes", 9),
+     (16, "right", 70), (9, "none", 9)],
+)  # fmt: skip
+def test_fused_mining_equals_encoding_whole_batches(small_chunks, batch_size, padding, length):
+    data = tied_sequences(61, padding="right" if padding == "none" else padding, t=length)
+    if padding == "none":
+        data = {"x": data["x"]}
+    fused_lens, whole_lens = TiedLens(), TiedLens()
+    fused = mined(data, fused_lens, batch_size).tensors()
+    whole = mined(data, whole_lens, batch_size, pointwise=False).tensors()
+    assert fused.keys() == whole.keys()
+    for name in fused:
+        assert torch.equal(fused[name], whole[name]), name
+    # Only real tokens were encoded, as rows; whole batches were encoded with their padding.
+    real = int(data["attention_mask"].sum()) if "attention_mask" in data else 61 * length
+    rows = [shape for shape in fused_lens.shapes if len(shape) == 2]
+    assert sum(shape[0] for shape in rows) == real
+    probes = [shape for shape in fused_lens.shapes if len(shape) == 3]
+    assert len(probes) == 2 and all(shape[0] <= 2 for shape in probes)  # the layer probes
+    assert all(len(shape) == 3 for shape in whole_lens.shapes)
+
+
+def test_fused_mining_equals_a_brute_force_sort(small_chunks):
+    data = tied_sequences(40, seed=6, padding="holes", t=12)
+    lens = TiedLens()
+    index = mined(data, lens, 8, k=5)
+    maxima, argmax, active = [], [], 0
+    for batch in batches_of(data, 8):
+        f = lens.encode(batch["x"]).numpy()
+        valid = batch["attention_mask"].numpy().astype(bool)[:, :, None]
+        values = np.where(valid, f, -np.inf)
+        maxima.append(values.max(1))
+        argmax.append(values.argmax(1))
+        active += ((f > 0) & valid).sum((0, 1))
+    maxima_all, argmax_all = np.concatenate(maxima), np.concatenate(argmax)
+    assert_top_exact(index, FEATURES, expected_top(maxima_all, argmax_all, 5), 5)
+    arrays = index.tensors()
+    np.testing.assert_array_equal(arrays[f"{FEATURES}/active_positions"].numpy(), active)
+    assert int(arrays[f"{FEATURES}/positions"]) == int(data["attention_mask"].sum())
+
+
+def test_nan_features_are_mined_as_when_encoding_whole_batches(small_chunks):
+    data = tied_sequences(30, seed=8, t=9)
+    data["attention_mask"][:] = 1  # every value counts, NaNs included
+    fused = mined(data, TiedLens(nan_at=(1.5, 3)), 7).tensors()
+    whole = mined(data, TiedLens(nan_at=(1.5, 3)), 7, pointwise=False).tensors()
+    assert int(fused[f"{FEATURES}/nan_examples"][3]) > 0
+    for name in fused:
+        assert torch.equal(fused[name], whole[name]), name
+
+
+def test_an_encode_that_needs_whole_sequences_is_named_with_the_fix():
+    w = torch.randn(6, 11)
+
+    def encode(x: torch.Tensor) -> torch.Tensor:  # keeps only the first row of a 2-D input
+        return x @ w if x.ndim == 3 else (x @ w)[:1]
+
+    data = tied_sequences(10, t=9)
+    model = SeqProbe().eval()
+    before = record(model)
+    with pytest.raises(actscope.MiningInterrupted, match=r"pointwise=False") as info:
+        mine(model, data, "seq/lens", k=2, batch_size=5, strategy="pruned",
+             lenses=[actscope.Lens("seq", encode)], progress=False)  # fmt: skip
+    assert isinstance(info.value.__cause__, LayerOutputError)
+    assert "into shape (1, 11), expected (29, 11)" in str(info.value)
+    assert_unchanged(model, before)
+    whole = actscope.Lens("seq", encode, pointwise=False)
+    index = mine(model, data, "seq/lens", k=2, batch_size=5, strategy="pruned",
+                 lenses=[whole], progress=False)  # fmt: skip
+    assert index.n_examples == 10
