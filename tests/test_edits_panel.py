@@ -197,3 +197,23 @@ def test_the_layer_figure_follows_the_edit_view(ex):
     peaks = [np.nanmax(np.abs(np.asarray(trace.z, dtype=float))) for trace in fig.data]
     assert max(peaks) == pytest.approx(1.5, abs=1e-3)
     assert sorted(peaks)[-2] == pytest.approx(0.0, abs=1e-3)  # one channel changed alone
+
+
+def test_a_quick_outputs_view_is_made_at_once_and_a_slow_one_in_a_job(ex, monkeypatch):
+    started: list[str] = []
+    start = ex._jobs.start
+
+    def recorded(name, *args, **kwargs):
+        started.append(name)
+        start(name, *args, **kwargs)
+
+    monkeypatch.setattr(ex._jobs, "start", recorded)
+    ex.__dict__["_outputs_seconds"] = 0.001  # the last view took a millisecond
+    ex.add_edit("scale", 0.0, units=[0, 1, 2])
+    assert "outputs" not in started
+    assert wire.decode(ex.outputs_view)[0]["edits"] == edits_tag(ex.edits)
+    ex.__dict__["_outputs_seconds"] = 5.0  # the last view took seconds
+    ex.edits = []
+    assert "outputs" in started
+    ex.wait(60)
+    assert "edits" not in wire.decode(ex.outputs_view)[0]

@@ -8,6 +8,7 @@ other views) its top next tokens. Computed by :func:`actscope.predictions` as a 
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +22,9 @@ from .. import wire
 from ..contract import OutputsViewMeta, UnavailableMeta, outputs_key, snapshot_key
 from ..jobs import Progress
 from .base import Panel, SnapshotPlan
+
+INLINE_SECONDS = 0.03
+"""An outputs view that took less than this last time is computed at once, not in a job."""
 
 TOP_K = 10
 CACHE_INPUTS = 8
@@ -174,23 +178,41 @@ class OutputsPanel(Panel):
         return self._tagged(blob, tag)
 
     def _refresh_outputs(self) -> None:
+        """The outputs view again: at once when the last one took under
+        :data:`INLINE_SECONDS` (a small model: the view then is not a thread hop behind a
+        click), else in a background job."""
         if not self._ready():
             return
         index = self.input_index
+        generation = self.__dict__["_outputs_generation"] = (
+            self.__dict__.get("_outputs_generation", 0) + 1
+        )
 
         def work(progress: Progress) -> bytes:
             progress.check()
-            return self._outputs_blob(index)
+            start = time.perf_counter()
+            blob = self._outputs_blob(index)
+            self.__dict__["_outputs_seconds"] = time.perf_counter() - start
+            return blob
 
         def done(blob: bytes) -> None:
-            self.outputs_view = blob
+            if self.__dict__.get("_outputs_generation") == generation:  # not overtaken
+                self.outputs_view = blob
 
         def failed(exc: BaseException) -> None:
             why = f"{type(exc).__name__}: {exc}"
             self.outputs_view = self._tagged(unavailable_blob(outputs_key(index), why), tag)
 
         tag = self._edit_tag()
-
+        if self.__dict__.get("_outputs_seconds", INLINE_SECONDS) < INLINE_SECONDS:
+            self._jobs.cancel("outputs")
+            try:
+                blob = work(Progress(post=lambda _status: None, name="outputs"))
+            except Exception as exc:
+                failed(exc)
+                return
+            done(blob)
+            return
         self._jobs.start("outputs", work, done, failed, quiet=True)
 
     def snapshot_entries(self, plan: SnapshotPlan) -> list[tuple[str, bytes]]:
