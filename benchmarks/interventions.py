@@ -20,7 +20,9 @@ The browser rows (JupyterLab and Chromium, the digits CNN): a click on "ablate" 
 selected unit until the outputs panel shows the edited prediction, painted (two animation
 frames after), against a click on the next input until its outputs are painted: with the
 session's caches emptied first, both ask Python for one forward pass and the redraws;
-alternately, the edits cleared from the kernel between.
+alternately, the edits cleared from the kernel between. Beside them, the floor of any
+widget in this JupyterLab: a bare anywidget whose click asks Python for 20 bytes and paints
+them (``benchmarks/baseline_canvas.js``, as in ``benchmarks/explorer.py``).
 
     python benchmarks/interventions.py                    # the model's device: CUDA when present
     python benchmarks/interventions.py --device cpu --repeats 5 --threads 1 --no-browser
@@ -234,6 +236,20 @@ DIGITS = (
 )
 
 
+BARE_WIDGET = """
+import pathlib, anywidget, traitlets, torch
+class Baseline(anywidget.AnyWidget):  # the least a widget does: click, Python, bytes, paint
+    _esm = pathlib.Path({js!r})
+    request = traitlets.Int(0).tag(sync=True)
+    data = traitlets.Bytes(b"").tag(sync=True)
+    shape = traitlets.List([1, 10]).tag(sync=True)
+arrays = [torch.randn(1, 10).half().numpy().tobytes() for _ in range(2)]
+baseline = Baseline()
+baseline.observe(lambda change: setattr(baseline, "data", arrays[change["new"] % 2]), "request")
+baseline
+"""
+
+
 def browser_rows(repeats: int) -> list[str]:
     """Click "ablate" → edited outputs painted, against click next input → outputs painted."""
     import sys
@@ -246,8 +262,11 @@ def browser_rows(repeats: int) -> list[str]:
     from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, Notebook
 
     server = JupyterServer(Path(tempfile.mkdtemp(prefix="actscope-bench-")))
-    server.write_notebook("edits.ipynb", [DIGITS])
-    ablate, step = [], []
+    from explorer import BASELINE_CLICK  # benchmarks/explorer.py's bare round trip
+
+    js = str(Path(__file__).resolve().parent / "baseline_canvas.js")
+    server.write_notebook("edits.ipynb", [DIGITS, BARE_WIDGET.format(js=js)])
+    ablate, step, bare = [], [], []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -272,18 +291,22 @@ def browser_rows(repeats: int) -> list[str]:
                 nb.kernel.run("ex.input_index = 0; ex.unit = 5")
                 page.wait_for_selector(".acts-outputs[data-key='0']")
                 page.wait_for_selector("[data-edit='ablate']")
+                c = page.evaluate(BASELINE_CLICK, "request")
                 if i:
                     ablate.append(a)
                     step.append(b)
+                    bare.append(c)
             nb.close()
             browser.close()
     finally:
         server.stop()
-    ours, ref = statistics.median(ablate), statistics.median(step)
+    ours, ref, floor = (statistics.median(t) for t in (ablate, step, bare))
     return [
         f"{'click ablate → edited outputs painted':44} {ours:9.1f} ms",
         f"{'click next input → its outputs painted':44} {ref:9.1f} ms"
         f"   ablate / input {ours / ref:.2f}",
+        f"{'bare anywidget: click → Python → 20 B painted':44} {floor:9.1f} ms"
+        f"   ablate / bare round trip {ours / floor:.2f}",
     ]
 
 

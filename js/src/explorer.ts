@@ -215,13 +215,15 @@ export class ExplorerView {
     });
     this.on("change:outputs_view", () => this.saliency.show()); // "next token" for an LM
     this.on("change:unit", () => this.onUnit());
-    // Edits: every view downstream is asked for again (Python sends the edited ones).
-    this.on("change:edits", () => {
-      this.root.dataset.edited = (this.model.get("edits") ?? []).length ? "1" : "0";
-      this.layerView.show();
-      this.showPanels();
-      this.showExplained();
-    });
+    // Edits: every view downstream again (Python sends them), once a click's edits are sent.
+    this.on("change:edits", () =>
+      queueMicrotask(() => {
+        this.root.dataset.edited = (this.model.get("edits") ?? []).length ? "1" : "0";
+        this.layerView.show();
+        this.showPanels();
+        this.showExplained();
+      }),
+    );
     this.on("change:edit_view", () => {
       this.layerView.show();
       this.showExplained();

@@ -180,9 +180,16 @@ class EditsPanel(Panel):
             self._refresh_layer_view(raise_errors=False)
 
     def _refresh_edited_views(self) -> None:
-        """Every view that depends on the model's run, again (their observers' work)."""
+        """Every view that depends on the model's run, again (their observers' work). A
+        quick model's outputs go first: what an edit did to the prediction is the answer
+        the click asked for (a slow one's are a job, started after the layer view's pass
+        so that the two do not run the model at once)."""
+        quick = self._outputs_quick()
+        if quick:
+            self._refresh_outputs()
         self._refresh_layer_view(raise_errors=False)
-        self._refresh_outputs()
+        if not quick:
+            self._refresh_outputs()
         self._refresh_attention()
         self._refresh_lens()
         self._refresh_saliency()
@@ -192,6 +199,7 @@ class EditsPanel(Panel):
 
         def _refresh_layer_view(self, *, raise_errors: bool) -> None: ...
         def _refresh_outputs(self) -> None: ...
+        def _outputs_quick(self) -> bool: ...
         def _refresh_attention(self) -> None: ...
         def _refresh_lens(self) -> None: ...
         def _refresh_saliency(self) -> None: ...

@@ -177,6 +177,10 @@ class OutputsPanel(Panel):
         )
         return self._tagged(blob, tag)
 
+    def _outputs_quick(self) -> bool:
+        """Whether the last outputs view took under :data:`INLINE_SECONDS`."""
+        return bool(self.__dict__.get("_outputs_seconds", INLINE_SECONDS) < INLINE_SECONDS)
+
     def _refresh_outputs(self) -> None:
         """The outputs view again: at once when the last one took under
         :data:`INLINE_SECONDS` (a small model: the view then is not a thread hop behind a
@@ -204,7 +208,7 @@ class OutputsPanel(Panel):
             self.outputs_view = self._tagged(unavailable_blob(outputs_key(index), why), tag)
 
         tag = self._edit_tag()
-        if self.__dict__.get("_outputs_seconds", INLINE_SECONDS) < INLINE_SECONDS:
+        if self._outputs_quick():
             self._jobs.cancel("outputs")
             try:
                 blob = work(Progress(post=lambda _status: None, name="outputs"))
