@@ -175,13 +175,8 @@ class _Reduced:
                 where = block.max(0).indices[units]
             else:
                 where = block.index_select(1, units).max(0).indices
-            if not whole[i]:
-                value = tops[i][units]
-                if offset:
-                    better = value > self.best[example, units]
-                    units, where, value = units[better], where[better], value[better]
-                self.best[example, units] = value
-            self._place(example, units, where, begin, offset, rows)
+            value = None if whole[i] else tops[i][units]
+            self._place(example, units, where, (begin, offset), rows, value)
 
     def _segment_with_nan(
         self,
@@ -200,22 +195,26 @@ class _Reduced:
             return
         where = features[begin - start : end - start].index_select(1, units).max(0).indices
         value = top.masked_fill(nan, float("inf"))[units]
-        if offset:
-            better = value > self.best[example, units]
-            units, where, value = units[better], where[better], value[better]
-        self.best[example, units] = value
-        self._place(example, units, where, begin, offset, rows)
+        self._place(example, units, where, (begin, offset), rows, value)
 
     def _place(
         self,
         example: int,
         units: torch.Tensor,
         where: torch.Tensor,
-        begin: int,
-        offset: int,
+        at: tuple[int, int],
         rows: Rows,
+        value: torch.Tensor | None,
     ) -> None:
-        """Record the maxima's positions: row ``where`` of the segment from row ``begin``."""
+        """Record the maxima's positions: row ``where`` of the segment that starts at row
+        ``at[0]``, the example's row ``at[1]``. For a segment of a split example (``value``
+        given: the segment's maxima, NaN as +inf), only where it beats the earlier ones."""
+        begin, offset = at
+        if value is not None:
+            if offset:
+                better = value > self.best[example, units]
+                units, where, value = units[better], where[better], value[better]
+            self.best[example, units] = value
         if rows.position is None:
             self.argmax[example, units] = where + offset
         else:
