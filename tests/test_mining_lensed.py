@@ -22,22 +22,31 @@ class TiedLens:
     """A ReLU of an integer matrix over tied inputs: many ties, many zeros; records the
     shapes it was asked to encode."""
 
-    def __init__(self, d: int = 6, n: int = 11, nan_at: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        d: int = 6,
+        n: int = 11,
+        nan_at: tuple[int, int] | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         g = torch.Generator().manual_seed(4)
         self.w = torch.randint(-1, 2, (d, n), generator=g).float()
         self.nan_at = nan_at  # (value of x[..., 0] that turns into NaN, feature)
+        self.dtype = dtype
         self.shapes: list[tuple[int, ...]] = []
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         self.shapes.append(tuple(x.shape))
         f = torch.relu(x @ self.w)
+        if self.dtype == torch.float64:  # maxima that differ only below float32's precision
+            f = f.double() + x[..., :1].double() * 1e-12
         if self.nan_at is not None:
             value, feature = self.nan_at
             f[..., feature] = torch.where(x[..., 0] == value, float("nan"), f[..., feature])
-        return f
+        return f.to(self.dtype)
 
 
-def mined(data, lens, batch_size, pointwise=True, k=4):
+def mined(data, lens, batch_size, pointwise=True, k=4, **kwargs):
     model = SeqProbe().eval()
     before = record(model)
     index = mine(
@@ -49,6 +58,7 @@ def mined(data, lens, batch_size, pointwise=True, k=4):
         strategy="pruned",
         lenses=[actscope.Lens("seq", lens.encode, name="tied", pointwise=pointwise)],
         progress=False,
+        **kwargs,
     )
     assert_unchanged(model, before)
     return index
@@ -64,12 +74,14 @@ def small_chunks(request, monkeypatch):
 @pytest.mark.parametrize(
     ("batch_size", "padding", "length"),
     [(1, "right", 9), (7, "right", 9), (64, "right", 9), (7, "left", 9), (7, "holes", 9),
-     (16, "right", 70), (9, "none", 9)],
+     (16, "right", 70), (9, "none", 9), (7, "right-empty", 9), (7, "holes-empty", 9)],
 )  # fmt: skip
 def test_fused_mining_equals_encoding_whole_batches(small_chunks, batch_size, padding, length):
-    data = tied_sequences(61, padding="right" if padding == "none" else padding, t=length)
+    data = tied_sequences(61, padding=padding.split("-")[0].replace("none", "right"), t=length)
     if padding == "none":
         data = {"x": data["x"]}
+    if padding.endswith("empty"):  # examples with no real token, between others
+        data["attention_mask"][[2, 3, 9, 40]] = 0
     fused_lens, whole_lens = TiedLens(), TiedLens()
     fused = mined(data, fused_lens, batch_size).tensors()
     whole = mined(data, whole_lens, batch_size, pointwise=False).tensors()
@@ -104,14 +116,37 @@ def test_fused_mining_equals_a_brute_force_sort(small_chunks):
     assert int(arrays[f"{FEATURES}/positions"]) == int(data["attention_mask"].sum())
 
 
-def test_nan_features_are_mined_as_when_encoding_whole_batches(small_chunks):
-    data = tied_sequences(30, seed=8, t=9)
-    data["attention_mask"][:] = 1  # every value counts, NaNs included
+@pytest.mark.parametrize("padding", ["none", "holes"])
+def test_nan_features_are_mined_as_when_encoding_whole_batches(small_chunks, padding):
+    data = tied_sequences(30, seed=8, t=9, padding="right" if padding == "none" else padding)
+    if padding == "none":
+        data["attention_mask"][:] = 1  # every value counts, NaNs included
     fused = mined(data, TiedLens(nan_at=(1.5, 3)), 7).tensors()
     whole = mined(data, TiedLens(nan_at=(1.5, 3)), 7, pointwise=False).tensors()
     assert int(fused[f"{FEATURES}/nan_examples"][3]) > 0
     for name in fused:
         assert torch.equal(fused[name], whole[name]), name
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_features_of_any_precision_are_mined_as_when_encoding_whole_batches(small_chunks, dtype):
+    data = tied_sequences(40, seed=9, t=9, padding="holes")
+    data["x"] = data["x"] + torch.linspace(0, 1e-3, 9)[None, :, None]  # few exact ties
+    fused = mined(data, TiedLens(dtype=dtype), 6).tensors()
+    whole = mined(data, TiedLens(dtype=dtype), 6, pointwise=False).tensors()
+    for name in fused:
+        assert torch.equal(fused[name], whole[name]), name
+
+
+def test_features_mined_along_another_axis_encode_whole_batches():
+    data = tied_sequences(20, seed=3, t=11)
+    lens = TiedLens()
+    along = mined(data, lens, 5, unit_axes={FEATURES: 0}).tensors()
+    assert all(len(shape) == 3 for shape in lens.shapes)  # not rows: positions are the units
+    whole = mined(data, TiedLens(), 5, pointwise=False, unit_axes={FEATURES: 0}).tensors()
+    assert along[f"{FEATURES}/top_ids"].shape[0] == 11  # one "unit" per position
+    for name in along:
+        assert torch.equal(along[name], whole[name]), name
 
 
 def test_an_encode_that_needs_whole_sequences_is_named_with_the_fix():

@@ -123,8 +123,10 @@ class _Reduced:
     """The running reduction of one batch's chunks."""
 
     def __init__(self, batch: int, n_units: int, device: torch.device, limits: torch.Tensor):
-        self.raw = torch.full((batch, n_units), float("-inf"), device=device)
-        self.best = torch.full_like(self.raw, float("-inf"))  # NaN as +inf, as argmax sees it
+        self.raw = torch.full((batch, n_units), float("-inf"), dtype=torch.float32, device=device)
+        # Split examples' best maxima so far (NaN as +inf, as argmax sees it), in float64:
+        # segments of float64 features that round to the same float32 still compare apart.
+        self.best = torch.full_like(self.raw, float("-inf"), dtype=torch.float64)
         self.argmax = torch.full((batch, n_units), -1, dtype=torch.int64, device=device)
         self.active = torch.zeros(n_units, dtype=torch.int32, device=device)
         self.limits = limits
@@ -139,19 +141,20 @@ class _Reduced:
     ) -> None:
         """One chunk: maxima, counts, and the positions of the maxima that may matter."""
         whole = [seg[3] == 0 and seg[2] - seg[1] == rows.counts[seg[0]] for seg in segments]
-        every = all(whole)
         first, last = segments[0][0], segments[-1][0]
+        every = all(whole) and last - first + 1 == len(segments)  # no example without tokens
         if every and features.dtype == torch.float32:  # straight into the examples' rows
-            tops = self.raw[first : last + 1]
+            tops = native = self.raw[first : last + 1]
             for (_, begin, end, _), top in zip(segments, tops, strict=True):
                 torch.amax(features[begin - start : end - start], 0, out=top)
         else:
             blocks = [features[b - start : e - start].amax(0) for _, b, e, _ in segments]
-            tops = torch.stack(blocks).to(torch.float32)
+            native = torch.stack(blocks)  # split segments compare in the features' precision
+            tops = native.to(torch.float32)
         if bool(torch.isnan(tops).any()):  # rare: NaN as argmax sees it, inactive in counts
             self.active += (features > 0).sum(0, dtype=torch.int32)
             for i, segment in enumerate(segments):
-                self._segment_with_nan(features, start, segment, tops[i], rows)
+                self._segment_with_nan(features, start, segment, native[i], rows)
             return
         self.active += count_positive(features, True)
         if every:  # the chunk's examples, one after another
@@ -175,7 +178,7 @@ class _Reduced:
                 where = block.max(0).indices[units]
             else:
                 where = block.index_select(1, units).max(0).indices
-            value = None if whole[i] else tops[i][units]
+            value = None if whole[i] else native[i][units]
             self._place(example, units, where, (begin, offset), rows, value)
 
     def _segment_with_nan(
@@ -187,9 +190,10 @@ class _Reduced:
         rows: Rows,
     ) -> None:
         example, begin, end, offset = segment
-        torch.maximum(self.raw[example], top, out=self.raw[example])  # NaN stays NaN
+        rounded = top.float()  # candidates as the batch's float32 maxima decide them
+        torch.maximum(self.raw[example], rounded, out=self.raw[example])  # NaN stays NaN
         nan = torch.isnan(top)
-        clean = top.masked_fill(nan, float("-inf"))
+        clean = rounded.masked_fill(nan, float("-inf"))
         units = (clean >= self.limits[example]).nonzero().squeeze(1)
         if not units.numel():
             return
@@ -214,7 +218,7 @@ class _Reduced:
             if offset:
                 better = value > self.best[example, units]
                 units, where, value = units[better], where[better], value[better]
-            self.best[example, units] = value
+            self.best[example, units] = value.to(torch.float64)
         if rows.position is None:
             self.argmax[example, units] = where + offset
         else:

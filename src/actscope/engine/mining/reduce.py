@@ -215,6 +215,8 @@ def _look_up(
     right padding they are grouped by their example's length, and each group reads only up
     to its longest: padding is most of a batch of varied texts.
     """
+    if mask is not None:  # an example with no real tokens has no position (-1)
+        candidate = candidate & mask.valid.any(1)[:, None]
     b, u = candidate.nonzero(as_tuple=True)
     if not b.numel():
         return

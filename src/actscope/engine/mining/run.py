@@ -285,10 +285,12 @@ class Run:
         size, mask = self._batch
         x = select(output, lens.lens.output, lens.base_name).detach()
         info = plan.info
-        if x.ndim != 3 or x.shape[0] != size or info.kind != "sequence" or info.n_units <= 0:
-            self._reduce(plan, lens.features(x))  # not a (B, T, D) sequence: encode it all
-            return
         use = mask if mask is not None and mask.length == x.shape[1] else None
+        sequence = x.ndim == 3 and x.shape[0] == size and info.kind == "sequence"
+        features_last = info.unit_axis == 1 and lens.lens.feature_axis in (-1, 2)
+        if not (sequence and features_last and info.n_units > 0) or (use and use.rows is None):
+            self._reduce(plan, lens.features(x))  # not (B, T, D) → (B, T, F): encode it all
+            return
         assert self._threshold is not None
         lo, hi = self._span[info.name]
         self._stash[info.name] = reduce_encoded(
