@@ -334,6 +334,33 @@ def test_histogram_and_quantiles_are_within_a_bucket_of_the_truth():
         assert rebinned.edges.shape == (11,) and rebinned.counts.sum().item() == pytest.approx(500)
 
 
+def test_mostly_zero_maxima_count_alike_on_both_paths():
+    """The CPU path bins only the nonzero maxima and adds the zeros to one bucket; on
+    ReLU-like data (most maxima 0, some -0.0, tiny, negative, NaN or infinite) it must
+    give the dense path's histogram, lowest values and active examples."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.relu(torch.randn(300, 6, 40, generator=g) - 2.2)
+    x[::7] = -x[::7]  # -0.0 where 0, and negative maxima
+    x[5, 2, :10] = 1e-6  # below the smallest bucket: the zero bucket
+    x[9, 0, 3] = float("nan")
+    x[11, 4, 7] = float("inf")
+    x[13, :, 8] = float("-inf")
+    data = {"x": x}
+    model = SeqProbe().eval()
+    kwargs = {"k": 4, "batch_size": 64, "progress": False}
+    sparse = mine(model, data, ["seq"], strategy="pruned", **kwargs)
+    dense = mine(model, data, ["seq"], strategy="full", **kwargs).tensors()
+    maxima, _, _, _ = brute_force(model, batches_of(data, 64), "seq")
+    assert (maxima == 0).mean() > 0.8  # the case this path is for
+    for name, tensor in sparse.tensors().items():
+        assert torch.equal(tensor, dense[name]), name
+    hist = sparse.tensors()["seq/histogram"]
+    zero = sparse.settings.buckets.zero
+    small = 2.0**sparse.settings.buckets.min_exp
+    np.testing.assert_array_equal(hist[:, zero].numpy(), (np.abs(maxima) < small).sum(0))
+    assert (hist.sum(1) == 300).all()
+
+
 def test_reservoir_is_the_seeded_bottom_of_every_example():
     model = SeqProbe().eval()
     data = tied_sequences(300, seed=4)

@@ -104,14 +104,16 @@ def reduce_encoded(
         out.add(features, start, segments, rows)
     nan = torch.isnan(out.raw)
     maxima = out.raw.masked_fill(nan, float("-inf"))
-    keys = K.top_keys(maxima, ids[:, None])
-    candidate = narrow_candidates(keys > threshold[None, :], keys, k)
+    # The float bound decides exactly as the keys do; keys only when the batch must narrow.
+    candidate = maxima >= out.limits
+    if 0 < k < batch and int(candidate.sum()) > k * n_units:
+        candidate = narrow_candidates(candidate, K.top_keys(maxima, ids[:, None]), k)
     positions = len(rows.index) if rows.index is not None else batch * x.shape[1]
     return LayerBatch(maxima, out.argmax, nan, out.active.to(torch.int64), positions, candidate)
 
 
 def _limits(threshold: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``(B, U)``: a pair can enter its feature's top-k only if its maximum is at least
+    """``(B, U)``: a pair can enter its feature's top-k exactly when its maximum is at least
     this (the sort key's order, ``value`` then lower id, as a float bound per example)."""
     value = K.top_values(threshold)
     kept = torch.where(threshold == K.EMPTY_TOP, torch.iinfo(torch.int64).max, K.top_ids(threshold))

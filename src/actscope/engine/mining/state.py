@@ -148,26 +148,19 @@ def update(
             is merged (no host sync). Both give the same state once the table is flushed.
     """
     maxima = batch.maxima
-    units_first = maxima.T.contiguous()  # (U, B): histogram updates stay within a row
-    n_units = units_first.shape[0]
-    offsets = torch.arange(n_units, device=maxima.device, dtype=torch.int64) * buckets.n
-    index = buckets.index(units_first)
-    if n_units * buckets.n < 2**31:
-        index = index.add_(offsets.to(torch.int32)[:, None])
-    else:
-        index = index.to(torch.int64) + offsets[:, None]
-    flat = index.reshape(-1)
-    state.hist.view(-1).index_add_(
-        0, flat, torch.ones(flat.shape, dtype=state.hist.dtype, device=flat.device)
-    )
     state.active += batch.active
     state.positions += batch.positions
-    state.active_examples += (units_first > 0).sum(1)
     state.nan_examples += batch.nan.sum(0)
-    torch.minimum(state.lowest, units_first.amin(1), out=state.lowest)
-    if pending is not None:
+    if pending is not None:  # the CPU
+        nonzero = maxima != 0
+        if int(nonzero.sum()) * 2 < nonzero.numel():  # host read: most maxima are 0
+            _count_sparse(state, maxima, nonzero, buckets)
+        else:
+            _count(state, maxima.T.contiguous(), buckets)
         _queue(state, batch, ids, units, seed, pending)
         return state
+    units_first = maxima.T.contiguous()  # (U, B): histogram updates stay within a row
+    _count(state, units_first, buckets)
 
     # Dense: the k largest keys of (kept ∪ batch); keys are unique, so topk is exact.
     new_keys = K.top_keys(units_first, ids)
@@ -180,6 +173,39 @@ def update(
     )
     sample = torch.cat([state.sample, units_first], 1).gather(1, chosen)
     return replace(state, top_key=top_key, top_pos=top_pos, sample_key=sample_key, sample=sample)
+
+
+def _count(state: LayerState, units_first: torch.Tensor, buckets: K.Buckets) -> None:
+    """The histogram, active examples and lowest value of ``(U, B)`` maxima."""
+    n_units = units_first.shape[0]
+    offsets = torch.arange(n_units, device=units_first.device, dtype=torch.int64) * buckets.n
+    index = buckets.index(units_first)
+    if n_units * buckets.n < 2**31:
+        index = index.add_(offsets.to(torch.int32)[:, None])
+    else:
+        index = index.to(torch.int64) + offsets[:, None]
+    flat = index.reshape(-1)
+    state.hist.view(-1).index_add_(
+        0, flat, torch.ones(flat.shape, dtype=state.hist.dtype, device=flat.device)
+    )
+    state.active_examples += (units_first > 0).sum(1)
+    torch.minimum(state.lowest, units_first.amin(1), out=state.lowest)
+
+
+def _count_sparse(
+    state: LayerState, maxima: torch.Tensor, nonzero: torch.Tensor, buckets: K.Buckets
+) -> None:
+    """:func:`_count` of ``(B, U)`` maxima, most of them 0 (a sparse layer's): only the
+    nonzero ones are binned, and the zeros are added to their one bucket."""
+    example, unit = nonzero.nonzero(as_tuple=True)
+    index = buckets.index(maxima[example, unit]).to(torch.int64) + unit * buckets.n
+    state.hist.view(-1).index_add_(
+        0, index, torch.ones(index.shape, dtype=state.hist.dtype, device=index.device)
+    )
+    zeros = maxima.shape[0] - nonzero.sum(0)
+    state.hist[:, buckets.zero] += zeros.to(state.hist.dtype)
+    state.active_examples += (maxima > 0).sum(0)
+    torch.minimum(state.lowest, maxima.amin(0), out=state.lowest)
 
 
 def pending_for(state: LayerState) -> Pending:
