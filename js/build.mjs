@@ -8,7 +8,7 @@ const options = {
   bundle: true,
   format: "esm",
   target: "es2020",
-  minify: true,
+  minify: !process.env.ACTSCOPE_NO_MINIFY, // set it to profile the browser with real names
   sourcemap: false,
   outdir,
   // Pages that carry require.js (classic notebook exports, VS Code) must not see an AMD

@@ -6,6 +6,7 @@
 // The shell's styles come first: the panels' and components' own styles build on them.
 import "./explorer.css";
 import type { AnyModel } from "@anywidget/types";
+import { AnswerFirst } from "./answer";
 import { isDark, watchTheme } from "./colormap";
 import { Header } from "./components/header";
 import { InputStrip } from "./components/inputs";
@@ -63,6 +64,7 @@ export class ExplorerView {
   private listeners: [string, (...args: unknown[]) => void][] = [];
   private unwatchTheme: () => void;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
+  private answer = new AnswerFirst();
 
   constructor(
     private model: Model,
@@ -101,6 +103,7 @@ export class ExplorerView {
       commit: (debounce: boolean) => this.commit(debounce),
       send: (msg: Request) => this.send(msg),
       drawn: () => this.prefetcher.whenIdle(),
+      later: (key: string, fn: () => void) => this.answer.run(key, fn),
       languageModel: () => this.outputs.task() === "next_tokens",
       valueRange: () => {
         const mined = this.examples.minedRange();
@@ -132,17 +135,9 @@ export class ExplorerView {
     // Redraw when JupyterLab or VS Code switch between light and dark themes.
     this.unwatchTheme = watchTheme(this.root, () => {
       this.layerView.redraw();
+      const { saliency, outputs, attention, lens, effects, specific, patching } = this;
       // their colour scales follow the theme too
-      for (const panel of [
-        this.saliency,
-        this.outputs,
-        this.attention,
-        this.lens,
-        this.effects,
-        this.specific,
-        this.patching,
-      ])
-        panel.redraw();
+      for (const panel of [saliency, outputs, attention, lens, effects, specific, patching]) panel.redraw();
     });
     void this.loadSnapshot();
   }
@@ -150,6 +145,7 @@ export class ExplorerView {
   dispose(): void {
     for (const [event, fn] of this.listeners) this.model.off(event as "msg:custom", fn);
     clearTimeout(this.helloTimer);
+    this.answer.dispose();
     this.unwatchTheme();
     clearTimeout(this.pendingSend);
     this.prefetcher.dispose();
@@ -213,17 +209,24 @@ export class ExplorerView {
     this.on("change:position", () => {
       for (const panel of [this.outputs, this.lens, this.saliency]) panel.show();
     });
-    this.on("change:outputs_view", () => this.saliency.show()); // "next token" for an LM
+    this.on("change:outputs_view", () => {
+      this.saliency.show(); // "next token" for an LM
+      this.answer.answered();
+    });
     this.on("change:unit", () => this.onUnit());
-    // Edits: every view downstream again (Python sends them), once a click's edits are sent.
-    this.on("change:edits", () =>
-      queueMicrotask(() => {
-        this.root.dataset.edited = (this.model.get("edits") ?? []).length ? "1" : "0";
-        this.layerView.show();
-        this.showPanels();
-        this.showExplained();
-      }),
-    );
+    // Edits: every view downstream again (Python sends them) once the edited outputs, what
+    // the click asked, are painted.
+    this.on("change:edits", () => {
+      if (this.live) this.answer.hold();
+      queueMicrotask(() =>
+        this.answer.run("edits", () => {
+          this.root.dataset.edited = (this.model.get("edits") ?? []).length ? "1" : "0";
+          this.layerView.show();
+          this.showPanels();
+          this.showExplained();
+        }),
+      );
+    });
     this.on("change:edit_view", () => {
       this.layerView.show();
       this.showExplained();
@@ -284,16 +287,9 @@ export class ExplorerView {
 
   /** Show what each panel has for the selection (once it is clear whether a kernel answers). */
   private showPanels(): void {
-    const panels = [
-      this.saliency,
-      this.examples,
-      this.outputs,
-      this.attention,
-      this.lens,
-      this.effects,
-      this.specific,
-    ];
-    for (const panel of [...panels, this.edits, this.patching]) panel.show();
+    const { saliency, examples, outputs, attention, lens, effects, specific, edits, patching } = this;
+    for (const panel of [saliency, examples, outputs, attention, lens, effects, specific, edits, patching])
+      panel.show();
   }
 
   /** Pin every entry of the snapshot trait into the panels (inflated natively). */

@@ -46,6 +46,8 @@ export interface LayerViewHost {
   selectUnit(unit: number | null): void;
   /** A view was drawn (the explorer prefetches once the user pauses). */
   drawn(): void;
+  /** Run `fn` now, or once what a click asked for is painted (`AnswerFirst`). */
+  later(key: string, fn: () => void): void;
   /** Ask the kernel for a view (a window of a long one); false when it could not be sent. */
   send(msg: FetchRequest): boolean;
 }
@@ -198,7 +200,7 @@ export class LayerViewPanel {
       () => this.host.store.putBlob(blob),
       (reason) => this.unreadable(key, reason),
     );
-    if (storeKey(data) === this.storeKey(key)) this.show();
+    if (storeKey(data) === this.storeKey(key)) this.host.later("layer_view", () => this.show());
   }
 
   /** The answer for `key` when what Python sent cannot be read: an error in its place. */

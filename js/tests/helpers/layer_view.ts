@@ -27,6 +27,7 @@ export function mountLayerView(model: StaticModel, offline = false) {
       model.set("unit", u);
     },
     drawn: () => drawn.push(root.dataset.drawn ?? ""),
+    later: (_key, fn) => fn(),
     send: (msg) => sent.push(msg) > 0 && !offline,
   });
   root.append(...panel.parts, panel.ranking.el);
