@@ -4,9 +4,11 @@ Patching sweeps every block's residual input × every position (TransformerLens'
 ``resid_pre``) on two random GPT-2 shapes: 4 layers × 256 wide at 32 tokens, and the demo
 LM's 2 layers × 128 wide (its trained weights when ``src/actscope/demo/tiny_lm`` has them).
 Three ways, same model and metric (``actscope.logit_diff`` at the last position):
-``actscope.patching_sweep`` (patched copies batched, the unpatched prefix reused, only the
-position the metric reads unembedded), the same with the metric wrapped in a plain function
-(which says nothing of what it reads: every position is unembedded), TransformerLens'
+``actscope.patching_sweep`` (patched copies batched, the unpatched prefix reused, runs from
+later positions where that pays — the 4-layer model; on the demo LM's width the check costs
+more than it saves —, only the position the metric reads unembedded, the copies' metrics at
+once), the same with the metric wrapped in a plain function (which says nothing of what it
+reads: every position is unembedded, one copy at a time), TransformerLens'
 ``get_act_patch_resid_pre`` on a ``TransformerBridge`` built offline around a copy of the
 model, and a naive loop of one full forward pass per patch with plain torch hooks. Results
 are checked equal (1e-5) before timing; runs alternate (ours, ours plain, TL, naive, ours,

@@ -232,9 +232,9 @@ def test_batched_and_prefix_paths_equal_the_plain_path(gpt2):
     args = (gpt2, clean, batch, [*BLOCKS, "transformer.h.1.mlp"])
     plain = actscope.patching_sweep(*args, metric=metric, batch_size=1, reuse_prefix=False)
     batched = actscope.patching_sweep(*args, metric=metric, batch_size=4, reuse_prefix=False)
-    with mock.patch.object(Prefix, "run", autospec=True, side_effect=Prefix.run) as run:
+    with mock.patch.object(Prefix, "hidden", autospec=True, side_effect=Prefix.hidden) as run:
         reused = actscope.patching_sweep(*args, metric=metric, batch_size=4)
-    assert run.call_count == 2 + 3 * 2  # two checks, then 2 passes of 4 patches per layer
+    assert run.call_count == 1 + 3 * 2  # one check, then 2 passes of 4 patches per layer
     assert torch.allclose(batched, plain, atol=1e-5, rtol=0)
     assert torch.allclose(reused, plain, atol=1e-5, rtol=0)
     diff = actscope.logit_diff(3, 7, position=torch.tensor([5, 3]))  # unembeds 1 position
@@ -275,9 +275,9 @@ class ScaledStack(torch.nn.Module):
 def test_a_model_that_is_not_a_simple_stack_runs_whole_passes():
     model = ScaledStack().eval()
     names = ["blocks.1", "blocks.2"]
-    with mock.patch.object(Prefix, "run", autospec=True, side_effect=Prefix.run) as run:
+    with mock.patch.object(Prefix, "hidden", autospec=True, side_effect=Prefix.hidden) as run:
         ours = actscope.patching_sweep(model, CLEAN, CORRUPTED, names, site="input", metric=metric)
-    assert run.call_count == 1  # the first check failed: no patched run used the prefix
+    assert run.call_count == 1  # the check failed: no patched run used the prefix
     assert torch.allclose(
         ours, brute_force(model, names, inputs=True, positions=range(6)), atol=1e-5
     )

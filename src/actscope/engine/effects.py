@@ -8,7 +8,8 @@ number per example. :func:`effect` evaluates metrics on a clean run and on a run
 causal LM's logits that reads one position per example may say which in a ``positions_read``
 attribute (an int, or ``(N,)`` positions): patching then unembeds only those positions (the
 others are left 0), which saves most of the work on a large vocabulary; the metrics made
-here do.
+here do. They also have a ``tiled(k)`` attribute, the same metric on ``k`` copies of the
+batch one after another (``k * N`` rows), so that patching evaluates a pass's copies at once.
 
 The defaults, for a classifier (logits ``(N, C)``): the clean run's top class's logit and
 probability; for a causal LM (``(N, T, V)`` with token ids in the batch): the log-probability
@@ -89,14 +90,7 @@ def top_logprob(clean_logits: torch.Tensor, batch: Batch) -> Metric:
     next token after the last position, a classifier's top class)."""
     if is_next_token(clean_logits, batch):
         last = last_positions(batch, clean_logits.shape[1]).to(clean_logits.device)
-        target = _rows(clean_logits, last).argmax(-1)
-
-        def clean_top_logprob(logits: torch.Tensor) -> torch.Tensor:
-            logp = _rows(logits, last.to(logits.device)).float().log_softmax(-1)
-            return logp.gather(-1, target.to(logp.device)[:, None])[:, 0]
-
-        setattr(clean_top_logprob, "positions_read", last)  # noqa: B010
-        return clean_top_logprob
+        return _clean_top(last, _rows(clean_logits, last).argmax(-1))
     if clean_logits.ndim != 2:
         raise ActscopeError(
             f"The model outputs {tuple(clean_logits.shape)}, neither classes (N, C) nor "
@@ -126,7 +120,12 @@ def logit_diff(
         metric = actscope.logit_diff(tok.encode(" Paris")[0], tok.encode(" Rome")[0])
         actscope.patching_sweep(model, clean, corrupted, blocks, metric=metric)
     """
+    return _logit_diff(correct_id, wrong_id, position)
 
+
+def _logit_diff(
+    correct_id: int | torch.Tensor, wrong_id: int | torch.Tensor, position: int | torch.Tensor
+) -> Metric:
     def logit_diff(logits: torch.Tensor) -> torch.Tensor:
         n = logits.shape[0]
         if logits.ndim == 3:
@@ -138,7 +137,31 @@ def logit_diff(
         return picked.gather(-1, correct[:, None])[:, 0] - picked.gather(-1, wrong[:, None])[:, 0]
 
     setattr(logit_diff, "positions_read", position)  # noqa: B010
+    setattr(  # noqa: B010
+        logit_diff,
+        "tiled",
+        lambda k: _logit_diff(_tile(correct_id, k), _tile(wrong_id, k), _tile(position, k)),
+    )
     return logit_diff
+
+
+def _tile(value: int | torch.Tensor, k: int) -> int | torch.Tensor:
+    """A per-example value for ``k`` copies of the batch (a number stands for all)."""
+    if isinstance(value, torch.Tensor) and value.numel() > 1:
+        return value.reshape(-1).repeat(k)
+    return value
+
+
+def _clean_top(last: torch.Tensor, target: torch.Tensor) -> Metric:
+    """The log-probability of ``target`` after position ``last``, per example."""
+
+    def clean_top_logprob(logits: torch.Tensor) -> torch.Tensor:
+        logp = _rows(logits, last.to(logits.device)).float().log_softmax(-1)
+        return logp.gather(-1, target.to(logp.device)[:, None])[:, 0]
+
+    setattr(clean_top_logprob, "positions_read", last)  # noqa: B010
+    setattr(clean_top_logprob, "tiled", lambda k: _clean_top(last.repeat(k), target.repeat(k)))  # noqa: B010
+    return clean_top_logprob
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from .names import split_call, unwrap
 from .prefix import Prefix, block_of, find_blocks
 from .preserve import buffers_kept
 from .sites import OUT_PROJECTIONS, Patch, Site, patcher, patches, site_of
+from .suffix import Suffix, _start, cost, geometry, groups
 
 
 def patching_sweep(
@@ -118,8 +119,9 @@ def patching_sweep(
         if k < 1:
             raise InputError(f"batch_size must be at least 1, not {batch_size}.")
         prefix = _prefix(model, corrupt_b, forward, sites, blocks, n) if reuse_prefix else None
+        suffix = _suffix(model, prefix, sites, plans, k)
         values = [
-            _run_site(model, corrupt_b, forward, s, plan, n, k, fn, prefix)
+            _run_site(model, corrupt_b, forward, s, plan, n, k, fn, prefix, suffix)
             for s, plan in zip(sites, plans, strict=True)
         ]
     return _assemble(values, sites, positions, heads, n, reduce)
@@ -196,6 +198,33 @@ def _prefix(
     return Prefix.build(model, batch, forward, min(starts), blocks, n)
 
 
+def _suffix(
+    model: nn.Module, prefix: Prefix | None, sites: list[Site], plans: list[list[Patch]], k: int
+) -> Suffix | None:
+    """Later positions alone (:mod:`.suffix`) when patches are at single positions of a
+    causal model's blocks, no edit is active (its positions count from 0), and the rows
+    it saves outweigh the two passes that check it."""
+    if prefix is None or prefix.base is None or active_edits(model):
+        return None
+    starts = [s.block for s in sites if s.block is not None]
+    if not starts:
+        return None
+    start, depth = min(starts), len(prefix.blocks)
+    length, fixed = geometry(prefix, start)
+    saved = 0
+    for s, plan in zip(sites, plans, strict=True):
+        if s.block is None or not length:
+            continue
+        ordered = sorted(plan, key=lambda patch: patch[0] or 0)  # as the runs take them
+        for i in range(0, len(ordered), k):
+            chunk = ordered[i : i + k]
+            split = groups(chunk, length, fixed)
+            saved += (depth - s.block) * (cost([chunk], length, fixed) - cost(split, length, fixed))
+    if saved <= (depth - start) * 2 * (length + fixed):
+        return None
+    return Suffix.build(prefix, start, prefix.base)
+
+
 def _repeat(batch: Any, k: int, n: int) -> Any:
     """The batch repeated ``k`` times along the batch axis (row ``j * n + i`` is example ``i``)."""
     if k == 1:
@@ -213,6 +242,7 @@ def _run_site(
     k: int,
     metric: Metric,
     prefix: Prefix | None,
+    suffix: Suffix | None = None,
 ) -> torch.Tensor:
     """``(patches, n)``: the metric for each patch of one layer."""
     out = []
@@ -221,25 +251,58 @@ def _run_site(
     reads = getattr(metric, "positions_read", None)  # the one position per example it reads
     if reads is not None:
         reads = torch.as_tensor(reads).reshape(-1).expand(n)
+    assert s.clean is not None
+    later = (
+        suffix
+        if use_prefix
+        and suffix is not None
+        and s.grid() == (suffix.length,)
+        and s.clean.ndim in (3, 4)
+        and s.clean.shape[1] == suffix.length
+        else None
+    )
+    first = 0  # the first position the metric reads: runs start there at the latest
+    fixed = geometry(later.prefix, block)[1] if later is not None else 0
+    if later is not None:
+        first = later.length if reads is None else int((reads % later.length).min())
+    if later is not None:  # in position order, so that runs start late (then put back)
+        order = sorted(range(len(plan)), key=lambda i: plan[i][0] or 0)
+        plan = [plan[i] for i in order]
     for start in range(0, len(plan), k):
         chunk = plan[start : start + k]
-        size = len(chunk)
-        with Hooks() as hooks:
-            s.hook(hooks, patcher(s, chunk, n))
-            if use_prefix:
-                assert prefix is not None
-                logits = prefix.run(block, size, reads)
-            else:
-                logits = logits_of(
-                    run_forward(
-                        model, _repeat(batch, size, n), forward, what="the corrupted inputs"
+        for group in groups(chunk, later.length, fixed) if later else [chunk]:
+            size = len(group)
+            a = min(_start(group), first) if later else 0
+            with Hooks() as hooks:
+                s.hook(hooks, patcher(s, group, n, a))
+                if a:
+                    assert later is not None
+                    logits = later.run(block, size, a, reads)
+                elif use_prefix:
+                    assert prefix is not None
+                    logits = prefix.run(block, size, reads)
+                else:
+                    logits = logits_of(
+                        run_forward(
+                            model, _repeat(batch, size, n), forward, what="the corrupted inputs"
+                        )
                     )
-                )
-        out += [
-            checked_metric(metric(logits[j * n : (j + 1) * n]), "metric", logits[:n])
-            for j in range(len(chunk))
-        ]
+            out += _metrics(metric, logits, size, n)
+    if later is not None:
+        out = [out[i] for i in sorted(range(len(order)), key=order.__getitem__)]
     return torch.stack(out)
+
+
+def _metrics(metric: Metric, logits: torch.Tensor, copies: int, n: int) -> list[torch.Tensor]:
+    """The metric of each copy of the batch in ``logits``: at once when the metric says
+    how (``tiled``, :mod:`.effects`), else copy by copy."""
+    tiled = getattr(metric, "tiled", None)
+    if tiled is not None and copies > 1:
+        return list(checked_metric(tiled(copies)(logits), "metric", logits).view(copies, n))
+    return [
+        checked_metric(metric(logits[j * n : (j + 1) * n]), "metric", logits[:n])
+        for j in range(copies)
+    ]
 
 
 def _assemble(

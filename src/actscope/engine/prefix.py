@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batch import first_tensor, map_tensors, rows, zip_tensors
+from .batch import first_tensor, map_tensors, rows
 from .forward import Batch, ForwardFn, run_forward
 from .hooks import Hooks
 from .lm import lm_parts, logits_of
@@ -80,10 +80,9 @@ def _pre_with_kwargs(
 class Prefix:
     """Blocks ``start`` onwards of a model, with what the corrupted run fed each of them.
 
-    The calls are recorded at the corrupted batch's own size ``n`` and repeated for ``k``
-    copies when a patched batch runs: a tensor is repeated when its first axis is the batch
-    (``n`` long, and ``2n`` long when the batch is doubled), and shared otherwise (position
-    ids, cache positions).
+    The calls are recorded on the corrupted batch doubled, kept at its own size ``n`` and
+    repeated for ``k`` copies when a patched batch runs: a tensor is repeated when its first
+    axis was the doubled batch's, and shared otherwise (position ids, cache positions).
     """
 
     blocks: list[nn.Module]
@@ -93,6 +92,8 @@ class Prefix:
     final_norm: Callable[[torch.Tensor], torch.Tensor] | None
     unembed: Callable[[torch.Tensor], torch.Tensor]
     n: int
+    base: torch.Tensor | None = None
+    """The model's own logits on the corrupted batch (``n`` rows)."""
     _copies: dict[int, dict[int, Call]] = field(default_factory=dict)
 
     @classmethod
@@ -105,38 +106,38 @@ class Prefix:
         names: list[str],
         n: int,
     ) -> Prefix | None:
-        """Record blocks ``start`` onwards on ``batch`` (``n`` examples) and on it doubled;
-        the prefix if a replay of the doubled batch from ``start`` gives the model's own
-        logits, else ``None``."""
+        """Record blocks ``start`` onwards on ``batch`` (``n`` examples) doubled, keeping
+        the first ``n`` rows of every tensor whose first axis is the doubled batch; the
+        prefix if a replay of two copies from ``start`` gives the model's own logits (and
+        unembedding the last position alone, its own last logits), else ``None``."""
         parts = lm_parts(model, blocks=names)
         modules = list(resolve_modules(model, names).values())
-        once, _ = _record(model, batch, forward, modules, start)
         twice, logits = _record(
             model, rows(batch, torch.arange(2 * n) % n, n), forward, modules, start
         )
-        if once is None or twice is None:
+        if twice is None:
             return None
         batched: set[int] = set()
 
-        def mark(pair: list[torch.Tensor]) -> torch.Tensor:
-            a, b = pair
-            if a.ndim and b.ndim and a.shape[0] == n and b.shape[0] == 2 * n:
-                batched.add(id(a))
-            return a
+        def first_half(t: torch.Tensor) -> torch.Tensor:
+            if not t.ndim or t.shape[0] != 2 * n:
+                return t  # shared by every example (position ids, cache positions)
+            half = t[:n]
+            batched.add(id(half))
+            return half
 
+        once = {i: map_tensors(first_half, c) for i, c in twice.items()}
+        prefix = cls(modules, once, batched, parts.final_norm, parts.unembed, n, logits[:n])
         try:
-            for i in once:
-                zip_tensors(mark, [once[i], twice[i]])
-        except ValueError:  # the calls differ in structure with the batch size
+            h = prefix.hidden(start, 2)
+        except Exception:  # a call that does not repeat as the batch does
             return None
-        prefix = cls(modules, once, batched, parts.final_norm, parts.unembed, n)
-        replayed = prefix.run(start, 2)
+        replayed = prefix._logits(h)
         atol = 1e-5 * (1.0 + float(logits.abs().max()))
         if replayed.shape != logits.shape or not torch.allclose(replayed, logits, 1e-4, atol):
             return None
         if logits.ndim == 3:  # unembedding one position per example gives the same logits
-            last = torch.full((n,), logits.shape[1] - 1, dtype=torch.long)
-            alone = prefix.run(start, 2, at=last)[:, -1]
+            alone = prefix._logits(h[:, -1])
             if not torch.allclose(alone, logits[:, -1], 1e-4, atol):
                 return None
         return prefix
@@ -158,6 +159,19 @@ class Prefix:
         (hooks on the blocks and inside them fire, and may patch). With ``at`` (one token
         position per example, ``(n,)``) only those positions are unembedded; the others
         are left 0."""
+        h = self.hidden(start, copies)
+        if at is None:
+            return self._logits(h)
+        row = torch.arange(h.shape[0], device=h.device)
+        where = at.to(h.device).repeat(copies) % h.shape[1]
+        picked = self._logits(h[row, where])
+        out = picked.new_zeros(h.shape[0], h.shape[1], picked.shape[-1])
+        out[row, where] = picked
+        return out
+
+    def hidden(self, start: int, copies: int) -> torch.Tensor:
+        """The residual stream out of the last block for ``copies`` copies, run from block
+        ``start`` on."""
         calls = self.calls_for(copies)
         h = _hidden(calls[start])
         for i in range(start, len(self.blocks)):
@@ -168,14 +182,7 @@ class Prefix:
                 out = self.blocks[i](*args, **{**kwargs, "hidden_states": h})
             h = out if isinstance(out, torch.Tensor) else first_tensor(out)
         assert h is not None
-        if at is None:
-            return self._logits(h)
-        row = torch.arange(h.shape[0], device=h.device)
-        where = at.to(h.device).repeat(copies) % h.shape[1]
-        picked = self._logits(h[row, where])
-        out = picked.new_zeros(h.shape[0], h.shape[1], picked.shape[-1])
-        out[row, where] = picked
-        return out
+        return h
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         if self.final_norm is not None:

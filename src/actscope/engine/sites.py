@@ -154,10 +154,15 @@ def patches(s: Site, positions: Any, heads: bool) -> list[Patch]:
     return [(p, h) for p in chosen for h in head_list]
 
 
-def patcher(s: Site, patches: list[Patch], n: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The hook's edit: copy ``j`` of the batch gets the clean activation at patch ``j``."""
+def patcher(
+    s: Site, patches: list[Patch], n: int, offset: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The hook's edit: copy ``j`` of the batch gets the clean activation at patch ``j``.
+    With ``offset``, the run holds positions ``offset`` onwards of a ``(N, T, ...)`` site
+    (:mod:`.suffix`), and every patch's position is at or after it."""
     assert s.clean is not None
-    clean = s.clean
+    clean = s.clean[:, offset:] if offset else s.clean
+    grid = (clean.shape[1],) if offset else s.grid()
 
     def patch(x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != tuple(clean.shape[1:]) or x.shape[0] != n * len(patches):
@@ -167,7 +172,8 @@ def patcher(s: Site, patches: list[Patch], n: int) -> Callable[[torch.Tensor], t
                 "corrupted inputs must have the same shape."
             )
         result = x.clone()
-        view, source = s.view(result), s.view(clean.to(x.device, x.dtype))
+        view_of = s.view if not offset or s.heads or s.head_axis else (lambda t: t)
+        view, source = view_of(result), view_of(clean.to(x.device, x.dtype))
         row = torch.arange(x.shape[0], device=x.device)
         ex, copy = row % n, row // n
         pos = [p for p, _ in patches]
@@ -179,12 +185,12 @@ def patcher(s: Site, patches: list[Patch], n: int) -> Callable[[torch.Tensor], t
                 h = torch.tensor(head, device=x.device)[copy]
                 view[row, :, h] = source[ex, :, h]
             return result
-        p = torch.tensor(pos, device=x.device)[copy]
+        p = torch.tensor(pos, device=x.device)[copy] - offset
         if head[0] is not None:
             h = torch.tensor(head, device=x.device)[copy]
             view[row, p, h] = source[ex, p, h]
             return result
-        coords = torch.unravel_index(p, s.grid())
+        coords = torch.unravel_index(p, grid)
         view[(row, *coords)] = source[(ex, *coords)]
         return result
 
