@@ -56,6 +56,7 @@ class _Keys:
 @dataclass
 class _Block:
     signature: inspect.Signature
+    hidden: str
     cache: str
     mask: str
 
@@ -71,7 +72,7 @@ class Suffix:
     length: int
     logits: torch.Tensor
     """The corrupted run's logits, ``(n, T, vocab)``: those of the positions before ``a``."""
-    _calls: dict[tuple[int, int], dict[int, tuple[tuple[Any, ...], dict[str, Any]]]] = field(
+    _calls: dict[tuple[int, int, int], dict[int, inspect.BoundArguments]] = field(
         default_factory=dict
     )
 
@@ -93,7 +94,7 @@ class Suffix:
             cache = next((c for c in CACHE_NAMES if c in names), None)
             if cache is None or "attention_mask" not in names:
                 return None
-            blocks[i] = _Block(signature, cache, "attention_mask")
+            blocks[i] = _Block(signature, next(iter(names)), cache, "attention_mask")
         suffix = cls(prefix, blocks, {}, int(h.shape[1]), logits)
         try:
             recorder = _Keys()
@@ -132,29 +133,30 @@ class Suffix:
         return out
 
     def _run(self, start: int, copies: int, a: int, cache: _Keys) -> torch.Tensor:
-        calls = self._cut(copies, a)
-        h = _hidden(calls[start])
-        assert h is not None
+        calls = self._cut(start, copies, a)
+        h: torch.Tensor | None = calls[start].arguments[self.blocks[start].hidden]
         for i in range(start, len(self.prefix.blocks)):
-            block = self.blocks[i]
-            args, kwargs = calls[i]
-            bound = block.signature.bind(*args, **kwargs)
-            bound.arguments[next(iter(block.signature.parameters))] = h
+            block, bound = self.blocks[i], calls[i]
+            bound.arguments[block.hidden] = h
             bound.arguments[block.cache] = cache
             out = self.prefix.blocks[i](*bound.args, **bound.kwargs)
             h = out if isinstance(out, torch.Tensor) else first_tensor(out)
         assert h is not None
         return h
 
-    def _cut(self, copies: int, a: int) -> dict[int, tuple[tuple[Any, ...], dict[str, Any]]]:
-        """The recorded calls for ``copies`` copies, cut to positions ``a`` onwards: the
-        residual stream and every tensor with a position axis (axis 0 of a vector, else
-        axis 1) cut, and the mask made that of the later positions over all of them."""
-        if (copies, a) in self._calls:
-            return self._calls[(copies, a)]
-        t_len = self.length
+    def _cut(self, start: int, copies: int, a: int) -> dict[int, inspect.BoundArguments]:
+        """The recorded calls of blocks ``start`` onwards for ``copies`` copies (batched
+        tensors repeated), cut to positions ``a`` onwards: every tensor with a position axis
+        (axis 0 of a vector, else axis 1) cut, the mask made that of the later positions
+        over all of them, and only block ``start``'s residual stream kept."""
+        if (start, copies, a) in self._calls:
+            return self._calls[(start, copies, a)]
+        t_len, batched = self.length, self.prefix.batched
+        index = torch.arange(copies * self.prefix.n) % self.prefix.n
 
         def cut(t: torch.Tensor) -> torch.Tensor:
+            if id(t) in batched:
+                t = t.index_select(0, index.to(t.device))
             if t.ndim == 1 and t.shape[0] == t_len:
                 return t[a:]
             if t.ndim >= 2 and t.shape[1] == t_len:
@@ -162,17 +164,22 @@ class Suffix:
             return t
 
         out = {}
-        for i, (args, kwargs) in self.prefix.calls_for(copies).items():
+        for i in range(start, len(self.prefix.blocks)):
             block = self.blocks[i]
+            args, kwargs = self.prefix.calls[i]
             bound = block.signature.bind(*args, **kwargs)
             mask = bound.arguments.get(block.mask)
+            if isinstance(mask, torch.Tensor) and id(mask) in batched:
+                mask = mask.index_select(0, index.to(mask.device))
+            if i > start:
+                bound.arguments[block.hidden] = None  # the block before gives it
             bound.arguments = {
                 k: (v if k == block.mask else map_tensors(cut, v))
                 for k, v in bound.arguments.items()
             }
             bound.arguments[block.mask] = self._mask(mask, a)
-            out[i] = (bound.args, bound.kwargs)
-        self._calls = {(copies, a): out}  # one geometry at a time: groups run in order
+            out[i] = bound
+        self._calls = {(start, copies, a): out}  # one geometry at a time: groups run in order
         return out
 
     def _mask(self, mask: Any, a: int) -> torch.Tensor:
