@@ -18,7 +18,7 @@ from actscope.engine.suffix import Suffix, groups
 
 from . import tiny_lms
 from .model_state import assert_unchanged, record
-from .test_patching import BLOCKS, CLEAN, CORRUPTED, brute_force, metric
+from .test_patching import BLOCKS, CLEAN, CORRUPTED, ScaledStack, brute_force, metric
 
 one_thread = tiny_lms.one_thread
 gpt2 = tiny_lms.gpt2
@@ -120,19 +120,8 @@ def test_padded_inputs_keep_their_mask_from_later_positions(gpt2):
     assert torch.allclose(ours, whole, atol=1e-5, rtol=0)
 
 
-class LinearStack(torch.nn.Module):
+class LinearStack(ScaledStack):
     """A simple stack of blocks (a prefix can be reused) whose blocks take no cache."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.embed = torch.nn.Embedding(97, 16)
-        self.blocks = torch.nn.ModuleList(torch.nn.Linear(16, 16) for _ in range(2))
-        self.ln_final = torch.nn.LayerNorm(16)
-        self.head = torch.nn.Linear(16, 97)
-
-    def get_output_embeddings(self):
-        return self.head
 
     def forward(self, ids):
         h = self.embed(ids)
@@ -144,7 +133,7 @@ class LinearStack(torch.nn.Module):
 def test_blocks_without_a_cache_run_from_the_first_position():
     model = LinearStack().eval()
     with torch.no_grad():
-        prefix = Prefix.build(model, CORRUPTED, None, 0, ["blocks.0", "blocks.1"], 2)
+        prefix = Prefix.build(model, CORRUPTED, None, 0, ["blocks.0", "blocks.1", "blocks.2"], 2)
     assert prefix is not None and prefix.base is not None
     assert Suffix.build(prefix, 0, prefix.base) is None
     names = ["blocks.0", "blocks.1"]
