@@ -17,6 +17,15 @@ afterEach(() => {
 
 const ABLATE: EditSpec = { layer: "a", units: [2], positions: null, op: "scale", amount: 0 };
 
+/** A held `AnswerFirst` (limit 150 ms, fake timers) and the log of what it ran. */
+function held(): { answer: AnswerFirst; calls: string[]; log: (what: string) => () => void } {
+  vi.useFakeTimers();
+  const calls: string[] = [];
+  const answer = new AnswerFirst(150);
+  answer.hold();
+  return { answer, calls, log: (what) => () => calls.push(what) };
+}
+
 describe("AnswerFirst", () => {
   it("runs at once when nothing is held", () => {
     const calls: string[] = [];
@@ -25,29 +34,23 @@ describe("AnswerFirst", () => {
   });
 
   it("holds until the answer's frame is painted, running the last of each key in order", () => {
-    vi.useFakeTimers();
-    const calls: string[] = [];
-    const answer = new AnswerFirst(150);
-    answer.hold();
-    answer.run("view", () => calls.push("view 1"));
-    answer.run("panels", () => calls.push("panels"));
-    answer.run("view", () => calls.push("view 2"));
+    const { answer, calls, log } = held();
+    answer.run("view", log("view 1"));
+    answer.run("panels", log("panels"));
+    answer.run("view", log("view 2"));
     vi.advanceTimersByTime(10);
     expect(calls).toEqual([]);
     answer.answered();
     expect(calls).toEqual([]); // not in the frame that paints the answer
     vi.advanceTimersByTime(40);
     expect(calls).toEqual(["panels", "view 2"]);
-    answer.run("view", () => calls.push("view 3")); // the hold is over
+    answer.run("view", log("view 3")); // the hold is over
     expect(calls).toEqual(["panels", "view 2", "view 3"]);
   });
 
   it("gives up waiting after its limit", () => {
-    vi.useFakeTimers();
-    const calls: string[] = [];
-    const answer = new AnswerFirst(150);
-    answer.hold();
-    answer.run("view", () => calls.push("view"));
+    const { answer, calls, log } = held();
+    answer.run("view", log("view"));
     vi.advanceTimersByTime(149);
     expect(calls).toEqual([]);
     vi.advanceTimersByTime(1);
@@ -55,11 +58,8 @@ describe("AnswerFirst", () => {
   });
 
   it("runs nothing held once disposed", () => {
-    vi.useFakeTimers();
-    const calls: string[] = [];
-    const answer = new AnswerFirst(150);
-    answer.hold();
-    answer.run("view", () => calls.push("view"));
+    const { answer, calls, log } = held();
+    answer.run("view", log("view"));
     answer.dispose();
     vi.advanceTimersByTime(500);
     expect(calls).toEqual([]);
