@@ -10,14 +10,14 @@ peak memory (``ru_maxrss``) belongs to it alone:
 
 1. **bare forward + encode**: the model under ``torch.no_grad()`` with a hook that encodes
    the layer's output (the least any feature tool must do), three ways: the whole padded
-   batch, its real tokens only, and those 512 rows at a time (as mining's fused encode
-   holds them); ratios are over the fastest. Then ``actscope.mine`` over the
-   lens (top-k examples, histograms, quantile samples and densities of every feature), in
-   alternating whole runs, the best of ``--repeat`` each. Then the same again alternating
-   per chunk of ``--chunk`` texts (the best of each chunk's runs, summed): this machine's
-   speed drifts by up to a third within a minute, which whole runs cannot cancel. Each
-   chunk is mined from scratch, so this row is the harder one for mining (its pruning
-   restarts every chunk).
+   batch, its real tokens only, and those a chunk of rows at a time (as many as mining's
+   fused encode holds: 128 for 16,384 features); ratios are over the fastest. Then
+   ``actscope.mine`` over the lens (top-k examples, histograms, quantile samples and
+   densities of every feature), in alternating whole runs, the best of ``--repeat`` each.
+   Then the same again alternating per chunk of ``--chunk`` texts (the best of each
+   chunk's runs, summed): this machine's speed drifts by up to a third within a minute,
+   which whole runs cannot cancel. Each chunk is mined from scratch, so this row is the
+   harder one for mining (its pruning restarts every chunk).
 2. **dense cache + sort**: every valid token's 16,384 feature values kept (float32, on the
    CPU), then per feature the top-k examples by each example's maximum, quantiles by a full
    sort, a histogram and the density, over the cache.
@@ -51,9 +51,6 @@ from measure import batches, cache_statistics, dense_cache, peak_mb, run_child, 
 LAYER = "encoder.layer.3.output"
 FEATURES = f"{LAYER}/sae"
 K = 20
-CHUNK_ROWS = 512
-"""Rows per encode in the chunked bare run: the 32 MB of features that mining's fused
-encode also holds at a time (``actscope.engine.mining.lensed.CHUNK_BYTES``)."""
 
 
 class RandomSAE(torch.nn.Module):
@@ -99,13 +96,15 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, RandomSAE, list[str], tor
 BARE = {
     "padded": "the padded batch",
     "real": "its real tokens",
-    "chunked": f"its real tokens, {CHUNK_ROWS} rows at a time",
+    "chunked": "its real tokens, as many rows at a time as mining encodes",
 }
 
 
 def bare(model, sae, texts, tokenizer, args, device, how: str = "padded") -> float:
     """The forward passes with the layer's output encoded by a plain hook (and dropped):
     the whole padded batch, its real tokens only, or those a cache-sized chunk at a time."""
+    from actscope.engine.mining.lensed import rows_per_chunk
+
     mask: list[torch.Tensor] = []
 
     def encode(_m: Any, _a: Any, out: torch.Tensor) -> None:
@@ -113,7 +112,7 @@ def bare(model, sae, texts, tokenizer, args, device, how: str = "padded") -> flo
             sae.encode(out)
             return
         rows = out[mask[0]]
-        step = CHUNK_ROWS if how == "chunked" else len(rows)
+        step = rows_per_chunk(args.features) if how == "chunked" else len(rows)
         for i in range(0, len(rows), step):
             sae.encode(rows[i : i + step])
 
@@ -251,11 +250,14 @@ def spawn(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(args: argparse.Namespace) -> None:
+    from actscope.engine.mining.lensed import rows_per_chunk
+
     print(
         f"Features of a {args.features:,}-feature SAE on MiniLM-L6 {LAYER}, "
         f"{len(os.sched_getaffinity(0))} CPUs, device {args.device}, "
         f"{args.threads or torch.get_num_threads()} torch thread(s), k={K}, batch "
-        f"{args.batch_size}, max_length {args.max_length}"
+        f"{args.batch_size}, max_length {args.max_length}; mining encodes "
+        f"{rows_per_chunk(args.features)} rows at a time"
     )
     timing = spawn("timing", args)
     cache = None if args.skip_cache else spawn("cache", args)

@@ -10,7 +10,7 @@ import torch
 
 import actscope
 from actscope.engine.errors import LayerOutputError
-from actscope.engine.mining import lensed, mine
+from actscope.engine.mining import entries, lensed, mine
 
 from .model_state import assert_unchanged, record
 from .test_mining import SeqProbe, assert_top_exact, batches_of, expected_top, tied_sequences
@@ -39,7 +39,7 @@ class TiedLens:
         self.shapes.append(tuple(x.shape))
         f = torch.relu(x @ self.w)
         if self.dtype == torch.float64:  # maxima that differ only below float32's precision
-            f = f.double() + x[..., :1].double() * 1e-12
+            f = f.double() + x[..., :1].double().abs() * 1e-12
         if self.nan_at is not None:
             value, feature = self.nan_at
             f[..., feature] = torch.where(x[..., 0] == value, float("nan"), f[..., feature])
@@ -64,11 +64,31 @@ def mined(data, lens, batch_size, pointwise=True, k=4, **kwargs):
     return index
 
 
-@pytest.fixture(params=[5, 64])
+@pytest.fixture(params=[(5, "dense"), (64, "dense"), (5, "sparse"), (64, "sparse")])
 def small_chunks(request, monkeypatch):
     """Chunks of 5 rows (most examples split across chunks) or 64 (most chunks hold whole
-    examples only)."""
-    monkeypatch.setattr(lensed, "CHUNK_BYTES", request.param * 4 * 11)
+    examples only), reduced densely or from their nonzero entries wherever those allow it
+    (a chunk with a negative or NaN value never does)."""
+    rows, path = request.param
+    monkeypatch.setattr(lensed, "CHUNK_BYTES", rows * 4 * 11)
+    monkeypatch.setattr(lensed, "MIN_ROWS", 1)
+    monkeypatch.setattr(entries, "MAX_DENSITY", 1.0 if path == "sparse" else -1.0)
+    taken = []
+    add = entries.Entries.add
+
+    def spy(self, features, start):
+        taken.append(add(self, features, start))
+        return taken[-1]
+
+    monkeypatch.setattr(entries.Entries, "add", spy)
+    return path, taken
+
+
+def assert_path(small_chunks) -> None:
+    """Every chunk went the fixture's way."""
+    path, taken = small_chunks
+    assert taken
+    assert all(taken) if path == "sparse" else not any(taken)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +115,7 @@ def test_fused_mining_equals_encoding_whole_batches(small_chunks, batch_size, pa
     probes = [shape for shape in fused_lens.shapes if len(shape) == 3]
     assert len(probes) == 2 and all(shape[0] <= 2 for shape in probes)  # the layer probes
     assert all(len(shape) == 3 for shape in whole_lens.shapes)
+    assert_path(small_chunks)
 
 
 def test_fused_mining_equals_a_brute_force_sort(small_chunks):
@@ -114,6 +135,7 @@ def test_fused_mining_equals_a_brute_force_sort(small_chunks):
     arrays = index.tensors()
     np.testing.assert_array_equal(arrays[f"{FEATURES}/active_positions"].numpy(), active)
     assert int(arrays[f"{FEATURES}/positions"]) == int(data["attention_mask"].sum())
+    assert_path(small_chunks)
 
 
 @pytest.mark.parametrize("padding", ["none", "holes"])
@@ -124,6 +146,7 @@ def test_nan_features_are_mined_as_when_encoding_whole_batches(small_chunks, pad
     fused = mined(data, TiedLens(nan_at=(1.5, 3)), 7).tensors()
     whole = mined(data, TiedLens(nan_at=(1.5, 3)), 7, pointwise=False).tensors()
     assert int(fused[f"{FEATURES}/nan_examples"][3]) > 0
+    assert False in small_chunks[1]  # a chunk with a NaN is reduced densely
     for name in fused:
         assert torch.equal(fused[name], whole[name]), name
 
@@ -136,6 +159,7 @@ def test_features_of_any_precision_are_mined_as_when_encoding_whole_batches(smal
     whole = mined(data, TiedLens(dtype=dtype), 6, pointwise=False).tensors()
     for name in fused:
         assert torch.equal(fused[name], whole[name]), name
+    assert_path(small_chunks)
 
 
 def test_features_mined_along_another_axis_encode_whole_batches():

@@ -51,6 +51,7 @@ class Pending:
             for p, fill in payloads
         ]
         self.count = torch.zeros(units, dtype=torch.int64, device=kept.device)
+        self.level: int | None = 0  # every row's count, while they are all the same
 
     def add(self, unit: torch.Tensor, keys: torch.Tensor, values: list[torch.Tensor]) -> None:
         """Queue candidates ``(unit, key, payload...)``; ``unit`` must be sorted."""
@@ -71,6 +72,7 @@ class Pending:
                     counts=counts,
                 )
                 return
+        self.level = None
         starts = torch.cumsum(counts, 0) - counts
         slot = self.count[unit] + torch.arange(unit.numel(), device=unit.device) - starts[unit]
         self.keys[unit, slot] = keys
@@ -78,8 +80,26 @@ class Pending:
             table[unit, slot] = value.to(table.dtype)
         self.count += counts
 
+    def add_columns(self, keys: torch.Tensor, values: list[torch.Tensor]) -> bool:
+        """Queue a candidate for every row at once: ``(U, n)`` keys and payloads, as
+        :meth:`add` of every ``(unit, column)`` would, without its scatters. Refused
+        (``False``) unless every row holds as many candidates and ``n`` fits a row."""
+        width, capacity = keys.shape[1], self.keys.shape[1]
+        if self.level is None or width > capacity:
+            return False
+        if self.level + width > capacity:
+            self.flush()
+        level = self.level
+        self.keys[:, level : level + width] = keys
+        for table, value in zip(self.values, values, strict=True):
+            table[:, level : level + width] = value
+        self.count += width
+        self.level = level + width
+        return True
+
     def flush(self) -> None:
         """Merge every queued candidate into ``kept`` and empty the table."""
+        self.level = 0
         rows = self.count.nonzero().squeeze(1)
         if not rows.numel():
             return
