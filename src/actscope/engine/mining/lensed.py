@@ -133,7 +133,7 @@ def reduce_encoded(
         argmax, active, limits = out.argmax, out.active.to(torch.int64), out.limits
     # The float bound decides exactly as the keys do; keys only when the batch must narrow.
     candidate = maxima >= limits
-    if 0 < k < batch and int(candidate.sum()) > k * n_units:
+    if 0 < k < batch and int(torch.count_nonzero(candidate)) > k * n_units:
         candidate = narrow_candidates(candidate, K.top_keys(maxima, ids[:, None]), k)
     positions = len(rows.index) if rows.index is not None else batch * x.shape[1]
     return LayerBatch(maxima, argmax, nan, active, positions, candidate)

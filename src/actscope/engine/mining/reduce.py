@@ -196,7 +196,7 @@ def narrow_candidates(candidate: torch.Tensor, keys: torch.Tensor, k: int) -> to
     """``candidate`` (``(B, U)``) less the pairs below their unit's k-th best key in the
     batch, when there are more than k a unit (then they cannot enter the top-k either)."""
     batch, n_units = keys.shape
-    if 0 < k < batch and int(candidate.sum()) > k * n_units:  # host read: CPU only
+    if 0 < k < batch and int(torch.count_nonzero(candidate)) > k * n_units:  # host read
         kth = keys.kthvalue(batch - k + 1, dim=0).values  # the batch's k-th best key
         candidate &= keys >= kth[None, :]
     return candidate
