@@ -96,7 +96,7 @@ def setup(args: argparse.Namespace) -> tuple[Any, Any, RandomSAE, list[str], tor
 BARE = {
     "padded": "the padded batch",
     "real": "its real tokens",
-    "chunked": "its real tokens, as many rows at a time as mining encodes",
+    "chunked": "its real tokens, in mining's chunks of rows",
 }
 
 
