@@ -36,3 +36,28 @@ def test_readme_python_runs_in_order(tmp_path):
     assert "README OK" in done.stdout
     for written in ("digits.html", "explorer.html", "mlp.actscope"):
         assert (tmp_path / written).stat().st_size > 0, written
+
+
+@pytest.mark.slow  # two processes loading MiniLM
+def test_readme_torchrun_script_runs_under_torchrun(tmp_path):
+    """The README's ``mine_mlp.py`` (a ``py`` block: it needs torchrun, so it is not part
+    of the script above) runs as written on 2 ranks, on fewer texts."""
+    from actscope.engine.mining import ActivationIndex
+
+    blocks = re.findall(r"```py\n(# mine_mlp\.py\n.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) == 1, "the README lost its torchrun example"
+    assert "corpus(2000)" in blocks[0]
+    (tmp_path / "mine_mlp.py").write_text(blocks[0].replace("corpus(2000)", "corpus(64)"))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    done = subprocess.run(
+        [*command, "--nproc-per-node=2", "mine_mlp.py"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    index = ActivationIndex.load(tmp_path / "mlp.actscope")
+    assert index.n_examples == 64  # both ranks' shares, merged

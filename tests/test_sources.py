@@ -159,3 +159,20 @@ def test_tuples_of_tensors_are_explorer_inputs(digits, images):
     assert ex.session.inputs.modality == "tuple"
     expected = model.features.conv1(images[1:2])[0]
     assert torch.allclose(ex.session.activation(LAYER, 1), expected.detach())
+
+
+def test_the_corpus_stays_the_same_when_a_library_replaces_a_hook(monkeypatch):
+    """torch.distributed replaces ``sys.excepthook``: every rank and a single process must
+    still read the same paragraphs, in the same order."""
+    import sys
+
+    from actscope.demo.text import corpus
+
+    before = corpus(600)
+    assert any(text.startswith("Handle an exception by displaying it") for text in before)
+
+    def hook(*args: object) -> None:
+        """An exception hook that a library installed in place of the interpreter's own."""
+
+    monkeypatch.setattr(sys, "excepthook", hook)
+    assert corpus(600) == before

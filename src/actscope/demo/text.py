@@ -120,7 +120,10 @@ def _docstrings(module: Any) -> Iterator[str]:
     for attr in sorted(vars(module)):
         if attr.startswith("_"):
             continue
-        obj = getattr(module, attr, None)
+        # A hook that others may replace (sys.excepthook: torch.distributed does) is read
+        # from the module's own copy (sys.__excepthook__), so the corpus does not change.
+        original = vars(module).get(f"__{attr}__")
+        obj = original if inspect.isroutine(original) else getattr(module, attr, None)
         if not (inspect.isclass(obj) or inspect.isroutine(obj)):
             continue
         doc = getattr(obj, "__doc__", None)
