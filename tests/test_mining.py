@@ -206,11 +206,15 @@ def test_sequences_with_ties_and_padding_equal_brute_force(strategy, batch_size,
     assert index.layer("seq").kind == "sequence" and index.layer("flip").unit_axis == 0
 
 
-def test_strategies_give_identical_indexes():
+@pytest.mark.parametrize("reservoir", [100, 20, 5])
+def test_strategies_give_identical_indexes(reservoir):
+    """Also the sample's side table on the CPU path: whole columns while every pair is a
+    candidate (100), a table that fills and merges (20), batches wider than it (5)."""
     model = SeqProbe().eval()
     data = tied_sequences(200, seed=3, t=17, d=12)
     data["x"] = torch.randn(data["x"].shape, generator=torch.Generator().manual_seed(1))
     kwargs = {"k": 5, "batch_size": 16, "unit_axes": {"flip": 0}, "progress": False}
+    kwargs["reservoir"] = reservoir
     pruned = mine(model, data, ["seq", "vec", "flip"], strategy="pruned", **kwargs).tensors()
     full = mine(model, data, ["seq", "vec", "flip"], strategy="full", **kwargs).tensors()
     assert pruned.keys() == full.keys()
