@@ -39,8 +39,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 from measure import texts_for
+from mining import K, mine_run  # the same mine call as benchmarks/mining.py
 
-K = 20
 HERE = Path(__file__).resolve()
 
 
@@ -48,8 +48,7 @@ def child(args: argparse.Namespace) -> None:
     """One rank (or the one process): load, warm, time ``mine``, save the index."""
     import torch.distributed as dist
 
-    from actscope.demo.text import MLP_LAYERS, load_minilm
-    from actscope.engine import mining
+    from actscope.demo.text import load_minilm
 
     ranks = "RANK" in os.environ
     if ranks:
@@ -59,16 +58,7 @@ def child(args: argparse.Namespace) -> None:
     texts = texts_for(args.n)
 
     def run(data: list[str]) -> Any:
-        return mining.mine(
-            model,
-            data,
-            MLP_LAYERS,
-            k=K,
-            batch_size=args.batch_size,
-            tokenizer=tokenizer,
-            max_length=args.max_length,
-            progress=False,
-        )
+        return mine_run(model, data, tokenizer, args)
 
     run(texts[: 2 * args.batch_size])  # warm-up (both ranks, collectives included)
     if ranks:

@@ -17,21 +17,21 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 
 
+def offline(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` run in ``cwd`` with the Hugging Face hub offline, its output kept."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        command, check=False, cwd=cwd, capture_output=True, text=True, timeout=600, env=env
+    )
+
+
 @pytest.mark.slow  # a subprocess running every example, the language model's too
 def test_readme_python_runs_in_order(tmp_path):
     blocks = python_blocks()
     assert len(blocks) >= 5, "the README lost its examples"
     # A bare name on a line (``ex`` to show the widget) is fine in a script too.
     script = "\n".join(blocks) + "\nprint('README OK')\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
+    done = offline([sys.executable, "-c", script], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "README OK" in done.stdout
     for written in ("digits.html", "explorer.html", "mlp.actscope"):
@@ -49,15 +49,7 @@ def test_readme_torchrun_script_runs_under_torchrun(tmp_path):
     assert "corpus(2000)" in blocks[0]
     (tmp_path / "mine_mlp.py").write_text(blocks[0].replace("corpus(2000)", "corpus(64)"))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    done = subprocess.run(
-        [*command, "--nproc-per-node=2", "mine_mlp.py"],
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
+    done = offline([*command, "--nproc-per-node=2", "mine_mlp.py"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     index = ActivationIndex.load(tmp_path / "mlp.actscope")
     assert index.n_examples == 64  # both ranks' shares, merged
