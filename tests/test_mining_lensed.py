@@ -151,7 +151,7 @@ def test_nan_features_are_mined_as_when_encoding_whole_batches(small_chunks, pad
         assert torch.equal(fused[name], whole[name]), name
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
 def test_features_of_any_precision_are_mined_as_when_encoding_whole_batches(small_chunks, dtype):
     data = tied_sequences(40, seed=9, t=9, padding="holes")
     data["x"] = data["x"] + torch.linspace(0, 1e-3, 9)[None, :, None]  # few exact ties
