@@ -14,6 +14,10 @@ whole pattern) in bytes per probability shown, beside the HTML CircuitsVis'
 (which embeds every layer's attention as JSON text; its issue #82: the page fails to draw
 near 512 tokens).
 
+Then, in JupyterLab and Chromium (``--no-browser`` skips it): a click on a head → that
+head drawn large (after paint), on both models, beside a bare anywidget's click → Python →
+paint round trip (``benchmarks/interventions.py``'s), median of ``--clicks``.
+
     python benchmarks/language_model.py                 # CUDA when present
     python benchmarks/language_model.py --device cpu --repeats 5
 """
@@ -130,10 +134,78 @@ def wire_sizes(model: Any, tokenizer: Any, ids: torch.Tensor) -> list[tuple[str,
     return [(what, f"{size:,}", f"{per:.2f}") for what, size, per in rows]
 
 
+NOTEBOOKS = {
+    "demo tiny GPT-2, 4 heads": (
+        "import actscope\nfrom actscope.demo.lm import PROMPTS, load_tiny_lm\n"
+        "model, tokenizer = load_tiny_lm()\n"
+        "ex = actscope.Explorer(model, PROMPTS, tokenizer=tokenizer, "
+        "layer='transformer.h.1.mlp.act')\nex"
+    ),
+    "GPT-2-small shape, 512 tokens, 12 heads": (
+        "import torch, warnings, actscope\n"
+        "from transformers import GPT2Config, GPT2LMHeadModel\n"
+        "torch.manual_seed(0)\nwarnings.simplefilter('ignore')\n"
+        "model = GPT2LMHeadModel(GPT2Config()).eval()\n"
+        "ids = torch.randint(0, 50257, (1, 512), generator=torch.Generator())\n"
+        "ex = actscope.Explorer(model, [{'input_ids': ids}], layer='transformer.h.5.mlp.act')\nex"
+    ),
+}
+
+
+def browser_rows(clicks: int) -> list[str]:
+    """Click a head → it is drawn large, in JupyterLab, against a bare widget round trip."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from explorer import BASELINE_CLICK
+    from interventions import BARE_WIDGET, CLICK_UNTIL
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, JupyterServer, Notebook
+
+    server = JupyterServer(Path(tempfile.mkdtemp(prefix="actscope-bench-")))
+    js = str(Path(__file__).resolve().parent / "baseline_canvas.js")
+    rows, bare = [], []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for number, (label, cell) in enumerate(NOTEBOOKS.items()):
+                name = f"heads-{number}.ipynb"
+                server.write_notebook(name, [cell, BARE_WIDGET.format(js=js)])
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                nb = Notebook(server, page, name)
+                nb.run_all(timeout=600_000)
+                page.wait_for_selector(".acts-attention[data-attention='drawn']", timeout=300_000)
+                times = []
+                for i in range(clicks + 1):  # the first is a warm-up
+                    head = 1 + i % 2  # never the one shown: each click changes the view
+                    ms = page.evaluate(
+                        CLICK_UNTIL,
+                        [f".acts-attention-head[data-head='{head}']",
+                         f".acts-attention-big[data-head='{head}']"],
+                    )  # fmt: skip
+                    times.append(ms)
+                    bare.append(page.evaluate(BASELINE_CLICK, "request"))
+                rows.append(f"  {'click a head → drawn large, ' + label:<68} "
+                            f"{statistics.median(times[1:]):8.1f} ms")  # fmt: skip
+                nb.close()
+                page.close()
+            browser.close()
+    finally:
+        server.stop()
+    floor = statistics.median(bare)
+    rows.append(f"  {'bare anywidget: click → Python → 20 B painted':<68} {floor:8.1f} ms")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clicks", type=int, default=10, help="head clicks in the browser")
+    parser.add_argument("--no-browser", action="store_true", help="skip the JupyterLab rows")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
@@ -149,6 +221,10 @@ def main() -> None:
         for what, size, per in wire_sizes(model, tokenizer, ids):
             print(f"  {what:<44} {size:>12} {per:>8}")
         print()
+    if not args.no_browser:
+        print("JupyterLab, Chromium (headless), median of", args.clicks, "clicks")
+        for row in browser_rows(args.clicks):
+            print(row)
 
 
 if __name__ == "__main__":
