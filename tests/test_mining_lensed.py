@@ -151,6 +151,35 @@ def test_nan_features_are_mined_as_when_encoding_whole_batches(small_chunks, pad
         assert torch.equal(fused[name], whole[name]), name
 
 
+class JumpLens(TiedLens):
+    """A JumpReLU written as ``pre * (pre > t)``: every negative pre-activation gives -0.0."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        pre = x @ self.w
+        return pre * (pre > 0.5)
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit (``torch.equal`` takes -0.0 for 0.0)."""
+    if a.dtype.is_floating_point and a.dtype == b.dtype and a.element_size() in (4, 8):
+        view = torch.int32 if a.element_size() == 4 else torch.int64
+        return torch.equal(a.view(view), b.view(view))
+    return torch.equal(a, b)
+
+
+def test_negative_zeros_are_stored_as_zeros_on_every_path(small_chunks):
+    data = tied_sequences(40, seed=10, t=9, padding="holes")
+    assert torch.signbit(JumpLens().encode(data["x"])).any()  # the lens does emit -0.0
+    fused = mined(data, JumpLens(), 6).tensors()
+    whole = mined(data, JumpLens(), 6, pointwise=False).tensors()
+    for name in fused:
+        assert same_bits(fused[name], whole[name]), name
+    sample = fused[f"{FEATURES}/sample_values"]
+    assert (sample == 0).any() and not torch.signbit(sample[sample == 0]).any()
+    assert_path(small_chunks)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
 def test_features_of_any_precision_are_mined_as_when_encoding_whole_batches(small_chunks, dtype):
     data = tied_sequences(40, seed=9, t=9, padding="holes")

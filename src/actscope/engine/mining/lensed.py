@@ -129,7 +129,7 @@ def reduce_encoded(
         limits = _limits(threshold, ids)
     else:
         nan = torch.isnan(out.raw)
-        maxima = out.raw.masked_fill(nan, float("-inf"))
+        maxima = out.raw.masked_fill(nan, float("-inf")).add_(0.0)  # -0.0 → 0.0, as entries
         argmax, active, limits = out.argmax, out.active.to(torch.int64), out.limits
     # The float bound decides exactly as the keys do; keys only when the batch must narrow.
     candidate = maxima >= limits

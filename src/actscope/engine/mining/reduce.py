@@ -318,7 +318,8 @@ def _expand(index: torch.Tensor | None, width: int) -> torch.Tensor:
 
 
 def _clean(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """float32 maxima with NaN → -inf, and where the NaNs were."""
+    """float32 maxima with NaN → -inf and -0.0 → 0.0 (every path stores the same bits),
+    and where the NaNs were."""
     maxima = raw.to(torch.float32)
     nan = torch.isnan(maxima)
-    return maxima.masked_fill(nan, _NEG_INF), nan
+    return maxima.masked_fill(nan, _NEG_INF).add_(0.0), nan
