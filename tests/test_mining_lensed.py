@@ -221,3 +221,13 @@ def test_an_encode_that_needs_whole_sequences_is_named_with_the_fix():
     index = mine(model, data, "seq/lens", k=2, batch_size=5, strategy="pruned",
                  lenses=[whole], progress=False)  # fmt: skip
     assert index.n_examples == 10
+
+
+def test_chunks_hold_many_rows_within_a_byte_bound():
+    """Enough rows that the encoder's weights are read once per many rows (a 16k-feature
+    SAE: 128), never more than the byte bound (a 2**20-feature one: 64 rows)."""
+    assert lensed.rows_per_chunk(16384) == 128
+    assert lensed.rows_per_chunk(1 << 20) * 4 * (1 << 20) <= lensed.MAX_BYTES
+    assert lensed.rows_per_chunk(1 << 20) >= 64
+    assert lensed.rows_per_chunk(1 << 30) == 1  # a row over the bound is still encoded
+    assert lensed.rows_per_chunk(11) * 4 * 11 <= lensed.CHUNK_BYTES  # small lenses: 8 MB

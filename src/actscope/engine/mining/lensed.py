@@ -34,7 +34,10 @@ than 512-row ones: the bias and ReLU passes of a small chunk stay in the core's 
 
 MIN_ROWS = 128
 """Rows per chunk at least: fewer rows would read the encoder's weights once per few rows
-(a 131,072-feature SAE's are hundreds of MB)."""
+(a 131,072-feature SAE's are hundreds of MB)..."""
+
+MAX_BYTES = 1 << 28
+"""... but never more than 256 MB of features a chunk (64 rows of 2**20 features)."""
 
 _FULL_MAX = 4
 """A segment with more than one in ``_FULL_MAX`` features to look up takes the maximum with
@@ -141,7 +144,8 @@ def reduce_encoded(
 
 def rows_per_chunk(n_units: int) -> int:
     """The real tokens encoded at a time for a lens of ``n_units`` features."""
-    return max(MIN_ROWS, CHUNK_BYTES // (4 * n_units), 1)
+    rows = max(MIN_ROWS, CHUNK_BYTES // (4 * n_units))
+    return max(1, min(rows, MAX_BYTES // (4 * n_units)))
 
 
 def _limits(threshold: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
