@@ -267,7 +267,7 @@ def report(args: argparse.Namespace) -> None:
         f"{args.n:,} texts ({timing['tokens']:,} tokens without padding; "
         f"{timing['l0']:.0f} features active per token on average)"
     )
-    print(f"  {'approach':60s} {'seconds':>9s} {'× bare':>8s} {'peak MB':>9s}")
+    print(f"  {'approach':70s} {'seconds':>9s} {'× bare':>8s} {'peak MB':>9s}")
     print(f"  (× bare: over the fastest bare run, {BARE[timing['fastest']]})")
     base = timing["bare"][timing["fastest"]]
     rows = [
@@ -287,12 +287,12 @@ def report(args: argparse.Namespace) -> None:
         )
     )
     for name, seconds, ratio, _ in rows:
-        print(f"  {name:60s} {seconds:9.2f} {ratio:8.3f}")
-    print(f"  {'  (its process: model, texts, index; peak)':60s} {'':9s} {'':8s} "
+        print(f"  {name:70s} {seconds:9.2f} {ratio:8.3f}")
+    print(f"  {'  (its process: model, texts, index; peak)':70s} {'':9s} {'':8s} "
           f"{timing['peak_mb']:9.0f}")  # fmt: skip
     if cache is not None:
         ratio = cache["seconds"] / cache["bare"]
-        print(f"  {'dense cache + sort (over its own bare run)':60s} {cache['seconds']:9.2f} "
+        print(f"  {'dense cache + sort (over its own bare run)':70s} {cache['seconds']:9.2f} "
               f"{ratio:8.3f} {cache['peak_mb']:9.0f}")  # fmt: skip
         print(f"  mine is {cache['seconds'] / timing['mine']:.2f}× faster than the dense cache, "
               f"in {timing['peak_mb'] / cache['peak_mb']:.2f}× its peak memory")  # fmt: skip
