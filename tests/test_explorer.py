@@ -11,6 +11,7 @@ from torch import nn
 
 import actscope
 from actscope.engine.errors import ForwardError, InputError, LayerNotFoundError, LayerOutputError
+from actscope.engine.fake import is_fake
 from actscope.widget import wire
 
 from . import front_end
@@ -293,24 +294,40 @@ def _full_capture(model, x, index):
     return acts
 
 
-def test_opening_keeps_input_0_whole_and_a_first_look_at_another_hooks_one_layer(twice_mlp):
-    """The pass that finds the layers is input 0's capture of every layer (and its output):
-    its views cost no further pass; another input's first view captures one layer only."""
+@pytest.mark.parametrize("budget", [None, 0])
+def test_opening_runs_input_0_once_and_keeps_its_layers(twice_mlp, budget, monkeypatch):
+    """Opening runs the model on input 0 once for real (discovery's probes run on fake
+    tensors), keeping every layer while they fit the opening's byte budget, else the first
+    layer only; then the first look at another layer of the input captures every layer."""
+    if budget is not None:
+        monkeypatch.setattr("actscope.engine.discovery.EVERY_LAYER_BYTES", budget)
     x = torch.randn(3, 4)
     passes = []
-    handle = twice_mlp.register_forward_pre_hook(lambda _m, args: passes.append(args[0].shape[0]))
+
+    def count(_m, args):
+        passes.append(("fake" if is_fake(args[0]) else "real", args[0].shape[0]))
+
+    handle = twice_mlp.register_forward_pre_hook(count)
     try:
         ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
         ex.wait(60)
-        # The discovery pass and the same input doubled (to find each layer's batch axis).
-        assert passes == [1, 2]
+        # Fake probes of the input and of it doubled (each layer's batch axis), one real pass.
+        assert passes == [("fake", 1), ("fake", 2), ("real", 1)]
         session = ex.session
         held = session.cached()
-        assert (held["all_layers"], held["one_layer"]) == ([0], {})
+        if budget is None:  # a small model: every layer fits
+            assert (held["all_layers"], held["one_layer"]) == ([0], {})
+        else:
+            assert (held["all_layers"], held["one_layer"]) == ([], {0: ["shared", "shared#1"]})
         passes.clear()
         ex.layer = "out"
         ex.wait(60)
-        assert passes == []  # the layers of input 0 were all in hand
+        assert passes == ([] if budget is None else [("real", 1)])  # every layer, once
+        assert session.cached()["all_layers"] == [0]
+        passes.clear()
+        ex.layer = "shared"
+        ex.wait(60)
+        assert passes == []
     finally:
         handle.remove()
     full = _full_capture(twice_mlp, x, 0)
@@ -328,7 +345,7 @@ def test_opening_keeps_input_0_whole_and_a_first_look_at_another_hooks_one_layer
 def test_the_session_holds_at_most_its_byte_budget_and_always_the_current_view(twice_mlp):
     x = torch.randn(6, 4)
     ex = actscope.Explorer(twice_mlp, x, layer="shared#1")
-    one_input = ex.session.captured(0).nbytes
+    one_input = ex.session.activations(0).nbytes  # every layer of input 0
     assert one_input > 0
     ex.session.cache_bytes = int(2.5 * one_input)  # two inputs captured whole, and a part
     for i in range(6):

@@ -133,4 +133,11 @@ def test_a_snapshot_runs_one_forward_pass_per_input_not_yet_captured(explorer, d
         explorer.snapshot(layers=["features.conv1", "classifier.fc2"], inputs=range(4))
     finally:
         handle.remove()
-    assert len(passes) == 3  # inputs 1 to 3: input 0's layers were captured at opening
+    assert len(passes) == 3  # inputs 1 to 3: input 0's layers were kept at opening
+    passes.clear()
+    handle = model.register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        explorer.snapshot(layers=["features.conv1", "classifier.fc2"], inputs=range(4))
+    finally:
+        handle.remove()
+    assert passes == []  # every layer of the four inputs is now in hand

@@ -32,6 +32,7 @@ from __future__ import annotations
 from .attention import attention, head_scores
 from .capture import Activations, capture
 from .directions import LogitEffects, logit_effects
+from .discovery import list_layers
 from .effects import Effect, effect, logit_diff, unit_means
 from .errors import (
     ActscopeError,
@@ -43,7 +44,7 @@ from .errors import (
     NoTopPredictionError,
 )
 from .interventions import Edit, intervene
-from .layers import LayerInfo, list_layers
+from .layers import LayerInfo
 from .lenses import Lens
 from .lm import LogitLens, Predictions, lm_parts, logit_lens, predictions
 from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine

@@ -26,8 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batch import detach, tensors
+from .batch import detach, map_tensors, tensors
 from .errors import InputError, LayerNotFoundError, LayerOutputError
+from .fake import is_fake
 from .hooks import Hooks
 from .lenses import register as register_lenses
 from .names import all_paths, call_name, resolve_modules, split_call, unwrap, virtual_layers
@@ -48,8 +49,18 @@ class Activations(Mapping[str, torch.Tensor]):
         *,
         clone: bool = False,
         sparse: Iterable[str] = (),
+        shapes_only: bool = False,
+        budget: int | None = None,
+        always: Iterable[str] = (),
     ) -> None:
         self._records: dict[str, list[Any]] = {}
+        self._shapes_only = shapes_only
+        self._budget = budget
+        self._always = set(always)
+        self._held = 0
+        self.over_budget = False
+        """With a ``budget`` (bytes): whether the outputs passed it, so that only the
+        ``always`` layers were kept."""
         self._sparse = set(sparse)
         self._versions: dict[str, list[int | None]] = {}
         self._outputs = dict(outputs or {})
@@ -178,8 +189,16 @@ class Activations(Mapping[str, torch.Tensor]):
         append, note = record.append, versions.append
         clone = self._clone
         sparse = name in self._sparse
+        shapes_only = self._shapes_only
+        budgeted = self._budget is not None and name not in self._always
 
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:
+            if shapes_only:  # no memory held: the pass reuses it as a bare pass does
+                note(None)
+                append(map_tensors(_shape_of, output))
+                return
+            if budgeted and not self._within_budget(output):
+                return
             if sparse and isinstance(output, torch.Tensor):  # a copy: later edits cannot reach it
                 note(None)
                 append(output.detach().to_sparse())
@@ -193,6 +212,19 @@ class Activations(Mapping[str, torch.Tensor]):
             append(output)
 
         return hook
+
+    def _within_budget(self, output: Any) -> bool:
+        """Count ``output`` against the budget; past it, drop every layer but the
+        ``always`` ones (their memory goes back to the pass) and keep no more."""
+        if self.over_budget:
+            return False
+        self._held += sum(t.numel() * t.element_size() for t in tensors(output))
+        if self._budget is not None and self._held > self._budget:
+            self.over_budget = True
+            for name in [n for n in self._records if n not in self._always]:
+                del self._records[name], self._versions[name]
+            return False
+        return True
 
     def _finalise(self) -> None:
         for name, calls in self._records.items():
@@ -212,6 +244,7 @@ def capture(
     clone: bool = False,
     lenses: Iterable[Any] | None = None,
     sparse: bool | str | Iterable[str] = False,
+    shapes_only: bool = False,
 ) -> Iterator[Activations]:
     """Record the outputs of ``layers`` during the forward passes run inside the block.
 
@@ -233,6 +266,8 @@ def capture(
             features (tens active of thousands: a 16,384-feature SAE at 64 active per token
             keeps 1.75 kB a token instead of 64 kB); a name or list of names: those layers
             (a ReLU's output, say). ``acts[name].to_dense()`` gives the dense tensor.
+        shapes_only: record each output's shapes and dtypes only, as tensors on the
+            ``meta`` device (no values, no memory held): what :func:`list_layers` needs.
 
     Returns:
         An :class:`Activations` mapping, filled as the model runs; tensors are detached.
@@ -245,9 +280,21 @@ def capture(
     """
     model = unwrap(model)
     register_lenses(model, lenses)
+    acts = Activations(outputs, clone=clone, shapes_only=shapes_only)
+    with recording(model, layers, acts, sparse):
+        yield acts
+
+
+@contextmanager
+def recording(
+    model: nn.Module,
+    layers: str | Iterable[str] | None,
+    acts: Activations,
+    sparse: bool | str | Iterable[str] = False,
+) -> Iterator[Activations]:
+    """:func:`capture` into ``acts`` (made by the caller: with a byte budget, say)."""
     names = [layers] if isinstance(layers, str) else layers
     modules = resolve_modules(model, names)
-    acts = Activations(outputs, clone=clone)
     kept_sparse = _sparse_modules(model, modules, sparse)
     hooked: dict[int, str] = {}
     for base, module in modules.items():
@@ -260,6 +307,9 @@ def capture(
         if own is not None and path != own:
             acts._alias.setdefault(path, own)
     acts._sparse = {hooked[i] for i in kept_sparse}
+    if acts._always:  # the names records are kept under
+        found = resolve_modules(model, sorted(acts._always))
+        acts._always = {hooked.get(id(m), n) for n, m in found.items()}
     try:
         with Hooks() as hooks:
             for base in hooked.values():
@@ -267,6 +317,16 @@ def capture(
             yield acts
     finally:
         acts._finalise()
+
+
+def _shape_of(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor's shape and dtype as a ``meta`` tensor (a fake one is kept: it holds none)."""
+    if tensor.is_meta or is_fake(tensor):
+        return tensor.detach()
+    try:
+        return tensor.detach().to("meta")
+    except (RuntimeError, NotImplementedError):  # a layout without meta support
+        return torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
 
 
 def _sparse_modules(

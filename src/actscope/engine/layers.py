@@ -1,9 +1,10 @@
-"""Discovering a model's layers: names, types, output shapes and which axis holds the units.
+"""A model's layers as discovery sees them: names, types, output shapes, which axis holds
+the units.
 
-One forward pass with temporary hooks on every submodule records what each returns. A
-second pass on the example doubled along its batch axis tells which axis of each output is
-the batch (axis 0 for most layers; axis 1 for an LSTM's ``h_n``), so that shapes here are
-per example.
+Hooks on every submodule record what each returns (:mod:`.discovery` runs the passes); a
+pass of the example doubled along its batch axis tells which axis of each output is the
+batch (axis 0 for most layers; axis 1 for an LSTM's ``h_n``), so that shapes here are per
+example.
 
 How a layer is shown follows from its per-example shape and unit axis:
 
@@ -21,21 +22,24 @@ none      no tensor       nothing to show (the module returned ``None``, or neve
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from .batch import map_tensors, move, tensor_paths
-from .capture import Activations, capture
+from .batch import tensor_paths
+from .capture import Activations
 from .errors import LayerOutputError
-from .forward import Batch, ForwardFn, run_forward
-from .inputs import InputSet, model_float_dtype, resolve_device
-from .lenses import register as register_lenses
-from .names import aliases, call_name, named_layers, split_call, unwrap, virtual_layers
-from .outputs import OutputSelector, select
+from .names import (
+    aliases,
+    call_name,
+    named_layers,
+    split_call,
+    virtual_layers,
+)
+from .outputs import select
 
 Kind = Literal["spatial", "sequence", "vector", "other", "none"]
 
@@ -80,7 +84,7 @@ class LayerInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (the explorer's ``layers_info`` trait)."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict copies deeply
         data["shape"] = list(self.shape) if self.shape is not None else None
         data["outputs"] = {k: list(v) for k, v in self.outputs.items()}
         data["aliases"] = list(self.aliases)
@@ -135,116 +139,6 @@ def per_example(tensor: torch.Tensor, batch_axis: int | None, index: int = 0) ->
     if tensor.shape[batch_axis] == 1:  # broadcast over the batch
         return tensor.select(batch_axis, 0)
     return tensor.select(batch_axis, index)
-
-
-def list_layers(
-    model: nn.Module,
-    example: Any,
-    *,
-    forward: ForwardFn | None = None,
-    tokenizer: Any = None,
-    device: str | torch.device = "auto",
-    outputs: Mapping[str, OutputSelector] | None = None,
-    unit_axes: Mapping[str, int] | None = None,
-    layers: Iterable[str] | None = None,
-    what: str = "the example",
-    lenses: Iterable[Any] | None = None,
-) -> list[LayerInfo]:
-    """Every submodule with what it returns for ``example``, in tree (pre-)order.
-
-    Args:
-        model: any ``torch.nn.Module``; it is run once or twice under ``torch.no_grad()``
-            and left as found.
-        example: a batch as ``forward`` takes it (a tensor, a dict such as a tokenizer's
-            output), or inputs in any form :class:`actscope.Explorer` accepts (then the
-            first one is used).
-        forward: how a batch is fed: ``forward(model, batch)``.
-        tokenizer: for an ``example`` given as strings.
-        device: ``"auto"`` runs where the model is.
-        outputs: per layer, which tensor of a tuple/dict output to show (see ``capture``).
-        unit_axes: per layer, the axis of the per-example output that holds units.
-        layers: hook only these (faster on big models); the others come back as not run.
-        what: how a failing forward pass names the example in its error.
-        lenses: :class:`~actscope.Lens` objects: their features are listed as layers
-            ``"<layer>/<name>"`` right under their layer (``features_of`` names it).
-
-    Returns:
-        ``LayerInfo`` for containers and leaves alike, parents before children; a module
-        called k times appears k times (``name``, ``name#1``...).
-
-    Example::
-
-        for info in actscope.list_layers(model, images[:1]):
-            print(info)
-    """
-    model = unwrap(model)
-    register_lenses(model, lenses)
-    batch = _as_batch(example, tokenizer)
-    dev = resolve_device(model, device)
-    batch = move(batch, dev, model_float_dtype(model))
-    return discover(model, batch, forward=forward, outputs=outputs, unit_axes=unit_axes,
-                    layers=layers, what=what)[0]  # fmt: skip
-
-
-PROBE_TOKENS = 8
-"""Tokens kept in the short probes that find each layer's batch axis (see :func:`discover`)."""
-
-
-def discover(
-    model: nn.Module,
-    batch: Batch,
-    *,
-    forward: ForwardFn | None = None,
-    outputs: Mapping[str, OutputSelector] | None = None,
-    unit_axes: Mapping[str, int] | None = None,
-    layers: Iterable[str] | None = None,
-    what: str = "the example",
-) -> tuple[list[LayerInfo], Activations, Any]:
-    """Every layer's :class:`LayerInfo` from one pass of ``batch`` (on the model's device),
-    with that pass's activations and the model's output (the explorer shows them as they
-    are: opening it costs this one pass).
-
-    Which axis of each output is the batch comes from the batch run twice over. For token
-    inputs, that comparison runs on the first :data:`PROBE_TOKENS` tokens only, once alone
-    and once doubled: two short passes instead of one of twice the input.
-    """
-    hooked = None if layers is None else list(dict.fromkeys(split_call(n)[0] for n in layers))
-    with torch.no_grad(), capture(model, hooked, outputs=outputs) as acts:
-        output = run_forward(model, batch, forward, what=what)
-    short = _short(batch)
-    reference: Activations | None = None
-    doubled_acts: Activations | None = None
-    for probe in ([short] if short is not None else []) + [batch]:
-        doubled = double_batch(probe)
-        if doubled is None:
-            break
-        try:
-            if probe is not batch:
-                with torch.no_grad(), capture(model, hooked, outputs=outputs) as reference:
-                    run_forward(model, probe, forward, what=f"{what}, shortened")
-            with torch.no_grad(), capture(model, hooked, outputs=outputs) as doubled_acts:
-                run_forward(model, doubled, forward, what=f"{what} twice")
-            break
-        except Exception:  # the short probe does not suit the model: the whole batch, twice
-            reference = doubled_acts = None
-    infos = describe_layers(model, acts, doubled_acts, unit_axes or {}, reference=reference)
-    return infos, acts, output
-
-
-def _short(batch: Batch) -> Batch | None:
-    """The batch cut to its first :data:`PROBE_TOKENS` tokens (every ``(1, T)``-led tensor
-    of a token batch), or ``None`` when it is no longer, or not tokens."""
-    ids = batch.get("input_ids") if isinstance(batch, Mapping) else batch
-    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long or ids.ndim != 2:
-        return None
-    n, length = ids.shape
-    if n != 1 or length <= PROBE_TOKENS:
-        return None
-
-    def cut(t: torch.Tensor) -> torch.Tensor:
-        return t[:, :PROBE_TOKENS] if t.ndim >= 2 and tuple(t.shape[:2]) == (1, length) else t
-
-    return map_tensors(cut, batch)
 
 
 def describe_layers(
@@ -361,25 +255,3 @@ def _batch_axis(tensor: torch.Tensor, doubled: Activations | None, cname: str) -
                 # broadcast batch axis (position embeddings); otherwise there is none.
                 return 0 if tensor.ndim > 0 and tensor.shape[0] == 1 else None
     return 0 if tensor.ndim > 0 else None
-
-
-def _as_batch(example: Any, tokenizer: Any) -> Batch:
-    """A model-ready batch from either a batch or a list of inputs."""
-    if isinstance(example, torch.Tensor | Mapping | tuple):
-        return dict(example) if isinstance(example, Mapping) else example
-    return InputSet.from_user(example, tokenizer=tokenizer).example(0)
-
-
-def double_batch(batch: Batch) -> Batch | None:
-    """The batch repeated twice along axis 0, or ``None`` if it has no tensor to repeat."""
-    scalar = False
-
-    def twice(t: torch.Tensor) -> torch.Tensor:
-        nonlocal scalar
-        scalar = scalar or t.ndim == 0
-        return torch.cat([t, t]) if t.ndim else t
-
-    doubled = map_tensors(twice, batch)
-    if scalar or not any(True for _ in tensor_paths(batch)):
-        return None
-    return doubled

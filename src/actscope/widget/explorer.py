@@ -186,6 +186,7 @@ class Explorer(
             outputs=outputs,
             unit_axes=unit_axes,
             cache_bytes=cache_bytes,
+            first_layer=layer,
         )
         self.dataset = dataset
         """The dataset the examples panel shows examples from and mines (``dataset=``)."""

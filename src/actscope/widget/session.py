@@ -2,11 +2,11 @@
 
 ``Session`` is plain Python and torch (no traitlets): the widget's panels ask it for
 tensors, and users can ask it the same things (``ex.session.activation(layer, i)``).
-Opening captures every layer of the first input in the pass that discovers the layers.
-The first look at another input runs the model only up to the selected layer, keeping that
-layer alone; the first look at a second layer of the input captures every layer in one
-pass. Results stay on the model's device in a small LRU cache, so moving between layers
-then costs no forward pass.
+Opening runs the first input once (discovery's probes are short or fake passes: see
+``engine/discovery.py``), keeping the first layer's activations. The first look at another
+input runs the model only up to the selected layer, keeping that layer alone; the first
+look at a second layer of an input captures every layer in one pass. Results stay on the
+model's device in a small LRU cache, so moving between layers then costs no forward pass.
 
 With edits (``set_edits``: what ``actscope.intervene`` takes), every pass runs inside
 ``intervene`` and its results are cached apart from the clean run's, which stays cached
@@ -28,12 +28,13 @@ from torch import nn
 
 from ..engine.batch import move
 from ..engine.capture import Activations, capture
+from ..engine.discovery import discover, first_view
 from ..engine.errors import ActscopeError, LayerNotFoundError, LayerOutputError
 from ..engine.forward import ForwardFn, StopForward, run_forward, stopping_after
 from ..engine.hooks import Hooks
 from ..engine.inputs import InputSet, model_float_dtype, resolve_device
 from ..engine.interventions import Edit, intervene
-from ..engine.layers import LayerInfo, discover, per_example, view_layout
+from ..engine.layers import LayerInfo, per_example, view_layout
 from ..engine.lm import logits_of
 from ..engine.names import resolve_modules, split_call, unwrap
 from ..engine.outputs import OutputSelector
@@ -93,6 +94,7 @@ class Session:
         unit_axes: Mapping[str, int] | None = None,
         cache_size: int = 4,
         cache_bytes: int | None = None,
+        first_layer: str | None = None,
     ) -> None:
         model = unwrap(model)
         self._lock = threading.RLock()
@@ -114,29 +116,36 @@ class Session:
         self.cache_bytes = default_cache_bytes(self.device) if cache_bytes is None else cache_bytes
         """The most bytes of activations held (clean and edited runs together): inputs
         seen longest ago go first, the input being looked at never."""
-        self.layers: list[LayerInfo] = self._discover()
+        self.layers: list[LayerInfo] = self._discover(first_layer)
         self._by_name = {info.name: info for info in self.layers}
         for info in self.layers:  # every path of a module names it (its aliases too)
             for alias in info.aliases:
                 self._by_name.setdefault(alias, info)
 
     # Layers ------------------------------------------------------------------------------
-    def _discover(self) -> list[LayerInfo]:
-        """The layers, from one pass of the first input that every module's hook records:
-        kept as that input's activations and output, so that its first views (any layer)
-        cost no further pass."""
+    def _discover(self, first_layer: str | None) -> list[LayerInfo]:
+        """The layers, with one real pass of the first input: its output and the first
+        layer's activations (``first_layer``, else the default one) are kept, so that the
+        first view costs no further pass. In training mode (dropout differs between passes)
+        that pass keeps every layer."""
         batch = move(self.inputs.example(0), self.device, self.float_dtype)
-        infos, acts, output = discover(
+        found = discover(
             self.model,
             batch,
             forward=self.forward,
             outputs=self.outputs,
             unit_axes=self.unit_axes,
             what=f"input 0 ({self.inputs.labels[0]})",
+            keep=first_layer,
+            every_layer=self.model.training,
         )
-        if not acts.overwritten:  # else the first look captures again, copied (see _run)
-            self._clean.cache[0] = acts
-        self._keep_output(0, output, self._clean)
+        infos, acts = found.layers, found.acts
+        if acts is not None and not acts.overwritten:  # else the first look captures again
+            if found.every_layer:
+                self._clean.cache[0] = acts
+            else:
+                self._clean.single[0] = acts
+        self._keep_output(0, found.output, self._clean)
         if self._wanted is None:
             return infos
         wanted = {split_call(n)[0] for n in self._wanted}
@@ -151,13 +160,7 @@ class Session:
 
     def default_layer(self) -> str:
         """The layer shown first: the first leaf with a drawable output."""
-        for info in self.layers:
-            if info.is_leaf and info.kind in ("spatial", "sequence"):
-                return info.name
-        for info in self.layers:
-            if info.kind != "none":
-                return info.name
-        raise LayerOutputError("No layer of this model returned a tensor for the first input.")
+        return first_view(self.layers)
 
     # Activations -------------------------------------------------------------------------
     # Edits -------------------------------------------------------------------------------

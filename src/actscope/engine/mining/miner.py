@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from ..batch import move
+from ..discovery import list_layers
 from ..errors import ActscopeError, InputError, LayerOutputError
 from ..forward import ForwardFn, run_forward
 from ..inputs import model_float_dtype, resolve_device
-from ..layers import LayerInfo, list_layers
+from ..layers import LayerInfo
 from ..lenses import register as register_lenses
 from ..names import canonical, resolve_modules, split_call, unwrap
 from ..outputs import OutputSelector

@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from ..batch import move
+from ..discovery import list_layers
 from ..errors import ActscopeError, InputError, LayerOutputError
 from ..forward import Batch, ForwardFn, run_forward
 from ..hooks import Hooks
 from ..inputs import model_float_dtype, resolve_device
-from ..layers import list_layers
 from ..lm import is_causal_lm
 from ..names import resolve_modules, split_call, unwrap
 from ..preserve import buffers_kept

@@ -54,22 +54,35 @@ def attention_layer_for(layer: str, candidates: list[tuple[str, str]]) -> str | 
 
     ``candidates`` are ``(name, type)`` pairs in tree order.
     """
+    return attention_layers_for([layer], candidates)[layer]
+
+
+def attention_layers_for(
+    layers: list[str], candidates: list[tuple[str, str]]
+) -> dict[str, str | None]:
+    """:func:`attention_layer_for` of each of ``layers``, the candidates read once."""
     found = [name for name, kind in candidates if looks_like_attention(kind, name)]
     if not found:
-        return None
-    if layer in found:
-        return layer
-    parts = layer.split(".")
+        return dict.fromkeys(layers)
+    order = {name: i for i, name in enumerate(found)}
+    split = [name.split(".") for name in found]
 
-    def shared(name: str) -> int:
-        n = 0
-        for a, b in zip(parts, name.split("."), strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+    def nearest(layer: str) -> str:
+        if layer in order:
+            return layer
+        parts = layer.split(".")
 
-    return max(found, key=lambda name: (shared(name), -found.index(name)))
+        def shared(i: int) -> tuple[int, int]:
+            n = 0
+            for a, b in zip(parts, split[i], strict=False):
+                if a != b:
+                    break
+                n += 1
+            return n, -i
+
+        return found[max(range(len(found)), key=shared)]
+
+    return {layer: nearest(layer) for layer in layers}
 
 
 def attention_blob(
@@ -195,7 +208,7 @@ class AttentionPanel(Panel):
     def _init_attention(self) -> None:
         candidates_of = self.session.layers
         candidates = [(info.name, info.type) for info in candidates_of]
-        shown = {info.name: attention_layer_for(info.name, candidates) for info in candidates_of}
+        shown = attention_layers_for([name for name, _ in candidates], candidates)
         self.attention_layers = {name: a for name, a in shown.items() if a is not None}
 
     def _attention_layer(self, layer: str) -> str | None:
