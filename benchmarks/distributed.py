@@ -124,6 +124,18 @@ def main() -> None:
         f"batch {args.batch_size}, max_length {args.max_length}, "
         f"{len(os.sched_getaffinity(0))} CPUs, gloo"
     )
+    runs = speedups(args)
+    print()
+    print(f"  {'run':34s} {'seconds':>9s} {'speed-up':>9s}")
+    for name, seconds, speedup in runs:
+        print(f"  {name:34s} {seconds:9.2f} {speedup:8.2f}×")
+    print("  (the 2-rank index equals the single-process one)")
+
+
+def speedups(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """The three runs as (name, seconds, speed-up over 1 process of 1 thread), once the
+    2-rank index is checked equal to the single-process one (``benchmarks/scale.py`` prints
+    them beside its rows)."""
     root = Path(tempfile.mkdtemp(prefix="actscope-distributed-"))
     try:
         runs = [("1 process, 1 thread", 1, 1), ("torchrun: 2 ranks × 1 thread", 2, 1),
@@ -137,12 +149,7 @@ def main() -> None:
         if differ:
             raise SystemExit(f"the 2-rank index differs from the single-process one: {differ}")
         base = results[0][1]["seconds"]
-        print()
-        print(f"  {'run':34s} {'seconds':>9s} {'speed-up':>9s}")
-        for name, result, _ in results:
-            print(f"  {name:34s} {result['seconds']:9.2f} {base / result['seconds']:8.2f}×")
-        print(f"  (the 2-rank index equals the single-process one; {results[0][1]['examples']:,} "
-              "examples)")  # fmt: skip
+        return [(name, r["seconds"], base / r["seconds"]) for name, r, _ in results]
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -13,7 +13,9 @@ For a random-initialised GPT-2-small (124M parameters) at 1,024 tokens and MiniL
 - **another layer**: the first move to another layer of the same input;
 - **another input**: the first view of the second input.
 
-A second table puts the view and the first move beside the same explorer opened as before
+A second table times ``list_layers`` (short probes and a pass on fake tensors) beside
+discovery by running the model on the input and on it doubled (its fallback), and a third
+puts the view and the first move beside the same explorer opened as before
 discovery's probes (every layer of input 0 kept by the opening pass), in the same run.
 Each as seconds and as a ratio to the bare forward. No assertions: it prints a table.
 
@@ -25,8 +27,13 @@ For GPT-2-small's MLP at 1,024 tokens and a Llama-3-8B-shaped MLP output (14,336
 blob and another (the last) window's, and the overview's share: the blob's time against
 the same blob's time less the overview's (best of 3, the activation cached).
 
-    python benchmarks/scale.py            # both models (~3 min on 2 CPUs)
-    python benchmarks/scale.py --quick    # GPT-2-small at 256 tokens, MiniLM at 64
+Then, unless ``--no-mining``: mining over the bare forward at 384 and at 2,000 texts
+(``benchmarks/mining.py``'s timing, in fresh processes) and the 2-rank ``torchrun``
+speed-up (``benchmarks/distributed.py``).
+
+    python benchmarks/scale.py                # everything (~12 min on 2 CPUs)
+    python benchmarks/scale.py --no-mining    # the explorer's rows only (~5 min)
+    python benchmarks/scale.py --quick        # GPT-2-small at 256 tokens, MiniLM at 64
 """
 
 from __future__ import annotations
@@ -75,6 +82,12 @@ def measure(name: str, model: Any, inputs: list[Any], layer: str, other: str, **
 
     forward()  # warm-up
     bare = best(forward, 3)
+    from actscope.engine.discovery import _discover_by_running
+
+    listed = best(lambda: actscope.list_layers(model, first), 2)
+    by_running = best(
+        lambda: _discover_by_running(model, first, None, None, None, {}, "the input"), 2
+    )
     passes: list[str] = []
 
     def count(_m: Any, args: Any, kwargs: Any) -> None:
@@ -134,6 +147,8 @@ def measure(name: str, model: Any, inputs: list[Any], layer: str, other: str, **
         "name": name,
         "bare": bare,
         "view": view,
+        "listed": listed,
+        "by_running": by_running,
         "view_before": view_before,
         "move_before": move_before,
         "open": seconds,
@@ -213,6 +228,13 @@ def report(rows: list[dict]) -> None:
             f"{r['open'] / r['bare']:7.2f} {r['move'] / r['bare']:8.2f} "
             f"{r['second'] / r['bare']:8.2f}  {r['passes']}"
         )
+    print("\n  list_layers (probes, fake shapes) against running the input and it doubled:")
+    print(f"  {'model':34s} {'list s':>8s} {'× bare':>7s} {'by running s':>13s} {'× bare':>7s}")
+    for r in rows:
+        print(
+            f"  {r['name']:34s} {r['listed']:8.3f} {r['listed'] / r['bare']:7.2f} "
+            f"{r['by_running']:13.3f} {r['by_running'] / r['bare']:7.2f}"
+        )
     print("\n  Opening with every layer of input 0 kept (before the probes), same run:")
     print(f"  {'model':34s} {'view ×':>7s} {'layer ×':>8s}   now: {'view ×':>7s} {'layer ×':>8s}")
     for r in rows:
@@ -223,9 +245,42 @@ def report(rows: list[dict]) -> None:
         )
 
 
+def report_mining(quick: bool) -> None:
+    """Mining over the bare forward at 384 and 2,000 texts (``benchmarks/mining.py``'s own
+    timing, each in a fresh process), and the 2-rank ``torchrun`` speed-up
+    (``benchmarks/distributed.py``'s runs)."""
+    import distributed
+    import mining
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cases = [(128, 32), (256, 64)] if quick else [(384, 32), (2000, 64)]
+    print(f"\nMining MiniLM-L6's six MLP layers (k={mining.K}), max_length 128, {device}:")
+    print(f"  {'texts':>6s} {'batch':>6s} {'bare s':>8s} {'mine s':>8s} {'× bare':>7s} "
+          f"{'interleaved ×':>14s} {'median batch ×':>15s}")  # fmt: skip
+    for n, batch in cases:
+        flags = argparse.Namespace(
+            n=n, batch_size=batch, max_length=128, repeat=2, device=device, threads=0
+        )
+        t = mining.spawn("timing", flags, n)
+        print(
+            f"  {n:6,d} {batch:6d} {t['whole_bare']:8.2f} {t['whole_mine']:8.2f} "
+            f"{t['whole_mine'] / t['whole_bare']:7.3f} "
+            f"{t['interleaved_mine'] / t['interleaved_bare']:14.3f} "
+            f"{t['median_batch_ratio']:15.3f}"
+        )
+    texts = 256 if quick else 1024
+    print(f"\nMining under torchrun, {texts:,} texts (the 2-rank index checked equal):")
+    flags = argparse.Namespace(n=texts, batch_size=64, max_length=128)
+    for name, seconds, speedup in distributed.speedups(flags):
+        print(f"  {name:34s} {seconds:9.2f} s {speedup:7.2f}×")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--no-mining", action="store_true", help="skip the mining and torchrun rows (~6 min)"
+    )
     args = parser.parse_args()
     gpt_tokens, bert_tokens = (256, 64) if args.quick else (1024, 128)
     print(
@@ -280,6 +335,8 @@ def main() -> None:
     report(rows)
     print("\nLong views (a window of exact positions and the whole layer's overview):")
     report_long(longs)
+    if not args.no_mining:
+        report_mining(args.quick)
 
 
 if __name__ == "__main__":

@@ -298,7 +298,7 @@ def _full_capture(model, x, index):
 def test_opening_runs_input_0_once_and_keeps_its_layers(twice_mlp, budget, monkeypatch):
     """Opening runs the model on input 0 once for real (discovery's probes run on fake
     tensors), keeping every layer while they fit the opening's byte budget, else the first
-    layer only; then the first look at another layer of the input captures every layer."""
+    layer only, and then each layer asked for (a pass each, not one of every layer)."""
     if budget is not None:
         monkeypatch.setattr("actscope.engine.discovery.EVERY_LAYER_BYTES", budget)
     x = torch.randn(3, 4)
@@ -322,8 +322,16 @@ def test_opening_runs_input_0_once_and_keeps_its_layers(twice_mlp, budget, monke
         passes.clear()
         ex.layer = "out"
         ex.wait(60)
-        assert passes == ([] if budget is None else [("real", 1)])  # every layer, once
-        assert session.cached()["all_layers"] == [0]
+        if budget is None:
+            assert passes == []  # every layer of input 0 was kept
+            assert session.cached()["all_layers"] == [0]
+        else:  # past the budget, each layer asked for is captured alone and kept
+            assert passes == [("real", 1)]
+            held = session.cached()
+            assert (held["all_layers"], held["one_layer"]) == (
+                [],
+                {0: ["out", "shared", "shared#1"]},
+            )
         passes.clear()
         ex.layer = "shared"
         ex.wait(60)
@@ -337,7 +345,7 @@ def test_opening_runs_input_0_once_and_keeps_its_layers(twice_mlp, budget, monke
     assert torch.allclose(torch.from_numpy(view(ex)[1]["act"]), full["shared#1"][0], atol=1e-3)
     ex.input_index = 2
     ex.wait(60)
-    assert ex.session.cached()["one_layer"] == {2: ["shared", "shared#1"]}  # one module
+    assert ex.session.cached()["one_layer"][2] == ["shared", "shared#1"]  # one module
     session.forget()
     assert session.cached() == {"all_layers": [], "one_layer": {}, "bytes": 0}
 

@@ -82,6 +82,12 @@ class LayerInfo:
             return 1
         return math.prod(self.shape) // max(self.shape[self.unit_axis], 1)
 
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the layer's whole output for one pass (every tensor in it)."""
+        size = torch.empty((), dtype=getattr(torch, self.dtype or "float32", torch.float32))
+        return sum(math.prod(shape) for shape in self.outputs.values()) * size.element_size()
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (the explorer's ``layers_info`` trait)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict copies deeply

@@ -18,20 +18,20 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
+from ..engine import discovery
 from ..engine.batch import move
 from ..engine.capture import Activations, capture
 from ..engine.discovery import discover, first_view
 from ..engine.errors import ActscopeError, LayerNotFoundError, LayerOutputError
 from ..engine.forward import ForwardFn, StopForward, run_forward, stopping_after
-from ..engine.hooks import Hooks
 from ..engine.inputs import InputSet, model_float_dtype, resolve_device
 from ..engine.interventions import Edit, intervene
 from ..engine.layers import LayerInfo, per_example, view_layout
@@ -117,6 +117,7 @@ class Session:
         """The most bytes of activations held (clean and edited runs together): inputs
         seen longest ago go first, the input being looked at never."""
         self.layers: list[LayerInfo] = self._discover(first_layer)
+        self._every_layer_bytes = sum(info.output_bytes for info in self.layers)
         self._by_name = {info.name: info for info in self.layers}
         for info in self.layers:  # every path of a module names it (its aliases too)
             for alias in info.aliases:
@@ -208,7 +209,10 @@ class Session:
         The first look at an input hooks only that layer and stops the forward pass once
         its output is in hand: keeping one output instead of every module's is faster
         (fresh memory for every output costs page faults), and an early layer skips the
-        rest of the model. Asking for a second layer of the input captures them all, once.
+        rest of the model. Asking for a second layer of the input captures them all, once,
+        when they total at most ``discovery.EVERY_LAYER_BYTES``; past that (a large model,
+        a long input), each layer asked for is captured the same way as the first and
+        kept beside it.
         """
         runs = self._runs(edited)
         if index in runs.cache:
@@ -220,9 +224,12 @@ class Session:
         single = runs.single.get(index)
         if single is not None and layer in single:
             return self._touch(single)
-        if single is not None:
+        if single is not None and self._every_layer_bytes <= discovery.EVERY_LAYER_BYTES:
             return self.activations(index, edited=edited)
         acts = self._run(index, [split_call(layer)[0]], runs, stop_after=layer)
+        if single is not None:
+            single.update(acts)
+            acts = single
         runs.single[index] = self._touch(acts)
         while len(runs.single) > self._cache_size:
             runs.single.pop(next(iter(runs.single)))
@@ -382,23 +389,6 @@ class Session:
         """Drop cached activations (after the model's weights change)."""
         self._clean.clear()
         self._edited.clear()
-
-
-@contextmanager
-def counting_forwards(model: nn.Module, progress: Any, expected: int) -> Iterator[None]:
-    """Report each forward pass of ``model`` to ``progress`` (which may cancel the work)."""
-    if progress is None:
-        yield
-        return
-    calls = [0]
-
-    def count(_module: nn.Module, _args: Any) -> None:
-        calls[0] += 1
-        progress.update(min(calls[0], expected - 1), expected, f"pass {calls[0]} of ~{expected}")
-
-    with Hooks() as hooks:
-        hooks.pre(model, count)
-        yield
 
 
 def default_cache_bytes(device: torch.device) -> int:

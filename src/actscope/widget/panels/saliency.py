@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, get_args
 
 import torch
 import traitlets
+from torch import nn
 
 from ...engine.errors import InputError, NoTopPredictionError, closest
+from ...engine.hooks import Hooks
 from ...engine.inputs import InputSet
 from ...engine.saliency import METHODS, NextToken, Unit, saliency
 from .. import wire
@@ -30,7 +33,6 @@ from ..contract import (
 )
 from ..display import message, value_summary
 from ..jobs import Progress
-from ..session import counting_forwards
 from .base import Panel, SnapshotPlan
 
 TOP: SaliencyTarget = {"type": "top"}
@@ -274,3 +276,20 @@ def _targets(plan: SnapshotPlan) -> Iterator[tuple[SaliencyTarget, int | None]]:
 def _label(target: SaliencyTarget) -> str:
     key = saliency_target_key(target, "", None)
     return "top prediction" if key == "top" else key.replace(":", " ")
+
+
+@contextmanager
+def counting_forwards(model: nn.Module, progress: Any, expected: int) -> Iterator[None]:
+    """Report each forward pass of ``model`` to ``progress`` (which may cancel the work)."""
+    if progress is None:
+        yield
+        return
+    calls = [0]
+
+    def count(_module: nn.Module, _args: Any) -> None:
+        calls[0] += 1
+        progress.update(min(calls[0], expected - 1), expected, f"pass {calls[0]} of ~{expected}")
+
+    with Hooks() as hooks:
+        hooks.pre(model, count)
+        yield
