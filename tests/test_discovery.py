@@ -192,3 +192,55 @@ def test_a_fake_pass_leaves_the_model_as_found():
     fresh = Caching().train()
     actscope.list_layers(fresh, torch.randn(1, 1, 6, 6))
     assert fresh.cache is None  # a cache the fake pass set is taken away
+
+
+class OneAtATime(nn.Module):
+    """A model that takes one example only (its forward flattens the batch away)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x.view(1, 4))
+
+
+def test_a_model_of_one_example_at_a_time_still_opens():
+    torch.manual_seed(0)
+    model = OneAtATime().eval()
+    x = torch.randn(1, 4)
+    infos = {i.name: i for i in actscope.list_layers(model, x)}
+    assert (infos["lin"].shape, infos["lin"].batch_axis) == ((6,), 0)
+    assert by_running(model, x) == list(infos.values())
+    ex = actscope.Explorer(model, x, prefetch=False)
+    assert ex.layer == "lin"
+
+
+def test_a_selector_that_needs_values_runs_on_the_real_output():
+    torch.manual_seed(0)
+    model = NeedsValues().eval()
+    model.forward = lambda x: model.out(model.lin(x))  # type: ignore[method-assign]
+    x = torch.randn(1, 4)
+
+    def wide(o: torch.Tensor) -> torch.Tensor:  # a boolean mask: needs the values
+        return o[:, o[0] > o[0].min()]
+
+    infos = {i.name: i for i in actscope.list_layers(model, x, outputs={"lin": wide})}
+    assert infos["lin"].shape == (5,)
+    ex = actscope.Explorer(model, x, outputs={"lin": wide}, layer="lin", prefetch=False)
+    assert ex.session.activation("lin", 0).shape == (5,)
+
+
+def test_a_fake_pass_reads_the_real_parameters_in_place():
+    """Another thread's real pass meanwhile must see the model's own tensors."""
+    torch.manual_seed(0)
+    model = Caching().eval()
+    weight, seen = model.conv.weight, []
+    handle = model.conv.register_forward_pre_hook(
+        lambda m, _args: seen.append((m.weight is weight, is_fake(m.weight)))
+    )
+    try:
+        assert run_fake(model, torch.randn(1, 1, 6, 6)) is not FAILED
+    finally:
+        handle.remove()
+    assert seen == [(True, False)]

@@ -93,9 +93,5 @@ def test_a_buffer_changed_in_eval_mode_is_named():
             return self.lin(x)
 
     model = Counter().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # list_layers runs on fake tensors: nothing changes
-        actscope.list_layers(model, torch.zeros(1, 2))
-    assert int(model.calls) == 0
     with pytest.warns(UserWarning, match=r"changed buffer\(s\) calls in place"):
-        actscope.Explorer(model, torch.zeros(1, 2))  # its first view's pass is a real one
+        actscope.list_layers(model, torch.zeros(1, 2))

@@ -189,7 +189,10 @@ class Activations(Mapping[str, torch.Tensor]):
         append, note = record.append, versions.append
         clone = self._clone
         sparse = name in self._sparse
-        shapes_only = self._shapes_only
+        # A function that picks the tensor runs on the real output (it may need values).
+        shapes_only = self._shapes_only and not any(
+            callable(v) and split_call(k)[0] == name for k, v in self._outputs.items()
+        )
         budgeted = self._budget is not None and name not in self._always
 
         def hook(_module: nn.Module, _args: Any, output: Any) -> None:

@@ -133,6 +133,8 @@ def discover(
     if probe is None:
         return _discover_by_running(model, batch, hooked, forward, outputs, axes, what)
     reference, doubled, whole = probe
+    if any(callable(v) for v in (outputs or {}).values()):
+        run = True  # a function that picks the tensor may need the values: a real pass
     if whole and not run:
         return Discovery(describe_layers(model, reference, doubled, axes), None, None, False)
     if not run:
@@ -181,7 +183,10 @@ def _kept(
                 return [split_call(keep)[0]]
         except LayerNotFoundError:
             pass  # the explorer names the unknown layer, with suggestions, right after
-    infos = describe_layers(model, reference, doubled, unit_axes)
+    try:
+        infos = describe_layers(model, reference, doubled, unit_axes)
+    except Exception:  # a selector that needs values, on a fake probe: keep by budget only
+        return []
     if hooked is not None:
         infos = [i for i in infos if split_call(i.name)[0] in hooked]
     try:
@@ -203,17 +208,13 @@ def _probe(
     probes for tokens, else fake ones; ``None`` when neither can run."""
     short = _short(batch)
     if short is not None:
-        try:
-            with torch.no_grad(), capture(model, hooked, outputs=outputs, shapes_only=True) as one:
-                run_forward(model, short, forward, what=f"{what}, shortened")
-            twice = double_batch(short)
-            if twice is None:
-                return one, None, False
-            with torch.no_grad(), capture(model, hooked, outputs=outputs, shapes_only=True) as two:
-                run_forward(model, twice, forward, what=f"{what} twice")
-            return one, two, False
-        except Exception:  # the short probe does not suit the model: fake passes
-            pass
+        shortened = _shapes(model, short, hooked, forward, outputs, f"{what}, shortened")
+        twice = double_batch(short)
+        if shortened is not None and twice is None:
+            return shortened, None, False
+        doubled = None if shortened is None else _shapes(model, twice, hooked, forward, outputs)
+        if shortened is not None and doubled is not None:
+            return shortened, doubled, False  # else fake passes, then none doubled
     with torch.no_grad(), capture(model, hooked, outputs=outputs) as one:
         if run_fake(model, batch, forward) is FAILED:
             return None
@@ -221,9 +222,26 @@ def _probe(
     if twice is None:
         return one, None, True
     with torch.no_grad(), capture(model, hooked, outputs=outputs) as two:
-        if run_fake(model, twice, forward) is FAILED:
-            return None
+        if run_fake(model, twice, forward) is FAILED:  # one example at a time only: axis 0
+            return one, None, True
     return one, two, True
+
+
+def _shapes(
+    model: nn.Module,
+    batch: Batch,
+    hooked: list[str] | None,
+    forward: ForwardFn | None,
+    outputs: Mapping[str, OutputSelector] | None,
+    what: str = "the example twice",
+) -> Activations | None:
+    """Every output's shape in a real pass of ``batch``; ``None`` if the model refuses it."""
+    try:
+        with torch.no_grad(), capture(model, hooked, outputs=outputs, shapes_only=True) as acts:
+            run_forward(model, batch, forward, what=what)
+    except Exception:  # a probe the model does not take (a batch of one only, say)
+        return None
+    return acts
 
 
 def _discover_by_running(
@@ -239,12 +257,8 @@ def _discover_by_running(
     batch doubled."""
     with torch.no_grad(), capture(model, hooked, outputs=outputs) as acts:
         output = run_forward(model, batch, forward, what=what)
-    doubled_acts: Activations | None = None
     doubled = double_batch(batch)
-    if doubled is not None:
-        with torch.no_grad(), capture(model, hooked, outputs=outputs, shapes_only=True) as twice:
-            run_forward(model, doubled, forward, what=f"{what} twice")
-        doubled_acts = twice
+    doubled_acts = None if doubled is None else _shapes(model, doubled, hooked, forward, outputs)
     return Discovery(describe_layers(model, acts, doubled_acts, unit_axes), acts, output, True)
 
 

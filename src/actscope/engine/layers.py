@@ -237,7 +237,7 @@ def _probed(tensor: torch.Tensor, reference: Activations | None, cname: str) -> 
         return tensor
     try:
         return select(reference.raw(cname), reference.selector(cname), cname)
-    except LayerOutputError:
+    except Exception:  # not there, or a selector that needs values (a fake probe's)
         return tensor
 
 
@@ -246,7 +246,7 @@ def _batch_axis(tensor: torch.Tensor, doubled: Activations | None, cname: str) -
     if doubled is not None and cname in doubled:
         try:
             other = select(doubled.raw(cname), doubled.selector(cname), cname)
-        except LayerOutputError:
+        except Exception:  # not there, or a selector that needs values (a fake probe's)
             other = None
         if other is not None and other.ndim == tensor.ndim:
             grown = [

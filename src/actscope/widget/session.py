@@ -136,6 +136,7 @@ class Session:
             forward=self.forward,
             outputs=self.outputs,
             unit_axes=self.unit_axes,
+            layers=self._wanted,
             what=f"input 0 ({self.inputs.labels[0]})",
             keep=first_layer,
             every_layer=self.model.training,
