@@ -82,12 +82,10 @@ def measure(name: str, model: Any, inputs: list[Any], layer: str, other: str, **
 
     forward()  # warm-up
     bare = best(forward, 3)
-    from actscope.engine.discovery import _discover_by_running
+    from actscope.engine.discovery import Passes
 
     listed = best(lambda: actscope.list_layers(model, first), 2)
-    by_running = best(
-        lambda: _discover_by_running(model, first, None, None, None, {}, "the input"), 2
-    )
+    by_running = best(lambda: Passes(model, None, None, None).by_running(first, {}, "the input"), 2)
     passes: list[str] = []
 
     def count(_m: Any, args: Any, kwargs: Any) -> None:

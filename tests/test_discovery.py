@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import actscope
-from actscope.engine.discovery import _discover_by_running, discover
+from actscope.engine.discovery import Passes, discover
 from actscope.engine.fake import FAILED, is_fake, run_fake
 from actscope.engine.layers import per_example, view_layout
 
@@ -20,7 +20,7 @@ from .tiny_lms import quietly, random_gpt2, random_llama
 def by_running(model, batch):
     """The layers as found by running the model on the batch (every output kept) and on the
     batch doubled: discovery's way before probes, still its fallback."""
-    return _discover_by_running(model, batch, None, None, None, {}, "the example").layers
+    return Passes(model, None, None, None).by_running(batch, {}, "the example").layers
 
 
 class RealPasses:

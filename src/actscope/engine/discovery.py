@@ -9,6 +9,7 @@ gives the shapes. :mod:`.layers` turns what was recorded into :class:`~.layers.L
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -129,20 +130,19 @@ def discover(
     """
     axes = unit_axes or {}
     hooked = None if layers is None else list(dict.fromkeys(split_call(n)[0] for n in layers))
-    probe = _probe(model, batch, hooked, forward, outputs, what)
+    passes = Passes(model, hooked, forward, outputs)
+    probe = passes.probe(batch, what)
     if probe is None:
-        return _discover_by_running(model, batch, hooked, forward, outputs, axes, what)
+        return passes.by_running(batch, axes, what)
     reference, doubled, whole = probe
     if any(callable(v) for v in (outputs or {}).values()):
         run = True  # a function that picks the tensor may need the values: a real pass
     if whole and not run:
         return Discovery(describe_layers(model, reference, doubled, axes), None, None, False)
-    if not run:
-        with torch.no_grad(), capture(model, hooked, outputs=outputs) as shapes:
-            done = run_fake(model, batch, forward) is not FAILED
-        if done:
-            infos = describe_layers(model, shapes, doubled, axes, reference=reference)
-            return Discovery(infos, None, None, False)
+    faked = None if run else passes.fake(batch)
+    if faked is not None:
+        infos = describe_layers(model, faked, doubled, axes, reference=reference)
+        return Discovery(infos, None, None, False)
     kept = [] if every_layer else _kept(model, keep, hooked, reference, doubled, axes)
     acts = Activations(outputs, budget=None if every_layer else EVERY_LAYER_BYTES, always=kept)
     with (
@@ -195,71 +195,63 @@ def _kept(
         return []
 
 
-def _probe(
-    model: nn.Module,
-    batch: Batch,
-    hooked: list[str] | None,
-    forward: ForwardFn | None,
-    outputs: Mapping[str, OutputSelector] | None,
-    what: str,
-) -> tuple[Activations, Activations | None, bool] | None:
-    """Shapes of a pass of the batch and of one of it doubled (``None`` when it has no
-    tensor to double), and whether the first pass is of the whole batch: the short real
-    probes for tokens, else fake ones; ``None`` when neither can run."""
-    short = _short(batch)
-    if short is not None:
-        shortened = _shapes(model, short, hooked, forward, outputs, f"{what}, shortened")
-        twice = double_batch(short)
-        if shortened is not None and twice is None:
-            return shortened, None, False
-        doubled = None if shortened is None else _shapes(model, twice, hooked, forward, outputs)
-        if shortened is not None and doubled is not None:
-            return shortened, doubled, False  # else fake passes, then none doubled
-    with torch.no_grad(), capture(model, hooked, outputs=outputs) as one:
-        if run_fake(model, batch, forward) is FAILED:
+@dataclass(frozen=True)
+class Passes:
+    """How discovery runs the model: the modules it hooks (``None``: all), how a batch is
+    fed, and which tensor of each output to take."""
+
+    model: nn.Module
+    hooked: list[str] | None
+    forward: ForwardFn | None
+    outputs: Mapping[str, OutputSelector] | None
+
+    def probe(self, batch: Batch, what: str) -> tuple[Activations, Activations | None, bool] | None:
+        """Shapes of a pass of the batch and of one of it doubled (``None`` when it has no
+        tensor to double, or the model takes one example only), and whether the first pass
+        is of the whole batch: the short real probes for tokens, else fake ones; ``None``
+        when neither can run."""
+        short = _short(batch)
+        if short is not None:
+            shortened = self.shapes(short, f"{what}, shortened")
+            twice = double_batch(short)
+            if shortened is not None and twice is None:
+                return shortened, None, False
+            doubled = None if shortened is None else self.shapes(twice)
+            if shortened is not None and doubled is not None:
+                return shortened, doubled, False  # else fake passes, then none doubled
+        one = self.fake(batch)
+        if one is None:
             return None
-    twice = double_batch(batch)
-    if twice is None:
-        return one, None, True
-    with torch.no_grad(), capture(model, hooked, outputs=outputs) as two:
-        if run_fake(model, twice, forward) is FAILED:  # one example at a time only: axis 0
-            return one, None, True
-    return one, two, True
+        twice = double_batch(batch)
+        return one, None if twice is None else self.fake(twice), True
 
+    def shapes(self, batch: Batch, what: str = "the example twice") -> Activations | None:
+        """Every output's shape in a real pass of ``batch``; ``None`` if the model refuses it."""
+        try:
+            with (
+                torch.no_grad(),
+                capture(self.model, self.hooked, outputs=self.outputs, shapes_only=True) as acts,
+            ):
+                run_forward(self.model, batch, self.forward, what=what)
+        except Exception:  # a probe the model does not take (a batch of one only, say)
+            return None
+        return acts
 
-def _shapes(
-    model: nn.Module,
-    batch: Batch,
-    hooked: list[str] | None,
-    forward: ForwardFn | None,
-    outputs: Mapping[str, OutputSelector] | None,
-    what: str = "the example twice",
-) -> Activations | None:
-    """Every output's shape in a real pass of ``batch``; ``None`` if the model refuses it."""
-    try:
-        with torch.no_grad(), capture(model, hooked, outputs=outputs, shapes_only=True) as acts:
-            run_forward(model, batch, forward, what=what)
-    except Exception:  # a probe the model does not take (a batch of one only, say)
-        return None
-    return acts
+    def fake(self, batch: Batch) -> Activations | None:
+        """Every output of a pass on fake tensors; ``None`` if the model needs values."""
+        with torch.no_grad(), capture(self.model, self.hooked, outputs=self.outputs) as acts:
+            if run_fake(self.model, batch, self.forward) is FAILED:
+                return None
+        return acts
 
-
-def _discover_by_running(
-    model: nn.Module,
-    batch: Batch,
-    hooked: list[str] | None,
-    forward: ForwardFn | None,
-    outputs: Mapping[str, OutputSelector] | None,
-    unit_axes: Mapping[str, int],
-    what: str,
-) -> Discovery:
-    """Discovery for a model no probe suits: every output of the batch kept, then the
-    batch doubled."""
-    with torch.no_grad(), capture(model, hooked, outputs=outputs) as acts:
-        output = run_forward(model, batch, forward, what=what)
-    doubled = double_batch(batch)
-    doubled_acts = None if doubled is None else _shapes(model, doubled, hooked, forward, outputs)
-    return Discovery(describe_layers(model, acts, doubled_acts, unit_axes), acts, output, True)
+    def by_running(self, batch: Batch, unit_axes: Mapping[str, int], what: str) -> Discovery:
+        """Discovery for a model no probe suits: every output of the batch kept, then the
+        batch doubled."""
+        with torch.no_grad(), capture(self.model, self.hooked, outputs=self.outputs) as acts:
+            output = run_forward(self.model, batch, self.forward, what=what)
+        doubled = double_batch(batch)
+        twice = None if doubled is None else self.shapes(doubled)
+        return Discovery(describe_layers(self.model, acts, twice, unit_axes), acts, output, True)
 
 
 def _short(batch: Batch) -> Batch | None:
