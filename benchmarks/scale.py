@@ -25,7 +25,10 @@ For GPT-2-small's MLP at 1,024 tokens and a Llama-3-8B-shaped MLP output (14,336
 2,048 tokens: the positions a message holds exactly, before (the first ones only) and now
 (any window, the last included), the blob's size, the time to build the first window's
 blob and another (the last) window's, and the overview's share: the blob's time against
-the same blob's time less the overview's (best of 3, the activation cached).
+the same blob's time less the overview's (best of 3, the activation cached). Beside it,
+GPT-2-small's last attention layer at 1,024 tokens as the attention panel sends it: the
+exact window of queries (every key), the blob's size and its overview tiles' (every
+head's whole pattern), and the tiles' share of the blob's build time.
 
 Then, unless ``--no-mining``: mining over the bare forward at 384 and at 2,000 texts
 (``benchmarks/mining.py``'s timing, in fresh processes) and the 2-rank ``torchrun``
@@ -180,7 +183,8 @@ def long_view(name: str, ex: Any, layer: str) -> dict:
     ex._layer_view_blob(layer, 0)  # warm
     blob = ex._layer_view_blob(layer, 0)
     meta, _ = wire.decode(blob)
-    window = meta["window"]
+    whole = {"start": 0, "stop": int(act.shape[0]), "positions": int(act.shape[0])}
+    window = meta.get("window", whole)  # --quick: a layer that fits one message
     size = window["stop"] - window["start"]
     first = best(lambda: ex._layer_view_blob(layer, 0), 3)
     last = best(lambda: ex._layer_view_blob(layer, 0, start=window["positions"]), 3)
@@ -195,6 +199,49 @@ def long_view(name: str, ex: Any, layer: str) -> dict:
         "last": last,
         "overview": tiles,
     }
+
+
+def long_attention(name: str, ex: Any, layer: str) -> dict:
+    """The long-attention row: the pattern of ``layer`` on input 0 as the panel sends it (a
+    window of queries and every head's overview tiles), and the tiles' own cost."""
+    from actscope import attention, overview_each
+    from actscope.widget import wire
+    from actscope.widget.panels.attention import attention_blob, overview_tiles
+
+    session = ex.session
+    example = session.inputs.example(0)
+    pattern = attention(session.model, example, [layer], forward=session.forward)[layer][0]
+    heads = int(pattern.shape[0])
+    side = overview_tiles(heads)
+    build = best(
+        lambda: attention_blob(pattern, layer=layer, input_index=0, ids=None, tokens=None), 3
+    )
+    tiles = best(lambda: overview_each(pattern, side, side), 3)
+    blob = attention_blob(pattern, layer=layer, input_index=0, ids=None, tokens=None)
+    meta, arrays = wire.decode(blob)
+    return {
+        "name": name,
+        "shape": tuple(pattern.shape),
+        "window": meta.get("window", {"start": 0, "stop": meta["queries"]}),
+        "mb": len(blob) / 1e6,
+        "tiles_mb": arrays["overview"].size / 1e6 if "overview" in arrays else 0.0,
+        "build": build,
+        "overview": tiles,
+    }
+
+
+def report_attention(rows: list[dict]) -> None:
+    print(f"  {'pattern':40s} {'shape':>16s} {'exact queries':>14s} {'blob MB':>8s} "
+          f"{'tiles MB':>9s} {'build s':>8s} {'tiles s':>8s} {'× without tiles':>16s}")  # fmt: skip
+    for r in rows:
+        shape = "×".join(f"{n:,}" for n in r["shape"])
+        w = r["window"]
+        exact = f"{w['start']}–{w['stop'] - 1}"
+        ratio = r["build"] / max(r["build"] - r["overview"], 1e-9)
+        print(
+            f"  {r['name']:40s} {shape:>16s} {exact:>14s} {r['mb']:8.2f} {r['tiles_mb']:9.2f} "
+            f"{r['build']:8.3f} {r['overview']:8.3f} {ratio:16.2f}"
+        )
 
 
 def report_long(rows: list[dict]) -> None:
@@ -300,13 +347,14 @@ def main() -> None:
             "transformer.h.11.mlp.act",
         )
     )
-    longs = [
-        long_view(
-            f"GPT-2-small MLP, {gpt_tokens} tokens",
-            rows[-1].pop("ex"),
-            "transformer.h.11.mlp.act",
+    opened = rows[-1].pop("ex")
+    longs = [long_view(f"GPT-2-small MLP, {gpt_tokens} tokens", opened, "transformer.h.11.mlp.act")]
+    patterns = [
+        long_attention(
+            f"GPT-2-small attention, {gpt_tokens} tokens", opened, "transformer.h.11.attn"
         )
     ]
+    del opened
     del model
     from actscope.demo.text import corpus, load_minilm
 
@@ -333,6 +381,8 @@ def main() -> None:
     report(rows)
     print("\nLong views (a window of exact positions and the whole layer's overview):")
     report_long(longs)
+    print("\nLong attention (a window of queries, every key, and each head's overview tiles):")
+    report_attention(patterns)
     if not args.no_mining:
         report_mining(args.quick)
 

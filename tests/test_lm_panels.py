@@ -155,6 +155,17 @@ def test_a_long_pattern_travels_as_a_window_of_queries_that_moves(ex, gpt2, toke
     meta, arrays = wire.decode(ex.attention_view)
     assert meta["window"] == {"start": 0, "stop": 2, "positions": n}
     assert arrays["pattern"] == pytest.approx(expected[:, :2].numpy(), abs=1 / 250)
+    # every query of every head as tiles, each its largest probability (one byte each)
+    o = meta["overview"]
+    tiles = arrays["overview"]
+    assert tiles.shape == (heads, o["rows"], o["cols"])
+    assert o["rows"] * o["tile_rows"] >= n and o["cols"] * o["tile_cols"] >= n
+    ty, tx = o["tile_rows"], o["tile_cols"]
+    for head in range(heads):
+        for i in range(o["rows"]):
+            for j in range(o["cols"]):
+                peak = expected[head, i * ty : (i + 1) * ty, j * tx : (j + 1) * tx].max()
+                assert tiles[head, i, j] == pytest.approx(float(peak), abs=1 / 250)
     for name, values in head_scores(expected, ids[0]).items():  # of every query
         assert meta["scores"][name] == pytest.approx(values.tolist(), abs=1e-5)
     ex.attention_start = 100  # past the end: the last window

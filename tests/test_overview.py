@@ -48,6 +48,23 @@ def test_overview_tiles_equal_a_brute_force_max_abs_pooling(shape):
     assert ov.values[ov.tile_of(shape[0] - 1, shape[1] - 1)] == -40.0
 
 
+def test_overview_each_pools_every_head_or_channel_as_its_own_overview():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 37, 130, generator=g)  # heads (or channels) × queries × keys
+    x[4, 36, 129] = 50.0  # the last head's last value: in its own tile, not a neighbour's
+    x[2, 0, 0] = float("nan")
+    ov = actscope.overview_each(x, rows=8, cols=16)
+    assert ov.values.shape == (5, 8, 15) and ov.shape == (37, 130)  # tiles of 5 × 9
+    for head in range(5):
+        expected = brute_overview(x[head], ov.tile_rows, ov.tile_cols)
+        got = ov.values[head]
+        assert torch.equal(got.isnan(), expected.isnan())
+        assert torch.equal(got[~expected.isnan()], expected[~expected.isnan()])
+    assert ov.values[4, -1, -1] == 50.0 and ov.values[3, -1, -1] != 50.0
+    with pytest.raises(actscope.InputError, match="expected 2 or more, got shape"):
+        actscope.overview_each(torch.zeros(7))
+
+
 def test_overview_of_a_half_precision_layer_and_bad_input():
     x = torch.randn(100, 40).to(torch.bfloat16)
     ov = actscope.overview(x, rows=10, cols=10)
@@ -187,3 +204,18 @@ def test_a_snapshot_saves_further_windows_while_they_fit(windowed):
     )
     keys = [k for k in unpack(ex.snapshot_data) if k.startswith("layer_view|")]
     assert keys == [f"layer_view|0|{LAYER}"]
+
+
+def test_a_long_patterns_figure_draws_each_head_as_tiles_at_their_positions():
+    from actscope.widget import figures
+
+    g = torch.Generator().manual_seed(5)
+    pattern = torch.rand(3, 300, 300, generator=g)
+    pattern[1, 299, 0] = 2.0  # the last query of head 1: its tile, at its own position
+    fig = figures.attention_figure(pattern, None, title="long")
+    assert len(fig.data) == 3 and "tiles of 3 queries × 3 keys" in fig.layout.title.text
+    for head, trace in enumerate(fig.data):
+        assert torch.equal(torch.tensor(trace.z), brute_overview(pattern[head], 3, 3))
+    assert list(fig.data[1].y[-2:]) == [294, 297] and fig.data[1].z[-1][0] == 2.0
+    short = figures.attention_figure(pattern[:, :200, :200], None)  # every probability
+    assert torch.equal(torch.tensor(short.data[0].z), pattern[0, :200, :200])

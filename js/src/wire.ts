@@ -8,6 +8,9 @@
 
 export type WireDType = "f16" | "u8" | "u8raw" | "u16" | "i32" | "f32";
 
+/** A decoded array: floats for f16/f32/u8-scaled data, integers as sent. */
+export type WireArray = Float32Array | Uint8Array | Uint16Array | Int32Array;
+
 export interface ArraySpec {
   dtype: WireDType;
   shape: number[];
@@ -19,7 +22,7 @@ export interface ArraySpec {
 
 export interface Decoded<M = Record<string, unknown>> {
   meta: M;
-  arrays: Map<string, Float32Array | Uint8Array | Uint16Array | Int32Array>;
+  arrays: Map<string, WireArray>;
   shapes: Map<string, number[]>;
   /** Size of the blob in bytes (for cache budgets). */
   bytes: number;
@@ -124,7 +127,7 @@ export function decode<M = Record<string, unknown>>(view: DataView): Decoded<M> 
   }
   const dataStart = Math.ceil((8 + headerLength) / 8) * 8;
   const dataBytes = Math.max(0, view.byteLength - dataStart);
-  const arrays = new Map<string, Float32Array | Uint8Array | Uint16Array | Int32Array>();
+  const arrays = new Map<string, WireArray>();
   const shapes = new Map<string, number[]>();
   for (const [name, spec] of Object.entries(header.arrays)) {
     checkSpec(name, spec, dataBytes);
@@ -135,11 +138,7 @@ export function decode<M = Record<string, unknown>>(view: DataView): Decoded<M> 
   return { meta: header.meta as M, arrays, shapes, bytes: view.byteLength };
 }
 
-function decodeArray(
-  view: DataView,
-  spec: ArraySpec,
-  dataStart: number,
-): Float32Array | Uint8Array | Uint16Array | Int32Array {
+function decodeArray(view: DataView, spec: ArraySpec, dataStart: number): WireArray {
   const n = product(spec.shape);
   const start = view.byteOffset + dataStart + spec.offset;
   // Copy into an aligned buffer when the DataView's own offset breaks alignment.

@@ -221,4 +221,54 @@ describe("AttentionPanel", () => {
     model.set("position", 0); // outside: the window moves there
     expect(model.get("attention_start")).toBe(0);
   });
+
+  it("draws a long pattern's overview: every query in the thumbnails, the window marked", () => {
+    // 2 heads × 8 queries × 8 keys, queries 2–3 exact; tiles of 2 × 2 (4 × 4 a head)
+    const window = [2, 3].map((q) => Array.from({ length: 8 }, (_, k) => (k === q ? 1 : 0)));
+    const tile = (head: number) => Array.from({ length: 16 }, (_, i) => (head === 1 && i === 15 ? 0.9 : 0.1));
+    const meta = {
+      key: "0|h.0.attn",
+      input_index: 0,
+      layer: "h.0.attn",
+      heads: 2,
+      queries: 8,
+      keys: 8,
+      scores: { previous_token: [0, 1], induction: [0, 1], first_token: [0, 0], entropy: [0, 0] },
+      trimmed: { shown: [2, 2, 8], note: "queries 2–3 of 8 are shown" },
+      window: { start: 2, stop: 4, positions: 8 },
+      overview: { rows: 4, cols: 4, tile_rows: 2, tile_cols: 2 },
+    };
+    const arrays = {
+      pattern: { data: [...window.flat(), ...window.flat()], shape: [2, 2, 8] },
+      overview: { data: [...tile(0), ...tile(1)], shape: [2, 4, 4] },
+    };
+    for (const offline of [false, true]) {
+      const { model, el, root, commits } = mount({ attention_view: encodeBlob(meta, arrays) }, offline);
+      const thumbs = Array.from(el.querySelectorAll<HTMLCanvasElement>(".acts-attention-thumb"));
+      expect(thumbs.map((c) => [c.width, c.height])).toEqual([
+        [4, 4],
+        [4, 4],
+      ]); // the tiles of every query, not the window's 2 × 8
+      expect(thumbs[0]?.style.height).toBe("64px");
+      const strip = el.querySelector<HTMLElement>(".acts-attention-overview");
+      expect(strip?.dataset.head).toBe("1"); // the top-ranked head's tiles
+      const mark = strip?.querySelector<HTMLElement>(".acts-overview-mark");
+      expect([mark?.style.top, mark?.style.height]).toEqual(["25%", "25%"]);
+      const canvas = strip?.querySelector("canvas") as HTMLCanvasElement;
+      hover(canvas, 1000, 1000); // the last tile: queries 6–7, keys 6–7
+      const tip = root.querySelector(".acts-tooltip")?.textContent ?? "";
+      expect(tip).toContain("head 1 · queries 6–7");
+      expect(tip).toContain("keys 6–7");
+      expect(tip).toContain("largest probability 0.9");
+      canvas.dispatchEvent(new MouseEvent("click", { clientX: 0, clientY: 1000, bubbles: true }));
+      if (offline) {
+        expect([model.get("attention_start"), commits()]).toEqual([undefined, 0]); // nothing asked
+        expect(strip?.textContent).toContain("This page saved queries 2–3 exactly; query 7");
+      } else {
+        expect(model.get("attention_start")).toBe(6); // the last window, ending at query 7
+        expect(commits()).toBe(1);
+      }
+      document.body.replaceChildren();
+    }
+  });
 });

@@ -20,6 +20,8 @@ SETUP = (
     "inputs = [{'input_ids': ids}]\n"
 )
 SIZE = 2_000_000 // 3072  # positions in one window (651)
+ATTENTION = "transformer.h.0.attn"
+QUERIES = 4_000_000 // (12 * 1024)  # a pattern's limit over 12 heads × 1,024 keys: 325
 
 
 def test_the_end_of_a_long_input_is_reachable_and_exact(notebook, page):
@@ -31,7 +33,7 @@ def test_the_end_of_a_long_input_is_reachable_and_exact(notebook, page):
     assert f"Exact: positions 0–{SIZE - 1} of 1,024" in strip.inner_text()
     screenshot(page, "long-view-start", page.locator(".acts-root"))
     # the overview's bottom edge: the last window, ending at the last position
-    box = page.locator(".acts-overview-canvas").bounding_box()
+    box = page.locator(".acts-overview .acts-overview-canvas").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2)
     last = 1024 - SIZE
     page.wait_for_selector(f".acts-overview[data-start='{last}']", timeout=30_000)
@@ -55,22 +57,48 @@ def test_the_end_of_a_long_input_is_reachable_and_exact(notebook, page):
         timeout=30_000,
     )
     assert "at positions" not in page.locator(".acts-token-text .acts-detail-title").inner_text()
-    page.locator(".acts-overview-canvas").hover()
+    page.locator(".acts-overview .acts-overview-canvas").hover()
     assert "largest |value|" in page.locator(".acts-tooltip").inner_text()
     screenshot(page, "long-view-end", page.locator(".acts-root"))
-    # attention at 1,024 tokens: a window of queries, every key; step to the last query
-    queries = 4_000_000 // (12 * 1024)  # the pattern's limit over 12 heads × 1,024 keys: 325
+    # attention at 1,024 tokens: a window of queries, every key, under each head's overview
     page.wait_for_selector(".acts-attention[data-attention='drawn']", timeout=60_000)
     bar = page.locator(".acts-attention .acts-overview-bar")
-    assert f"Queries 0–{queries - 1} of 1,024, every key." in bar.inner_text()
-    for start in (queries, 2 * queries, 1024 - queries):
-        page.locator("[data-attention-step='later']").click()
-        page.wait_for_selector(
-            f".acts-attention .acts-overview-bar[data-start='{start}']", timeout=60_000
-        )
+    assert f"Queries 0–{QUERIES - 1} of 1,024, every key." in bar.inner_text()
+    thumb = page.locator(".acts-attention-thumb").first
+    assert thumb.evaluate("c => [c.width, c.height]") == [256, 256]  # every query, as tiles
+    page.locator("[data-attention-step='later']").click()
+    page.wait_for_selector(
+        f".acts-attention .acts-overview-bar[data-start='{QUERIES}']", timeout=60_000
+    )
+    # the overview's bottom edge: the last window, ending at the last query
+    strip = page.locator(".acts-attention-overview canvas")
+    strip.hover()
+    assert "largest probability" in page.locator(".acts-tooltip").inner_text()
+    box = strip.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2)
+    page.wait_for_selector(
+        f".acts-attention .acts-overview-bar[data-start='{1024 - QUERIES}']", timeout=60_000
+    )
     page.wait_for_selector(".acts-attention-text[data-query='1023']", timeout=20_000)
     assert page.locator("[data-attention-step='later']").is_disabled()
+    head = int(page.locator(".acts-attention-big").get_attribute("data-head"))
+    shown = last_query_value(page)  # query 1023 → key 1023, from the exact window
+    found = f"actscope.attention(model, inputs[0], [{ATTENTION!r}])[{ATTENTION!r}]"
+    exact = nb.kernel.eval(f"float({found}[0, {head}, 1023, 1023])")
+    assert abs(shown - exact) <= 1 / 250, (shown, exact)
     screenshot(page, "long-attention-end", page.locator(".acts-attention"))
+
+
+def last_query_value(page) -> float:
+    """Hover the last cell (last query, last key) of the big pattern; its tooltip's value."""
+    scroll = page.locator(".acts-attention-scroll")
+    scroll.scroll_into_view_if_needed()
+    scroll.evaluate("e => { e.scrollTop = e.scrollHeight; e.scrollLeft = e.scrollWidth; }")
+    box = page.locator(".acts-attention-map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 1.5, box["y"] + box["height"] - 1.5)
+    tip = page.locator(".acts-tooltip").inner_text()
+    assert "query 1023 → key 1023" in tip, tip
+    return float(tip.rsplit(": ", 1)[1])
 
 
 def test_the_exported_page_holds_the_overview_and_every_window_that_fits(browser, tmp_path):
@@ -96,3 +124,14 @@ def test_the_exported_page_holds_the_overview_and_every_window_that_fits(browser
         page.mouse.move(canvas["x"] + 1, row["y"] + row["height"] / 2)
         assert "position 1023" in page.locator(".acts-tooltip").inner_text()
         screenshot(page, f"long-view-page-{scheme}", page.locator(".acts-root"))
+        # attention: every head's overview, and the first window of queries exact
+        page.wait_for_selector(".acts-attention[data-attention='drawn']", timeout=30_000)
+        thumb = page.locator(".acts-attention-thumb").first
+        assert thumb.evaluate("c => [c.width, c.height]") == [256, 256]
+        strip = page.locator(".acts-attention-overview canvas")
+        strip.scroll_into_view_if_needed()
+        box = strip.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2)
+        said = page.locator(".acts-attention-overview .acts-overview-say").inner_text()
+        assert f"This page saved queries 0–{QUERIES - 1} exactly; query 10" in said, said
+        screenshot(page, f"long-attention-page-{scheme}", page.locator(".acts-attention"))

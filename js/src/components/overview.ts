@@ -5,6 +5,7 @@ import type { ColorMap } from "../colormap";
 import { clear, fmt, h } from "../dom";
 import type { LayerData } from "../layouts/data";
 import { pixelCanvas } from "../layouts/kind";
+import type { OverviewMeta } from "../traits";
 import type { Tooltip } from "./tooltip";
 import "./overview.css";
 
@@ -22,6 +23,20 @@ export function windowStart(position: number, size: number, positions: number): 
 export function tileRange(index: number, tile: number, total: number): string {
   const first = index * tile;
   return `${first}–${Math.min(total, first + tile) - 1}`;
+}
+
+/** The tile row and column under the mouse on an overview `canvas` of `o`'s tiles, and the
+ * position (of `positions`) at its height. */
+export function tileAt(
+  e: MouseEvent,
+  canvas: HTMLElement,
+  o: OverviewMeta,
+  positions: number,
+): [number, number, number] {
+  const box = canvas.getBoundingClientRect();
+  const y = Math.min(0.9999, Math.max(0, (e.clientY - box.top) / Math.max(box.height, 1)));
+  const x = Math.min(0.9999, Math.max(0, (e.clientX - box.left) / Math.max(box.width, 1)));
+  return [Math.floor(y * o.rows), Math.floor(x * o.cols), Math.floor(y * positions)];
 }
 
 export class OverviewStrip {
@@ -50,12 +65,7 @@ export class OverviewStrip {
     const mark = h("div", { class: "acts-overview-mark" });
     mark.style.top = `${(100 * w.start) / w.positions}%`;
     mark.style.height = `${Math.max(2, (100 * size) / w.positions)}%`;
-    const at = (e: MouseEvent): [number, number, number] => {
-      const box = canvas.getBoundingClientRect();
-      const y = Math.min(0.9999, Math.max(0, (e.clientY - box.top) / Math.max(box.height, 1)));
-      const x = Math.min(0.9999, Math.max(0, (e.clientX - box.left) / Math.max(box.width, 1)));
-      return [Math.floor(y * o.rows), Math.floor(x * o.cols), Math.floor(y * w.positions)];
-    };
+    const at = (e: MouseEvent) => tileAt(e, canvas, o, w.positions);
     canvas.addEventListener("mousemove", (e) => {
       const [row, col] = at(e);
       this.tooltip.show(e, [

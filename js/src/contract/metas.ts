@@ -156,7 +156,7 @@ export interface OutputsViewMeta {
   tokens?: string[];
 }
 
-/** One attention layer's patterns for one input (``panels/attention.py``). Arrays: ``pattern`` ``(heads, queries, keys)``, one byte a probability. */
+/** One attention layer's patterns for one input (``panels/attention.py``). Arrays: ``pattern`` ``(heads, queries, keys)``, one byte a probability; ``overview`` with ``overview``. */
 export interface AttentionViewMeta {
   key: string;
   edits?: string;
@@ -169,6 +169,7 @@ export interface AttentionViewMeta {
   tokens?: string[];
   trimmed: Trimmed | null;
   window?: ViewWindow;
+  overview?: OverviewMeta;
 }
 
 /** The logit lens of one input (``panels/lens.py``). Arrays: ``ids`` and ``probs`` ``(layers, tokens, k)``; ``token`` ``(tokens,)`` the token followed, and its ``token_rank`` and ``token_prob`` ``(layers, tokens)``. */

@@ -18,6 +18,7 @@ import {
   type LayerInfo,
   type Traits,
 } from "../traits";
+import { headOverview, headTiles } from "./attention_overview";
 import { editsTag } from "./edits";
 import { drawOr, noteFor, quietPanel } from "./outputs";
 import "./attention.css";
@@ -234,16 +235,27 @@ export class AttentionPanel {
       "aria-label": "Heads",
       "data-scroll": "heads",
     });
-    const side = Math.max(queries, keys, 1);
+    // A long pattern's thumbnails draw its overview: every query of each head, not the window.
+    const o = m.overview;
+    const tiles = o ? data.arrays.get("overview") : undefined;
+    const side = Math.max(m.queries, keys, 1);
     for (const head of order) {
-      const thumb = pixelCanvas(
-        keys,
-        queries,
-        (px) => cmap.paint(slice(head), px),
-        "acts-pixels acts-attention-thumb",
-      );
+      const thumb =
+        o && tiles
+          ? pixelCanvas(
+              o.cols,
+              o.rows,
+              (px) => cmap.paint(headTiles(tiles, o, head), px),
+              "acts-pixels acts-attention-thumb",
+            )
+          : pixelCanvas(
+              keys,
+              queries,
+              (px) => cmap.paint(slice(head), px),
+              "acts-pixels acts-attention-thumb",
+            );
       thumb.style.width = `${Math.max(1, Math.round((THUMB * keys) / side))}px`;
-      thumb.style.height = `${Math.max(1, Math.round((THUMB * queries) / side))}px`;
+      thumb.style.height = `${Math.max(1, Math.round((THUMB * (o ? m.queries : queries)) / side))}px`;
       const v = scores?.[head];
       const item = h(
         "div",
@@ -260,6 +272,13 @@ export class AttentionPanel {
       grid.append(item);
     }
     this.el.append(grid);
+    if (heads > 0 && tiles) {
+      const onWindow = (start: number) => this.moveTo(start);
+      const tooltip = this.host.tooltip;
+      const offline = this.host.offline();
+      const strip = headOverview({ meta: m, head: selected, tiles, cmap, tooltip, offline, onWindow });
+      if (strip) this.el.append(strip);
+    }
     if (heads > 0) {
       this.el.append(this.big(m, selected, slice(selected), queries, keys, cmap));
       this.el.append(this.attendsTo(m, selected, slice(selected), queries, keys, cmap));

@@ -20,7 +20,8 @@ every rank of a ``torchrun`` job.
 ``attention``  ``attention`` patterns, ``head_scores``
 ``directions`` where a unit writes in the residual stream; ``logit_effects``
 ``lenses``     ``Lens``: features of a layer (SAEs, probes, PCA) as virtual layers
-``overview``   ``overview``: a whole (positions, units) layer as max-|value| tiles
+``overview``   ``overview``: a whole (positions, units) layer as max-|value| tiles;
+               ``overview_each``: each head of a pattern, each channel of a map
 ``search``     ``units_at`` (which fire on a token), ``specific_units`` (a group's)
 ``saliency/``  ``saliency``: five attribution methods, one per file
 ``mining/``    ``mine``: top-activating examples, ``ActivationIndex``
@@ -48,7 +49,7 @@ from .layers import LayerInfo
 from .lenses import Lens
 from .lm import LogitLens, Predictions, lm_parts, logit_lens, predictions
 from .mining import ActivationIndex, MiningCancelled, MiningInterrupted, mine
-from .overview import Overview, overview
+from .overview import Overview, overview, overview_each
 from .patching import patching_sweep
 from .ranking import Ranking, contrast, rank_units, unit_stats
 from .saliency import NextToken, Unit, saliency
@@ -90,6 +91,7 @@ __all__ = [
     "logit_lens",
     "mine",
     "overview",
+    "overview_each",
     "patching_sweep",
     "predictions",
     "rank_units",

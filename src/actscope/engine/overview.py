@@ -1,4 +1,5 @@
-"""``overview``: a whole (positions, units) layer at screen resolution.
+"""``overview``: a whole (positions, units) layer at screen resolution; ``overview_each``:
+each matrix of a stack (an attention pattern's heads, a feature map's channels).
 
 A layer of a long input is too large to send whole (GPT-2's MLP at 1,024 tokens is 3.1 M
 values; a Llama-8B MLP at 2,048 tokens is 29 M). The overview pools it into tiles of
@@ -22,10 +23,12 @@ from .errors import InputError
 class Overview:
     """The tiles of a (positions, units) activation.
 
-    ``values[i, j]`` is the value of largest |value| (its sign kept; NaN if the tile holds a
+    ``values[..., i, j]`` is the value of largest |value| (its sign kept; NaN if the tile holds a
     NaN) among positions ``i*tile_rows ...`` and units ``j*tile_cols ...`` (the last tiles
     may be narrower). When a tile's largest magnitude is reached by both signs, the positive
-    value is kept.
+    value is kept. ``values`` has the leading dimensions of what was pooled (none for
+    :func:`overview`; heads or channels for :func:`overview_each`); ``shape`` is the shape
+    of each pooled matrix.
     """
 
     values: torch.Tensor
@@ -64,20 +67,45 @@ def overview(act: torch.Tensor, rows: int = 512, cols: int = 512) -> Overview:
         raise InputError(
             f"overview needs at least one tile each way, not rows={rows}, cols={cols}."
         )
-    n, u = int(act.shape[0]), int(act.shape[1])
+    return _pool(act, rows, cols)
+
+
+def overview_each(stack: torch.Tensor, rows: int = 128, cols: int = 128) -> Overview:
+    """:func:`overview` of each matrix of a ``(..., n, u)`` stack, with the same tiles for
+    all: an attention pattern's heads ``(heads, queries, keys)``, or a feature map's
+    channels ``(channels, height, width)``.
+
+    Returns:
+        :class:`Overview` whose ``values`` are ``(..., rows', cols')``, float32 on the CPU.
+    """
+    if stack.ndim < 2:
+        raise InputError(
+            f"overview_each pools the last two dimensions: expected 2 or more, got shape "
+            f"{tuple(stack.shape)}."
+        )
+    if rows < 1 or cols < 1:
+        raise InputError(
+            f"overview needs at least one tile each way, not rows={rows}, cols={cols}."
+        )
+    return _pool(stack, rows, cols)
+
+
+def _pool(act: torch.Tensor, rows: int, cols: int) -> Overview:
+    lead = tuple(int(d) for d in act.shape[:-2])
+    n, u = int(act.shape[-2]), int(act.shape[-1])
     ty, tx = tile_sizes((n, u), rows, cols)
     nr, nc = math.ceil(n / ty) if n else 0, math.ceil(u / tx) if u else 0
     x = act.detach()
     if not x.is_floating_point():
         x = x.float()
-    if n == 0 or u == 0:
-        return Overview(torch.zeros(nr, nc), ty, tx, (n, u))
+    if n == 0 or u == 0 or 0 in lead:
+        return Overview(torch.zeros(*lead, nr, nc), ty, tx, (n, u))
     pad = (0, nc * tx - u, 0, nr * ty - n)
     if any(pad):  # zeros never win a tile of real values: only a tile of zeros is 0
         x = torch.nn.functional.pad(x, pad)
-    blocks = x.reshape(nr, ty, nc, tx)
-    hi = blocks.amax(dim=(1, 3))
-    lo = blocks.amin(dim=(1, 3))
+    blocks = x.reshape(*lead, nr, ty, nc, tx)
+    hi = blocks.amax(dim=(-3, -1))
+    lo = blocks.amin(dim=(-3, -1))
     values = torch.where(hi >= -lo, hi, lo)
     values = values.masked_fill(hi.isnan() | lo.isnan(), float("nan"))  # NaN propagates
     return Overview(values.float().cpu(), ty, tx, (n, u))

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from ..engine.overview import overview_each
+
 # The light-theme stops of js/src/colormap.ts (tests/test_figures.py keeps them equal).
 DIVERGING = [
     (49, 54, 149),
@@ -286,12 +288,18 @@ def attention_figure(
         fig.update_layout(title=f"{title} · head {head}", height=max(400, 16 * p.shape[1] + 160))
         return fig
     shown = min(p.shape[0], max_heads)
-    cols = min(4, shown)
+    cols, step = min(4, shown), (1, 1)
     rows = math.ceil(shown / cols)
+    if p.shape[1] * p.shape[2] > 256 * 256:  # long: each head as tiles of its largest p
+        tiles = overview_each(p[:shown], 128, 128)
+        p, step = tiles.values, (tiles.tile_rows, tiles.tile_cols)
+        title = f"{title} · tiles of {step[0]} queries × {step[1]} keys, each its largest p"
+        hover = "queries from %{y}<br>keys from %{x}<br>largest p %{z:.3f}<extra></extra>"
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(shown)])
+    ys, xs = ((torch.arange(n) * k).numpy() for n, k in zip(p.shape[1:], step, strict=True))
     for h in range(shown):
         fig.add_trace(
-            go.Heatmap(z=p[h].numpy(), coloraxis="coloraxis", hovertemplate=hover),
+            go.Heatmap(z=p[h].numpy(), x=xs, y=ys, coloraxis="coloraxis", hovertemplate=hover),
             row=h // cols + 1,
             col=h % cols + 1,
         )

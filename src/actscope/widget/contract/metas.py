@@ -228,7 +228,8 @@ class OutputsViewMeta(TypedDict):
 
 class AttentionViewMeta(TypedDict):
     """One attention layer's patterns for one input (``panels/attention.py``). Arrays:
-    ``pattern`` ``(heads, queries, keys)``, one byte a probability."""
+    ``pattern`` ``(heads, queries, keys)``, one byte a probability; ``overview`` with
+    ``overview``."""
 
     key: str
     edits: NotRequired[str]
@@ -244,6 +245,9 @@ class AttentionViewMeta(TypedDict):
     trimmed: Trimmed | None
     window: NotRequired[ViewWindow]
     """Present when the pattern is over the limit: ``pattern`` holds these queries, every key."""
+    overview: NotRequired[OverviewMeta]
+    """Present when the pattern is over the limit: the ``overview`` array ``(heads, rows,
+    cols)`` holds each head's whole pattern as tiles, each its largest probability."""
 
 
 class LensViewMeta(TypedDict):

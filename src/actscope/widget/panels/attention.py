@@ -16,6 +16,7 @@ import traitlets
 
 from ...engine.attention import SCORES, attention, head_scores
 from ...engine.errors import ActscopeError, InputError
+from ...engine.overview import overview_each
 from .. import wire
 from ..contract import (
     AttentionViewMeta,
@@ -31,7 +32,18 @@ from .outputs import unavailable_blob
 
 MAX_PATTERN_VALUES = 4_000_000
 """Probabilities sent for one layer at most (heads × queries × keys): a bigger pattern
-travels as a window of queries (every key), from ``attention_start``, with a note."""
+travels as a window of queries (every key), from ``attention_start``, with a note, beside
+every head's overview (``overview_tiles``)."""
+
+OVERVIEW_TILES = 256
+"""The most overview tiles along each side of a head's pattern, fewer for many heads (the
+overview of every head stays within a quarter of ``MAX_PATTERN_VALUES``)."""
+
+
+def overview_tiles(heads: int, max_values: int = MAX_PATTERN_VALUES) -> int:
+    """Tiles along each side of each head's overview: ``OVERVIEW_TILES``, or fewer so that
+    ``heads × side²`` stays within a quarter of ``max_values``."""
+    return max(1, min(OVERVIEW_TILES, int((max_values / 4 / max(heads, 1)) ** 0.5)))
 
 
 def looks_like_attention(layer_type: str, name: str) -> bool:
@@ -97,13 +109,20 @@ def attention_blob(
 ) -> bytes:
     """One example's ``(heads, queries, keys)`` pattern as a blob, with each head's scores
     (of the whole pattern). Over ``max_values`` (default ``MAX_PATTERN_VALUES``), the queries
-    from ``start`` (clamped so that the window is full) with every key."""
+    from ``start`` (clamped so that the window is full) with every key, and each head's
+    whole pattern as overview tiles (max-pooled, computed where the pattern is)."""
     max_values = MAX_PATTERN_VALUES if max_values is None else max_values
     heads, queries, keys = pattern.shape
     scores = head_scores(pattern, ids)
     trimmed: Trimmed | None = None
     window: ViewWindow | None = None
     size = max_values // max(heads * keys, 1)
+    arrays: dict[str, torch.Tensor] = {}
+    tiles = None
+    if pattern.numel() > max_values:
+        side = overview_tiles(heads, max_values)
+        tiles = overview_each(pattern, side, side)
+        arrays["overview"] = tiles.values
     if pattern.numel() > max_values and size >= 1:
         begin = max(0, min(int(start), queries - size))
         pattern = pattern[:, begin : begin + size]
@@ -135,9 +154,16 @@ def attention_blob(
     }
     if window is not None:
         meta["window"] = window
+    if tiles is not None:
+        meta["overview"] = {
+            "rows": int(tiles.values.shape[-2]),
+            "cols": int(tiles.values.shape[-1]),
+            "tile_rows": tiles.tile_rows,
+            "tile_cols": tiles.tile_cols,
+        }
     if tokens is not None:
         meta["tokens"] = tokens
-    return wire.encode({"pattern": pattern.float().cpu()}, meta, precision="u8")
+    return wire.encode({"pattern": pattern.float().cpu(), **arrays}, meta, precision="u8")
 
 
 class AttentionPanel(Panel):
