@@ -28,7 +28,9 @@ blob and another (the last) window's, and the overview's share: the blob's time 
 the same blob's time less the overview's (best of 3, the activation cached). Beside it,
 GPT-2-small's last attention layer at 1,024 tokens as the attention panel sends it: the
 exact window of queries (every key), the blob's size and its overview tiles' (every
-head's whole pattern), and the tiles' share of the blob's build time.
+head's whole pattern), and the tiles' share of the blob's build time. The long views also
+time a 2,048-channel feature map at 48 × 48 (4.7 M values), cut along channels: a window
+of channels exact, every channel's map as tiles.
 
 Then, unless ``--no-mining``: mining over the bare forward at 384 and at 2,000 texts
 (``benchmarks/mining.py``'s timing, in fresh processes) and the 2-rank ``torchrun``
@@ -176,7 +178,7 @@ def keeping_every_layer(every_layer: bool) -> Any:
 
 def long_view(name: str, ex: Any, layer: str) -> dict:
     """The long-view row for ``layer`` of input 0 of an open explorer."""
-    from actscope import overview
+    from actscope import overview, overview_each
     from actscope.widget import wire
 
     act = ex.session.activation(layer, 0)
@@ -188,7 +190,11 @@ def long_view(name: str, ex: Any, layer: str) -> dict:
     size = window["stop"] - window["start"]
     first = best(lambda: ex._layer_view_blob(layer, 0), 3)
     last = best(lambda: ex._layer_view_blob(layer, 0, start=window["positions"]), 3)
-    tiles = best(lambda: overview(act), 3)
+    if act.ndim == 3:  # a feature map: every channel's map pooled (``widget/window.py``)
+        o = meta["overview"]
+        tiles = best(lambda: overview_each(act, o["rows"], o["cols"]), 3)
+    else:
+        tiles = best(lambda: overview(act), 3)
     return {
         "name": name,
         "shape": tuple(act.shape),
@@ -377,6 +383,11 @@ def main() -> None:
     ids = torch.randint(0, 256, (1, llama_tokens), generator=gen)
     ex = actscope.Explorer(llama_mlp(), ids, layer="0", prefetch=False)  # one input of (T,)
     longs.append(long_view(f"Llama-3-8B-wide MLP, {llama_tokens} tokens", ex, "0"))
+    side = 24 if args.quick else 48
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 2048, 3, padding=1)).eval()
+    images = torch.randn(1, 3, side, side, generator=gen)
+    ex = actscope.Explorer(conv, images, layer="0", prefetch=False)
+    longs.append(long_view(f"2,048-channel feature map, {side}×{side}", ex, "0"))
     print()
     report(rows)
     print("\nLong views (a window of exact positions and the whole layer's overview):")

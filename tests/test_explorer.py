@@ -205,12 +205,13 @@ def test_nan_and_inf_are_counted_not_fatal():
     assert int(arrays["rank_max_units"][0]) == 1, "+Inf ranks first; NaN never does"
 
 
-def test_huge_views_of_units_are_trimmed_with_a_note(digits):
+def test_huge_views_of_channels_hold_a_window_with_a_note(digits):
     model, images, _ = digits
     ex = actscope.Explorer(model, images[:2], layer="features.conv2", max_view_values=5 * 8 * 8)
     meta, arrays = view(ex)
     assert arrays["act"].shape[0] == 5 and meta["shape"][0] > 5
-    assert "Showing the first 5 of" in meta["trimmed"]["note"]
+    assert "channels 0–4 are exact here" in meta["trimmed"]["note"]
+    assert arrays["overview"].shape[0] == meta["shape"][0]  # every channel, as tiles
     # Rankings still cover every unit: they equal the ranking of the whole activation.
     full = ex.session.activation("features.conv2", 0)
     expected = actscope.rank_units(full, unit_axis=0, k=50)

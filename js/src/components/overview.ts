@@ -55,7 +55,7 @@ export class OverviewStrip {
     this.say.textContent = "";
     const w = data?.meta.window;
     const o = data?.meta.overview;
-    const tiles = data?.overview;
+    const tiles = data?.meta.kind === "sequence" ? data.overview : undefined; // channels: in the grid
     this.el.hidden = !w || !o || !tiles || !cmap;
     if (!w || !o || !tiles || !cmap) return;
     const size = w.stop - w.start;

@@ -109,15 +109,20 @@ function windowArrays(
 ): Pick<LayerData, "overview" | "column" | "stats"> {
   const o = meta.overview;
   const w = meta.window;
+  // A spatial view is cut along channels: tiles of every channel's map, a channel's whole map.
+  const spatial = meta.kind === "spatial";
+  const [C, H, W] = [meta.shape[0] ?? 0, meta.shape[1] ?? 1, meta.shape[2] ?? 1];
   const overview = d.arrays.get("overview");
-  if (!o || !w || !(overview instanceof Float32Array) || overview.length !== o.rows * o.cols) {
+  const tiles = (o?.rows ?? 0) * (o?.cols ?? 0) * (spatial ? C : 1);
+  if (!o || !w || !(overview instanceof Float32Array) || overview.length !== tiles) {
     throw new WireError("a windowed layer view without its overview");
   }
   const column = d.arrays.get("column");
-  if (column !== undefined && (!(column instanceof Float32Array) || column.length !== w.positions)) {
+  const along = spatial ? H * W : w.positions;
+  if (column !== undefined && (!(column instanceof Float32Array) || column.length !== along)) {
     throw new WireError("a windowed layer view whose column is not one value a position");
   }
-  const units = meta.shape[1] ?? 0;
+  const units = spatial ? C : (meta.shape[1] ?? 0);
   const [max, mean, argmax, active] = ["unit_max", "unit_mean", "unit_argmax", "unit_count"].map((n) =>
     d.arrays.get(n as LayerViewArray),
   );
@@ -181,6 +186,9 @@ export function layout(data: LayerData): { units: number; positions: number; uni
   const s = data.shape;
   if (data.meta.kind === "sequence") return { units: s[1] ?? 1, positions: s[0] ?? 1, unitsLast: true };
   if (s.length === 0) return { units: 1, positions: 1, unitsLast: false };
+  const whole = data.meta.shape; // a windowed spatial view holds some channels, ranks all
+  if (data.meta.window)
+    return { units: whole[0] ?? 0, positions: (whole[1] ?? 1) * (whole[2] ?? 1), unitsLast: false };
   const units = s[0] as number;
   return { units, positions: units ? data.act.length / units : 0, unitsLast: false };
 }

@@ -18,6 +18,8 @@ export interface ViewContext {
   dark: boolean;
   /** What a unit of this layer is called: "neuron", "channel", "feature" or "unit". */
   word: string;
+  /** True once no kernel will answer (an exported page): nothing more will arrive. */
+  offline?: () => boolean;
 }
 
 /** What a unit of a layer is called: a lens's "feature", else by the layer's view kind. */

@@ -1,5 +1,9 @@
 // (C, H, W) layers: a grid of channel maps on one colour scale, each with its max, sortable;
-// the selected channel large, over the input image when there is one.
+// the selected channel large, over the input image when there is one. A layer over one
+// message's limit (Python's `widget/window.py`) holds a window of channels exactly and every
+// channel's map as tiles: those outside the window are drawn from their tiles until selected
+// (the selected channel's whole map then comes exact).
+import { tileRange } from "../components/overview";
 import { clear, fmt, h } from "../dom";
 import { type LayerData, unitOrder, unitStats } from "./data";
 import { cellAt, type KindView, pixelCanvas, type ViewContext } from "./kind";
@@ -37,30 +41,56 @@ export class SpatialView implements KindView {
     this.setUnit(ctx.unit);
   }
 
+  /** Channel `c`'s map: exact (`w × h` = the layer's W × H), or its overview tiles. */
+  private mapOf(c: number): { values: ArrayLike<number>; w: number; h: number; exact: boolean } {
+    const data = this.data as LayerData;
+    const [H, W] = [data.shape[1] ?? 1, data.shape[2] ?? 1];
+    const win = data.meta.window;
+    const start = win?.start ?? 0;
+    if (!win || (c >= start && c < win.stop)) {
+      return {
+        values: data.act.subarray((c - start) * H * W, (c - start + 1) * H * W),
+        w: W,
+        h: H,
+        exact: true,
+      };
+    }
+    if (win.unit === c && data.column) return { values: data.column, w: W, h: H, exact: true };
+    const o = data.meta.overview;
+    const n = (o?.rows ?? 0) * (o?.cols ?? 0);
+    const values = data.overview?.subarray(c * n, (c + 1) * n) ?? new Float32Array(0);
+    return { values, w: o?.cols ?? 0, h: o?.rows ?? 0, exact: false };
+  }
+
+  /** The tooltip of `(y, x)` of channel `c`'s drawn map. */
+  private tip(c: number, m: ReturnType<SpatialView["mapOf"]>, y: number, x: number): string[] {
+    const data = this.data as LayerData;
+    const value = fmt(m.values[y * m.w + x] as number);
+    if (m.exact) return [data.meta.layer, `channel ${c}`, `y ${y}, x ${x}`, `value ${value}`];
+    const o = data.meta.overview;
+    const [H, W] = [data.shape[1] ?? 1, data.shape[2] ?? 1];
+    const [ys, xs] = [tileRange(y, o?.tile_rows ?? 1, H), tileRange(x, o?.tile_cols ?? 1, W)];
+    return [data.meta.layer, `channel ${c} (tiles)`, `y ${ys}, x ${xs}`, `largest |value| ${value}`];
+  }
+
   /** Draw the next page of tiles. */
   private page(): void {
     const { data, ctx } = this;
     if (!data || !ctx) return;
-    const [C, H, W] = [data.shape[0] ?? 0, data.shape[1] ?? 1, data.shape[2] ?? 1];
+    const [C, H, W] = [this.channels(), data.shape[1] ?? 1, data.shape[2] ?? 1];
     const stats = unitStats(data);
     const cell = Math.max(1, Math.floor(TILE / Math.max(H, W)));
     const end = Math.min(C, this.shown + PAGE);
     for (let i = this.shown; i < end; i++) {
       const c = this.order[i] as number;
-      const values = data.act.subarray(c * H * W, (c + 1) * H * W);
-      const canvas = pixelCanvas(W, H, (px) => ctx.cmap.paint(values, px));
+      const m = this.mapOf(c);
+      const canvas = pixelCanvas(m.w, m.h, (px) => ctx.cmap.paint(m.values, px));
       canvas.style.width = `${W * cell}px`;
       canvas.style.height = `${H * cell}px`;
+      canvas.dataset.exact = String(m.exact);
       canvas.addEventListener("mousemove", (e) => {
-        const [y, x] = cellAt(e, canvas, cell, cell);
-        if (y >= 0 && y < H && x >= 0 && x < W) {
-          ctx.tooltip.show(e, [
-            data.meta.layer,
-            `channel ${c}`,
-            `y ${y}, x ${x}`,
-            `value ${fmt(values[y * W + x] as number)}`,
-          ]);
-        }
+        const [y, x] = cellAt(e, canvas, (W * cell) / m.w, (H * cell) / m.h);
+        if (y >= 0 && y < m.h && x >= 0 && x < m.w) ctx.tooltip.show(e, this.tip(c, m, y, x));
       });
       canvas.addEventListener("mouseleave", () => ctx.tooltip.hide());
       const tile = h(
@@ -79,6 +109,18 @@ export class SpatialView implements KindView {
     if (this.ctx) this.highlight(this.ctx.unit);
   }
 
+  /** Every channel of the layer (a windowed view holds only some exactly). */
+  private channels(): number {
+    const data = this.data;
+    return (data?.meta.window ? data.meta.shape[0] : data?.shape[0]) ?? 0;
+  }
+
+  /** The selected channel's whole map came (a windowed view): draw it large, keep the grid. */
+  refresh(data: LayerData): void {
+    this.data = data;
+    this.setUnit(this.ctx?.unit ?? null);
+  }
+
   private highlight(unit: number | null): void {
     for (const [c, tile] of this.tiles) tile.classList.toggle("acts-selected", c === unit);
   }
@@ -89,7 +131,7 @@ export class SpatialView implements KindView {
     clear(this.detail);
     const { data, ctx } = this;
     if (!data || !ctx) return;
-    const [C, H, W] = [data.shape[0] ?? 0, data.shape[1] ?? 1, data.shape[2] ?? 1];
+    const [C, H, W] = [this.channels(), data.shape[1] ?? 1, data.shape[2] ?? 1];
     if (unit === null || unit >= C) {
       this.detail.append(
         h("div", {
@@ -102,8 +144,8 @@ export class SpatialView implements KindView {
       );
       return;
     }
-    const values = data.act.subarray(unit * H * W, (unit + 1) * H * W);
-    const map = pixelCanvas(W, H, (px) => ctx.cmap.paint(values, px));
+    const m = this.mapOf(unit);
+    const map = pixelCanvas(m.w, m.h, (px) => ctx.cmap.paint(m.values, px));
     const scale = Math.max(1, Math.floor(BIG / Math.max(H, W)));
     const big = h("canvas", { class: "acts-big", width: W * scale, height: H * scale, "data-unit": unit });
     const draw = (): void => {
@@ -131,16 +173,10 @@ export class SpatialView implements KindView {
       g.globalAlpha = 1;
     };
     draw();
+    big.dataset.exact = String(m.exact);
     big.addEventListener("mousemove", (e) => {
-      const [y, x] = cellAt(e, big, scale, scale);
-      if (y >= 0 && y < H && x >= 0 && x < W) {
-        ctx.tooltip.show(e, [
-          data.meta.layer,
-          `channel ${unit}`,
-          `y ${y}, x ${x}`,
-          `value ${fmt(values[y * W + x] as number)}`,
-        ]);
-      }
+      const [y, x] = cellAt(e, big, (W * scale) / m.w, (H * scale) / m.h);
+      if (y >= 0 && y < m.h && x >= 0 && x < m.w) ctx.tooltip.show(e, this.tip(unit, m, y, x));
     });
     big.addEventListener("mouseleave", () => ctx.tooltip.hide());
     const stats = unitStats(data);
@@ -150,6 +186,10 @@ export class SpatialView implements KindView {
       text: `Channel ${unit}: max ${fmt(stats.max[unit] as number)} at y ${Math.floor(pos / W)}, x ${pos % W}; mean ${fmt(stats.mean[unit] as number)}`,
     });
     this.detail.append(title, big);
+    if (!m.exact) {
+      const why = ctx.offline?.() ? "this page saved its tiles only" : "its exact map is on its way";
+      this.detail.append(h("div", { class: "acts-hint", text: `Drawn from tiles: ${why}.` }));
+    }
     if (data.image) {
       const slider = h("input", {
         type: "range",

@@ -165,7 +165,7 @@ export class LayerViewPanel {
   private follow(): void {
     const p = this.host.model.get("position");
     const data = this.drawnKey ? this.host.store.peek(this.currentStoreKey()) : undefined;
-    const w = data && !isFailure(data) ? data.meta.window : undefined;
+    const w = data && !isFailure(data) && data.meta.kind === "sequence" ? data.meta.window : undefined;
     if (!w || p === null || p === undefined || (p >= w.start && p < w.stop)) return;
     this.moveWindow(windowStart(p, w.stop - w.start, w.positions));
   }
@@ -387,6 +387,7 @@ export class LayerViewPanel {
       width,
       dark,
       word,
+      offline: () => this.host.offline(),
     });
     this.ranking.render(data, unit, word);
   }

@@ -168,6 +168,8 @@ def estimate_bytes(
                     ty, tx = tile_sizes((rows, int(info.shape[1])), OVERVIEW_TILES, OVERVIEW_TILES)
                     tiles = math.ceil(rows / ty) * math.ceil(int(info.shape[1]) / tx)
                     tiles += 16 * int(info.shape[1])  # the whole layer's unit statistics
+                elif dense and info.kind == "spatial" and info.shape and len(info.shape) == 3:
+                    tiles = max_values // 4 + 16 * int(info.shape[0])  # channels' tiles, stats
                 shown = max_values + tiles
             total += shown + VIEW_OVERHEAD_BYTES
     return total

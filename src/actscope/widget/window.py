@@ -1,11 +1,12 @@
-"""Sequence views too large for one message: a window of exact positions and an overview.
+"""Views too large for one message: a window of exact positions (or channels) and an overview.
 
 When a (positions, units) view is over the explorer's value limit (``max_view_values``),
 its blob holds the positions ``[start, stop)`` exactly (all units), the whole layer as
 :func:`~actscope.engine.overview.overview` tiles, and, when a unit is selected, that unit's
 value at every position. The front end draws the window, draws the overview beside it, and
 asks for another window (a ``fetch`` with ``start``) when the user clicks the overview or
-steps earlier/later.
+steps earlier/later. A (channels, height, width) view is cut along channels the same way,
+with every channel's map as tiles, and the selected channel's whole map.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from ..engine.errors import InputError
-from ..engine.overview import overview
+from ..engine.overview import overview, overview_each
 from ..engine.ranking import UnitStats
 from . import wire
 from .contract import OverviewMeta, Trimmed, ViewWindow, layer_view_key, snapshot_key
@@ -48,20 +49,29 @@ def windowed(
     start: int = 0,
     unit: int | None = None,
     stats: UnitStats | None = None,
+    kind: str = "sequence",
 ) -> tuple[dict[str, Any], Trimmed, ViewWindow, OverviewMeta] | None:
     """The arrays and meta of a windowed view, or ``None`` when ``act`` fits whole.
 
+    A sequence view ``(positions, units)`` is cut along positions, a spatial one
+    ``(channels, height, width)`` along channels (each channel's whole map, and every
+    channel's map as :func:`~actscope.engine.overview.overview_each` tiles).
     ``start`` is clamped so that the window is full (the last one ends at the last
-    position); ``unit`` (when in range) adds its value at every position (``column``);
-    ``stats`` (of the whole layer) travel as ``unit_*``, so that sorting units orders them
-    by the whole input, not the window.
+    position or channel); ``unit`` (when in range) adds its value at every position, or its
+    whole map (``column``); ``stats`` (of the whole layer) travel as ``unit_*``, so that
+    sorting units orders them by the whole input, not the window.
     """
-    if act.ndim != 2 or act.numel() <= max_values:
+    spatial = kind == "spatial" and act.ndim == 3
+    if not (act.ndim == 2 or spatial) or act.numel() <= max_values:
         return None
-    n, d = int(act.shape[0]), int(act.shape[1])
+    n, d = int(act.shape[0]), int(act[0].numel())
     size = window_positions((n, d), max_values)
     begin = max(0, min(int(start), n - size))
-    tiles = overview(act, OVERVIEW_TILES, OVERVIEW_TILES)
+    if spatial:  # every channel's map pooled, all of it within a quarter of the limit
+        side = max(1, int((max_values / 4 / n) ** 0.5))
+        tiles = overview_each(act, min(side, OVERVIEW_TILES), min(side, OVERVIEW_TILES))
+    else:
+        tiles = overview(act, OVERVIEW_TILES, OVERVIEW_TILES)
     arrays: dict[str, Any] = {"act": act[begin : begin + size], "overview": tiles.values}
     window: ViewWindow = {"start": begin, "stop": begin + size, "positions": n}
     clip = robust_peak(act)
@@ -74,21 +84,29 @@ def windowed(
             unit_argmax=stats.argmax.to(torch.int32),
             unit_count=stats.count.to(torch.int32),
         )
-    if unit is not None and 0 <= unit < d:
-        arrays["column"] = act[:, unit].float()
+    units = n if spatial else d
+    if unit is not None and 0 <= unit < units:
+        arrays["column"] = (act[unit].reshape(-1) if spatial else act[:, unit]).float()
         window["unit"] = int(unit)
     meta: OverviewMeta = {
-        "rows": int(tiles.values.shape[0]),
-        "cols": int(tiles.values.shape[1]),
+        "rows": int(tiles.values.shape[-2]),
+        "cols": int(tiles.values.shape[-1]),
         "tile_rows": tiles.tile_rows,
         "tile_cols": tiles.tile_cols,
     }
+    what = "channels" if spatial else "positions"
     trimmed: Trimmed = {
-        "shown": [size, d],
+        "shown": list(arrays["act"].shape),
         "note": f"A view of {n * d:,} values is over the {max_values:,}-value limit of one "
-        f"message: positions {begin}–{begin + size - 1} are exact here, and the overview "
-        f"above shows all {n:,} (click it, or step earlier/later, to move). Rankings cover "
-        "every unit.",
+        f"message: {what} {begin}–{begin + size - 1} are exact here, "
+        + (
+            f"every other channel is drawn from tiles of {tiles.tile_rows} × {tiles.tile_cols} "
+            "(each its value of largest magnitude) until selected. "
+            if spatial
+            else f"and the overview above shows all {n:,} (click it, or step earlier/later, "
+            "to move). "
+        )
+        + "Rankings cover every unit.",
     }
     return arrays, trimmed, window, meta
 
@@ -162,7 +180,8 @@ def further_windows(
     windows): each window after the first, ``blob_at(layer, input_index, start)``, in order
     while they fit in ``budget`` bytes, each saved whole or not at all. The windows start at
     multiples of their size, the last ending at the last position (the front end, without a
-    kernel, steps and snaps to these)."""
+    kernel, steps and snaps to these). Sequence views only: a spatial view's page shows the
+    other channels from their tiles."""
     more: list[tuple[str, bytes]] = []
     views = snapshot_key("layer_view", "")
     for key, first in entries:
@@ -170,8 +189,8 @@ def further_windows(
             continue
         meta = wire.read_meta(first)
         window = meta.get("window")
-        if not window or "input_index" not in meta:
-            continue
+        if not window or "input_index" not in meta or meta.get("kind") != "sequence":
+            continue  # a spatial view's other channels: its tiles (a page cannot step them)
         size, n = window["stop"] - window["start"], window["positions"]
         layer, index = str(meta["layer"]), int(meta["input_index"])
         for start in dict.fromkeys([*range(size, n - size, size), n - size]):

@@ -69,8 +69,8 @@ def layer_view_blob(
     stats = unit_stats(act, axis)
     arrays: dict[str, Any] = {}
     sparse = sparse_arrays(act, info, max_values)
-    long = sparse is None and info.kind == "sequence"
-    window = windowed(act, max_values, start, unit, stats) if long else None
+    long = sparse is None and info.kind in ("sequence", "spatial")
+    window = windowed(act, max_values, start, unit, stats, info.kind) if long else None
     if sparse is not None:
         arrays, trimmed, sparse_meta = sparse
     elif window is not None:
