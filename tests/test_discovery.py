@@ -244,3 +244,31 @@ def test_a_fake_pass_reads_the_real_parameters_in_place():
     finally:
         handle.remove()
     assert seen == [(True, False)]
+
+
+@pytest.mark.parametrize("inputs", ["image", "tokens"])
+def test_a_cancelled_job_inside_a_probe_is_passed_on_not_taken_for_a_failure(inputs):
+    """A job's progress hook raising Cancelled during a fake pass (an image batch) or a short
+    real probe (tokens) ends discovery with Cancelled: no fallback pass, no ForwardError."""
+    from actscope.widget.jobs import Cancelled
+
+    if inputs == "image":
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))
+        model(torch.zeros(1, 1, 8, 8))  # the lazy layer made
+        batch = torch.zeros(2, 1, 8, 8)
+    else:
+        model = quietly(random_gpt2)
+        batch = {"input_ids": torch.randint(0, 100, (1, 32))}
+    passes = RealPasses(model)
+
+    def cancel(*_args):
+        raise Cancelled("the user pressed Cancel")
+
+    handle = model.register_forward_hook(cancel)
+    try:
+        with pytest.raises(Cancelled):
+            actscope.list_layers(model, batch)
+    finally:
+        handle.remove()
+        passes.remove()
+    assert len(passes.real) + passes.fake == 1  # the first pass raised and nothing ran after

@@ -17,7 +17,7 @@ from torch import nn
 
 from .batch import map_tensors, move, tensor_paths
 from .capture import Activations, capture, recording
-from .errors import LayerNotFoundError, LayerOutputError
+from .errors import LayerNotFoundError, LayerOutputError, Stop
 from .fake import FAILED, run_fake
 from .forward import Batch, ForwardFn, run_forward
 from .inputs import InputSet, model_float_dtype, resolve_device
@@ -233,6 +233,8 @@ class Passes:
                 capture(self.model, self.hooked, outputs=self.outputs, shapes_only=True) as acts,
             ):
                 run_forward(self.model, batch, self.forward, what=what)
+        except Stop:
+            raise
         except Exception:  # a probe the model does not take (a batch of one only, say)
             return None
         return acts

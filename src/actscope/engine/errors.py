@@ -14,6 +14,11 @@ class ActscopeError(ValueError):
     """Base class of the errors actscope raises on bad input."""
 
 
+class Stop(Exception):  # noqa: N818 - a signal, not an error
+    """A signal that ends actscope's work on purpose (a job the user cancelled): a probe or
+    a fake pass that meets one passes it on, never taking it for a model that cannot run."""
+
+
 class LayerNotFoundError(ActscopeError, KeyError):
     """A layer name that is not in the model."""
 

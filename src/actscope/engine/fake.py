@@ -12,7 +12,8 @@ put back after the pass (:func:`.preserve.buffers_kept`, as after every real pas
 random-number generators are not drawn from, and a fake tensor the model's code kept as
 an attribute (a cache) is taken away afterwards. A model whose code needs values
 (``.item()``, a shape that depends on the data, an operation without a fake kernel)
-raises; :func:`run_fake` then returns :data:`FAILED` and discovery runs the model.
+raises; :func:`run_fake` then returns :data:`FAILED` and discovery runs the model. A
+:class:`~.errors.Stop` (a cancelled job's hook) is raised on, not taken for that.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
 from .batch import map_tensors
+from .errors import Stop
 from .forward import Batch, ForwardFn, call_model
 from .preserve import buffers_kept
 
@@ -43,6 +45,8 @@ def run_fake(model: nn.Module, batch: Batch, forward: ForwardFn | None = None) -
     try:
         with buffers_kept(model), mode, torch.no_grad():
             return (forward or call_model)(model, map_tensors(mode.from_tensor, batch))
+    except Stop:  # a cancelled job: not the model's doing
+        raise
     except Exception:  # values needed, no fake kernel, ...: the caller runs the model
         return FAILED
     finally:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .batch import describe
-from .errors import ActscopeError, ForwardError
+from .errors import ActscopeError, ForwardError, Stop
 from .hooks import Hooks
 from .names import named_layers, resolve_modules, split_call
 from .preserve import buffers_kept
@@ -78,7 +78,7 @@ def run_forward(
     with buffers_kept(model):
         try:
             return fn(model, batch)
-        except ActscopeError:
+        except (ActscopeError, Stop):  # a cancelled job's hook: passed on as it is
             raise
         except Exception as exc:
             raise ForwardError(diagnose(model, batch, fn, exc, what)) from exc

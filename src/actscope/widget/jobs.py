@@ -25,13 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from ..engine.errors import Stop
+
 T = TypeVar("T")
 
 PROGRESS_INTERVAL_S = 0.1
 
 
-class Cancelled(Exception):  # noqa: N818 - a signal, not an error
-    """Raised inside a job's work when the user pressed Cancel."""
+class Cancelled(Stop):
+    """Raised inside a job's work when the user pressed Cancel (a :class:`Stop`, so that
+    layer discovery's probes pass it on)."""
 
 
 @dataclass
