@@ -295,6 +295,30 @@ def _full_capture(model, x, index):
     return acts
 
 
+def test_a_much_longer_input_is_captured_a_layer_at_a_time(minilm, sentences, monkeypatch):
+    """The opening's byte budget is checked per input: a short input 0 keeps every layer of
+    an input, but a text many times longer past the budget is captured one layer at a
+    time, as a long input 0 would be."""
+    model, tokenizer = minilm
+    short, long_text = "a cat", " ".join(sentences)
+    ex = actscope.Explorer(model, [short, long_text], tokenizer=tokenizer)
+    ex.wait(60)
+    session = ex.session
+    lengths = [len(session.inputs.tokens(i)) for i in range(2)]
+    assert lengths[1] > 8 * lengths[0]
+    monkeypatch.setattr(  # input 0's every layer fits, four times it does not
+        "actscope.engine.discovery.EVERY_LAYER_BYTES", 4 * session._every_layer_bytes
+    )
+    first, second = "encoder.layer.1.intermediate", "encoder.layer.4.output"
+    session.activation(first, 1)
+    session.activation(second, 1)
+    held = session.cached()
+    assert 1 not in held["all_layers"] and held["one_layer"][1] == [first, second]
+    session.activation(first, 0)
+    session.activation(second, 0)
+    assert 0 in session.cached()["all_layers"]  # a short input: every layer at once
+
+
 @pytest.mark.parametrize("budget", [None, 0])
 def test_opening_runs_input_0_once_and_keeps_its_layers(twice_mlp, budget, monkeypatch):
     """Opening runs the model on input 0 once for real (discovery's probes run on fake

@@ -16,6 +16,7 @@ too: ``edited=False`` asks for the clean run, so that the two can be shown side 
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -225,7 +226,7 @@ class Session:
         single = runs.single.get(index)
         if single is not None and layer in single:
             return self._touch(single)
-        if single is not None and self._every_layer_bytes <= discovery.EVERY_LAYER_BYTES:
+        if single is not None and self._bytes_of(single) <= discovery.EVERY_LAYER_BYTES:
             return self.activations(index, edited=edited)
         acts = self._run(index, [split_call(layer)[0]], runs, stop_after=layer)
         if single is not None:
@@ -236,6 +237,15 @@ class Session:
             runs.single.pop(next(iter(runs.single)))
         self._fit(index)
         return acts
+
+    def _bytes_of(self, single: Activations) -> float:
+        """Every layer's bytes on the input of ``single``: input 0's, scaled by how much
+        larger a layer held there is than on input 0 (a longer text, a larger image)."""
+        name = next(iter(single), None)
+        shape = self.info(name).shape if name is not None else None
+        if name is None or not shape:
+            return float(self._every_layer_bytes)
+        return self._every_layer_bytes * single[name].numel() / math.prod(shape)
 
     @_locked
     def held_bytes(self) -> int:
