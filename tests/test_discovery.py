@@ -272,3 +272,25 @@ def test_a_cancelled_job_inside_a_probe_is_passed_on_not_taken_for_a_failure(inp
         handle.remove()
         passes.remove()
     assert len(passes.real) + passes.fake == 1  # the first pass raised and nothing ran after
+
+
+def test_list_layers_run_true_runs_a_token_example_for_real_and_finds_the_same_layers(digits):
+    """``run=True`` (what ``mine`` asks): a token example runs for real after its short
+    probes, with no fake pass, and gives the fake pass's layers; an image's probes are
+    already fake passes of the example, so nothing more runs."""
+    gpt2 = quietly(random_gpt2)
+    ids = {"input_ids": torch.randint(0, 97, (1, 24), generator=torch.Generator().manual_seed(2))}
+    cnn, images, _ = digits
+    for model, batch, expected_real in [
+        (gpt2, ids, [(1, 8), (2, 8), (1, 24)]),
+        (cnn, images[:1], []),
+    ]:
+        plain = actscope.list_layers(model, batch)
+        passes = RealPasses(model)
+        try:
+            found = actscope.list_layers(model, batch, run=True)
+        finally:
+            passes.remove()
+        assert found == plain
+        assert passes.real == expected_real
+        assert passes.fake == (0 if expected_real else 2)

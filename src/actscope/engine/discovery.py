@@ -39,6 +39,7 @@ def list_layers(
     layers: Iterable[str] | None = None,
     what: str = "the example",
     lenses: Iterable[Any] | None = None,
+    run: bool = False,
 ) -> list[LayerInfo]:
     """Every submodule with what it returns for ``example``, in tree (pre-)order.
 
@@ -59,6 +60,10 @@ def list_layers(
         what: how a failing forward pass names the example in its error.
         lenses: :class:`~actscope.Lens` objects: their features are listed as layers
             ``"<layer>/<name>"`` right under their layer (``features_of`` names it).
+        run: run a token example for real (after its short probes) instead of on fake
+            tensors: faster for one short example of a small model on a CPU, where a fake
+            pass's Python costs more than the arithmetic (``mine`` does this). Other inputs'
+            probes are fake passes of the example itself, so nothing more runs.
 
     Returns:
         ``LayerInfo`` for containers and leaves alike, parents before children; a module
@@ -75,7 +80,8 @@ def list_layers(
     dev = resolve_device(model, device)
     batch = move(batch, dev, model_float_dtype(model))
     return discover(model, batch, forward=forward, outputs=outputs, unit_axes=unit_axes,
-                    layers=layers, what=what, run=False).layers  # fmt: skip
+                    layers=layers, what=what,
+                    run=run and _short(batch) is not None).layers  # fmt: skip
 
 
 PROBE_TOKENS = 8

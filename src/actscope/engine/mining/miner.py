@@ -288,6 +288,7 @@ def probe_layers(
         unit_axes=unit_axes,
         layers=names,
         what="the dataset's first example",
+        run=True,  # one example for real: cheaper than a fake pass's Python, on a CPU
     )
     infos = {i.name: i for i in described}
     plans = []

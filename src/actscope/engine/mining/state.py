@@ -294,6 +294,10 @@ def stack(states: list[LayerState]) -> LayerState:
 
 
 def split(state: LayerState, sizes: list[int]) -> list[LayerState]:
-    """:func:`stack` undone: one state per block of ``sizes`` units (copies)."""
+    """:func:`stack` undone: one state per block of ``sizes`` units, views of ``state``'s
+    tensors (rows apart; no copy: a fresh copy of a large state costs its page faults, a
+    tenth of a second for 16,384 features; the index's ``save`` copies a view it writes)."""
+    if len(sizes) == 1:
+        return [state]
     parts = [t.split(sizes) for t in state.tensors()]
-    return [LayerState.from_tensors([p[i].clone() for p in parts]) for i in range(len(sizes))]
+    return [LayerState.from_tensors([p[i] for p in parts]) for i in range(len(sizes))]

@@ -36,6 +36,14 @@ VERSION = 1
 _INT32_MAX = torch.iinfo(torch.int32).max
 
 
+def _owned(t: torch.Tensor) -> torch.Tensor:
+    """``t`` contiguous in a storage of its own (safetensors refuses tensors that share
+    one, such as the layers' views of one mined state)."""
+    if t.is_contiguous() and t.untyped_storage().nbytes() == t.nbytes:
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
+
+
 def save(index: ActivationIndex, path: str | os.PathLike[str]) -> None:
     """Write ``index`` to ``path`` (see the module docstring for the layout)."""
     from safetensors.torch import save_file
@@ -56,7 +64,7 @@ def save(index: ActivationIndex, path: str | os.PathLike[str]) -> None:
         tensors[f"{name}/histogram"] = trimmed
         meta["histogram_offset"] = first
         layers.append(meta)
-    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    tensors = {k: _owned(v) for k, v in tensors.items()}
     settings = index.settings
     header = {
         "format": FORMAT,
