@@ -58,6 +58,10 @@ def test_a_selected_channel_outside_the_window_comes_whole_and_exact(ex):
     meta, arrays = wire.decode(bytes(blob))
     assert meta["window"]["unit"] == 13 and meta["window"]["stop"] == 6
     assert torch.equal(torch.from_numpy(arrays["column"]), full[13].reshape(-1))  # exact
+    held = {"type": "fetch", "id": -2, "layer": "0", "input_index": 0, "start": 0, "unit": 2}
+    front_end.send(ex, held)  # a channel the window holds: no second copy of its map
+    meta, arrays = wire.decode(bytes(comm.custom()[-1][1][0]))
+    assert meta["window"]["unit"] == 2 and "column" not in arrays
 
 
 def test_a_snapshot_of_a_wide_map_saves_its_first_window_and_tiles_only(ex):

@@ -93,6 +93,7 @@ describe("a spatial view cut along channels", () => {
     panel.answered({ type: "layer_view", id: -1, key: "0|a" }, entry);
     expect(root.querySelector(".acts-grid")).toBe(grid); // the grid kept: the map only came
     expect(big()?.dataset.exact).toBe("true");
+    expect(exact(root)[4]).toBe("4:true"); // its tile in the grid too
     expect(root.querySelector(".acts-detail .acts-hint")).toBeNull();
     const b = big() as HTMLElement;
     b.dispatchEvent(new MouseEvent("mousemove", { clientX: 130, clientY: 130, bubbles: true })); // (1, 1): 120 px a cell
@@ -109,5 +110,35 @@ describe("a spatial view cut along channels", () => {
     expect(root.querySelector(".acts-detail .acts-hint")?.textContent).toBe(
       "Drawn from tiles: this page saved its tiles only.",
     );
+  });
+
+  it("asks again when a late reply brings another channel's map", async () => {
+    const { model, root, store, panel, sent } = mount();
+    const select = async (unit: number) => {
+      root.querySelector<HTMLElement>(`.acts-tile[data-unit='${unit}']`)?.click();
+      panel.setUnit(model.get("unit"));
+      await flush();
+    };
+    const answer = (id: number, unit: number) =>
+      panel.answered({ type: "layer_view", id, key: "0|a" }, store.putBlob(windowBlob(unit)));
+    await select(4);
+    await select(5);
+    answer(-1, 4);
+    await select(4); // channel 4's map is here: nothing asked
+    expect(sent.map((m) => m.unit)).toEqual([4, 5]);
+    answer(-2, 5); // late: it replaces channel 4's map
+    await flush();
+    expect(sent.at(-1)?.unit).toBe(4); // asked again
+    answer(sent.at(-1)?.id ?? 0, 4);
+    expect(root.querySelector<HTMLElement>("canvas.acts-big")?.dataset.exact).toBe("true");
+  });
+
+  it("asks nothing for a channel the window holds", async () => {
+    const { model, root, panel, sent } = mount();
+    root.querySelector<HTMLElement>(".acts-tile[data-unit='1']")?.click();
+    panel.setUnit(model.get("unit"));
+    await flush();
+    expect(sent).toHaveLength(0);
+    expect(root.querySelector<HTMLElement>("canvas.acts-big")?.dataset.exact).toBe("true");
   });
 });

@@ -36,7 +36,7 @@ export interface SparseView {
   density: number;
 }
 
-/** The positions ``[start, stop)`` of ``positions`` a windowed sequence view holds exactly (``widget/window.py``); ``unit``: whose value at every position is ``column``. */
+/** The positions ``[start, stop)`` of ``positions`` a windowed sequence view holds exactly (``widget/window.py``); ``unit``: whose value at every position is ``column``. A windowed spatial view counts channels instead: ``column`` is ``unit``'s whole map (absent when the window holds that channel). */
 export interface ViewWindow {
   start: number;
   stop: number;

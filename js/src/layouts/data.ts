@@ -120,7 +120,7 @@ function windowArrays(
   const column = d.arrays.get("column");
   const along = spatial ? H * W : w.positions;
   if (column !== undefined && (!(column instanceof Float32Array) || column.length !== along)) {
-    throw new WireError("a windowed layer view whose column is not one value a position");
+    throw new WireError("a windowed layer view whose column is not one value a position (a pixel)");
   }
   const units = spatial ? C : (meta.shape[1] ?? 0);
   const [max, mean, argmax, active] = ["unit_max", "unit_mean", "unit_argmax", "unit_count"].map((n) =>

@@ -79,20 +79,10 @@ export class SpatialView implements KindView {
     if (!data || !ctx) return;
     const [C, H, W] = [this.channels(), data.shape[1] ?? 1, data.shape[2] ?? 1];
     const stats = unitStats(data);
-    const cell = Math.max(1, Math.floor(TILE / Math.max(H, W)));
     const end = Math.min(C, this.shown + PAGE);
     for (let i = this.shown; i < end; i++) {
       const c = this.order[i] as number;
-      const m = this.mapOf(c);
-      const canvas = pixelCanvas(m.w, m.h, (px) => ctx.cmap.paint(m.values, px));
-      canvas.style.width = `${W * cell}px`;
-      canvas.style.height = `${H * cell}px`;
-      canvas.dataset.exact = String(m.exact);
-      canvas.addEventListener("mousemove", (e) => {
-        const [y, x] = cellAt(e, canvas, (W * cell) / m.w, (H * cell) / m.h);
-        if (y >= 0 && y < m.h && x >= 0 && x < m.w) ctx.tooltip.show(e, this.tip(c, m, y, x));
-      });
-      canvas.addEventListener("mouseleave", () => ctx.tooltip.hide());
+      const canvas = this.tileCanvas(c, ctx, H, W);
       const tile = h(
         "div",
         { class: "acts-tile", "data-unit": c, role: "button", title: `channel ${c}` },
@@ -109,6 +99,22 @@ export class SpatialView implements KindView {
     if (this.ctx) this.highlight(this.ctx.unit);
   }
 
+  /** Channel `c`'s small map in the grid (from its tiles when it is not exact). */
+  private tileCanvas(c: number, ctx: ViewContext, H: number, W: number): HTMLCanvasElement {
+    const cell = Math.max(1, Math.floor(TILE / Math.max(H, W)));
+    const m = this.mapOf(c);
+    const canvas = pixelCanvas(m.w, m.h, (px) => ctx.cmap.paint(m.values, px));
+    canvas.style.width = `${W * cell}px`;
+    canvas.style.height = `${H * cell}px`;
+    canvas.dataset.exact = String(m.exact);
+    canvas.addEventListener("mousemove", (e) => {
+      const [y, x] = cellAt(e, canvas, (W * cell) / m.w, (H * cell) / m.h);
+      if (y >= 0 && y < m.h && x >= 0 && x < m.w) ctx.tooltip.show(e, this.tip(c, m, y, x));
+    });
+    canvas.addEventListener("mouseleave", () => ctx.tooltip.hide());
+    return canvas;
+  }
+
   /** Every channel of the layer (a windowed view holds only some exactly). */
   private channels(): number {
     const data = this.data;
@@ -118,7 +124,12 @@ export class SpatialView implements KindView {
   /** The selected channel's whole map came (a windowed view): draw it large, keep the grid. */
   refresh(data: LayerData): void {
     this.data = data;
-    this.setUnit(this.ctx?.unit ?? null);
+    const unit = this.ctx?.unit ?? null;
+    const old = unit === null ? null : this.tiles.get(unit)?.querySelector("canvas");
+    if (this.ctx && unit !== null && old) {
+      old.replaceWith(this.tileCanvas(unit, this.ctx, data.shape[1] ?? 1, data.shape[2] ?? 1));
+    }
+    this.setUnit(unit);
   }
 
   private highlight(unit: number | null): void {

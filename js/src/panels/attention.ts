@@ -238,7 +238,7 @@ export class AttentionPanel {
     // A long pattern's thumbnails draw its overview: every query of each head, not the window.
     const o = m.overview;
     const tiles = o ? data.arrays.get("overview") : undefined;
-    const side = Math.max(m.queries, keys, 1);
+    const side = Math.max(o ? m.queries : queries, o ? m.keys : keys, 1);
     for (const head of order) {
       const thumb =
         o && tiles
@@ -254,7 +254,7 @@ export class AttentionPanel {
               (px) => cmap.paint(slice(head), px),
               "acts-pixels acts-attention-thumb",
             );
-      thumb.style.width = `${Math.max(1, Math.round((THUMB * keys) / side))}px`;
+      thumb.style.width = `${Math.max(1, Math.round((THUMB * (o ? m.keys : keys)) / side))}px`;
       thumb.style.height = `${Math.max(1, Math.round((THUMB * (o ? m.queries : queries)) / side))}px`;
       const v = scores?.[head];
       const item = h(

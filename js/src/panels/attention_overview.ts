@@ -41,7 +41,8 @@ export function headOverview(opts: OverviewOptions): HTMLElement | null {
   const tiles = headTiles(opts.tiles, o, head);
   const canvas = pixelCanvas(o.cols, o.rows, (px) => cmap.paint(tiles, px), "acts-overview-canvas");
   canvas.style.height = `${HEIGHT}px`;
-  canvas.style.width = `${Math.max(1, Math.round((HEIGHT * m.keys) / Math.max(m.queries, 1)))}px`;
+  const wide = Math.round((HEIGHT * m.keys) / Math.max(m.queries, 1)); // at most 3 × as wide
+  canvas.style.width = `${Math.max(1, Math.min(3 * HEIGHT, wide))}px`;
   const box = h("div", { class: "acts-overview-box acts-attention-overview-box" }, canvas);
   if (w) {
     const mark = h("div", { class: "acts-overview-mark" });

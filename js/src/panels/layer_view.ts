@@ -140,8 +140,7 @@ export class LayerViewPanel {
       this.show();
       this.overview.tell(`Positions from ${asked.start} could not be shown: ${reply.error ?? "unreadable"}`);
     }
-    // (a window of a long view, or its selected unit's column, may replace what is drawn)
-    if (entry && storeKey(entry) === this.currentStoreKey()) this.show();
+    if (entry && storeKey(entry) === this.currentStoreKey()) this.show(); // a window, or a column
   }
 
   /** Show the window of the current long view that starts at `start` (asked for when not
@@ -188,8 +187,10 @@ export class LayerViewPanel {
   /** A drawn window whose column is not the selected unit's: ask for that unit's. */
   private askColumn(data: LayerEntry | undefined): void {
     const unit = this.host.model.get("unit");
-    const w = data && !isFailure(data) ? data.meta.window : undefined;
-    if (w && unit !== null && w.unit !== unit) this.ask(w.start, unit);
+    const meta = data && !isFailure(data) ? data.meta : undefined;
+    const w = meta?.window;
+    if (!w || unit === null || w.unit === unit) return;
+    if (meta.kind !== "spatial" || unit < w.start || unit >= w.stop) this.ask(w.start, unit); // else exact
   }
 
   private onTrait(): void {
@@ -282,6 +283,7 @@ export class LayerViewPanel {
     if (same && this.active?.refresh && !isFailure(data)) {
       this.active.refresh(data); // only the selected unit's column came: keep the scroll
       this.drawnPrint = print;
+      this.askColumn(data); // a late reply for another unit: ask again for the selected one
       return;
     }
     this.draw(data, info);

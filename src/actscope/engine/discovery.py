@@ -62,8 +62,8 @@ def list_layers(
             ``"<layer>/<name>"`` right under their layer (``features_of`` names it).
         run: run a token example for real (after its short probes) instead of on fake
             tensors: faster for one short example of a small model on a CPU, where a fake
-            pass's Python costs more than the arithmetic (``mine`` does this). Other inputs'
-            probes are fake passes of the example itself, so nothing more runs.
+            pass's Python costs more than the arithmetic (``mine`` does this on a CPU).
+            Other inputs' probes are fake passes of the example itself: nothing more runs.
 
     Returns:
         ``LayerInfo`` for containers and leaves alike, parents before children; a module
@@ -131,8 +131,9 @@ def discover(
     :data:`EVERY_LAYER_BYTES` (always with ``every_layer``); past that, those of ``keep``
     alone (by default the layer the explorer shows first), so that a large model's pass
     costs what a bare pass does: no fresh memory for the other outputs. ``run=False``
-    (``list_layers``) skips the real pass where a fake one gives the shapes. A model that
-    can run neither probe is run on the batch with every output kept, then doubled.
+    (``list_layers`` by default) skips the real pass where a fake one gives the shapes. A
+    model that can run neither probe is run on the batch with every output kept, then
+    doubled.
     """
     axes = unit_axes or {}
     hooked = None if layers is None else list(dict.fromkeys(split_call(n)[0] for n in layers))

@@ -243,7 +243,7 @@ class Session:
         larger a layer held there is than on input 0 (a longer text, a larger image)."""
         name = next(iter(single), None)
         shape = self.info(name).shape if name is not None else None
-        if name is None or not shape:
+        if name is None or not shape or not math.prod(shape):
             return float(self._every_layer_bytes)
         return self._every_layer_bytes * single[name].numel() / math.prod(shape)
 

@@ -86,7 +86,8 @@ def windowed(
         )
     units = n if spatial else d
     if unit is not None and 0 <= unit < units:
-        arrays["column"] = (act[unit].reshape(-1) if spatial else act[:, unit]).float()
+        if not (spatial and begin <= unit < begin + size):  # a held channel is exact already
+            arrays["column"] = (act[unit].reshape(-1) if spatial else act[:, unit]).float()
         window["unit"] = int(unit)
     meta: OverviewMeta = {
         "rows": int(tiles.values.shape[-2]),

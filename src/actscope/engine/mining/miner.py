@@ -288,7 +288,7 @@ def probe_layers(
         unit_axes=unit_axes,
         layers=names,
         what="the dataset's first example",
-        run=True,  # one example for real: cheaper than a fake pass's Python, on a CPU
+        run=device.type == "cpu",  # one example for real: cheaper than a fake pass's Python
     )
     infos = {i.name: i for i in described}
     plans = []

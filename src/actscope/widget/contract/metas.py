@@ -47,7 +47,9 @@ class SparseView(TypedDict):
 
 class ViewWindow(TypedDict):
     """The positions ``[start, stop)`` of ``positions`` a windowed sequence view holds
-    exactly (``widget/window.py``); ``unit``: whose value at every position is ``column``."""
+    exactly (``widget/window.py``); ``unit``: whose value at every position is ``column``.
+    A windowed spatial view counts channels instead: ``column`` is ``unit``'s whole map
+    (absent when the window holds that channel)."""
 
     start: int
     stop: int
@@ -92,7 +94,8 @@ class LayerViewMeta(ValueSummary):
     window: NotRequired[ViewWindow]
     """Present when a sequence view is over the value limit: ``act`` holds these positions."""
     overview: NotRequired[OverviewMeta]
-    """With ``window``: the whole layer as tiles (the ``overview`` array)."""
+    """With ``window``: the whole layer as tiles (the ``overview`` array; a spatial view's
+    is ``(channels, rows, cols)``, each channel's map)."""
 
 
 LayerViewArray = Literal[

@@ -62,8 +62,8 @@ def layer_view_blob(
 
     ``layer`` is the name the view answers (the selection, an alias of ``info.name`` maybe);
     ``precision`` applies to the activation; rankings always travel as float16. A sequence
-    view over ``max_values`` travels as a window of positions from ``start`` with the whole
-    layer's overview (and ``unit``'s value at every position): see ``widget/window.py``.
+    view over ``max_values`` travels as a window of positions (a spatial one, of channels)
+    from ``start`` with the whole layer's overview: see ``widget/window.py``.
     """
     axis = unit_axis_of(info.kind)
     stats = unit_stats(act, axis)
